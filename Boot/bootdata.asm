@@ -1,0 +1,8 @@
+; Static storage the boot CPU needs before the page allocator exists.
+[BITS 64]
+section .bss nobits alloc noexec write align=4096
+global bsp_arch_area
+bsp_arch_area:
+    resb 4096            ; GDT + TSS
+    resb 8192            ; IDT (4 KiB) + IDTR
+    resb 3 * 16384       ; IST stacks: #DF, NMI, #MC

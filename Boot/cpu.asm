@@ -1,0 +1,197 @@
+; Small CPU helpers called from Swift (System V ABI: rdi, rsi, rdx, rcx, r8, r9 -> rax).
+; Each is declared once, in Kernel/Arch/x86_64/CPU.swift. A call to one of these is
+; also a compiler barrier: Swift cannot move memory accesses across an opaque call.
+[BITS 64]
+section .text
+
+%macro FN 1
+global %1
+%1:
+%endmacro
+
+FN cpu_outb
+    mov edx, edi
+    mov eax, esi
+    out dx, al
+    ret
+FN cpu_inb
+    mov edx, edi
+    xor eax, eax
+    in al, dx
+    ret
+FN cpu_outw
+    mov edx, edi
+    mov eax, esi
+    out dx, ax
+    ret
+FN cpu_inw
+    mov edx, edi
+    xor eax, eax
+    in ax, dx
+    ret
+FN cpu_outl
+    mov edx, edi
+    mov eax, esi
+    out dx, eax
+    ret
+FN cpu_inl
+    mov edx, edi
+    in eax, dx
+    ret
+
+FN cpu_rdmsr                ; rdi = msr -> rax = value
+    mov ecx, edi
+    rdmsr
+    shl rdx, 32
+    or rax, rdx
+    ret
+FN cpu_wrmsr                ; rdi = msr, rsi = value
+    mov ecx, edi
+    mov eax, esi
+    mov rdx, rsi
+    shr rdx, 32
+    wrmsr
+    ret
+
+FN cpu_read_cr0
+    mov rax, cr0
+    ret
+FN cpu_write_cr0
+    mov cr0, rdi
+    ret
+FN cpu_read_cr2
+    mov rax, cr2
+    ret
+FN cpu_read_cr3
+    mov rax, cr3
+    ret
+FN cpu_write_cr3
+    mov cr3, rdi
+    ret
+FN cpu_read_cr4
+    mov rax, cr4
+    ret
+FN cpu_write_cr4
+    mov cr4, rdi
+    ret
+FN cpu_invlpg
+    invlpg [rdi]
+    ret
+
+; Fences: the mechanisms in SPEC.md name MFENCE explicitly; Swift's seq_cst
+; fence compiles to a locked instruction instead, so the named ones live here.
+FN cpu_mfence
+    mfence
+    ret
+FN cpu_lfence
+    lfence
+    ret
+FN cpu_sfence
+    sfence
+    ret
+FN cpu_compiler_barrier
+    ret
+FN cpu_pause
+    pause
+    ret
+FN cpu_hlt
+    hlt
+    ret
+FN cpu_cli
+    cli
+    ret
+FN cpu_sti
+    sti
+    ret
+FN cpu_sti_hlt              ; enable interrupts and halt atomically (no lost wakeup)
+    sti
+    hlt
+    ret
+FN cpu_read_flags
+    pushfq
+    pop rax
+    ret
+FN cpu_write_flags
+    push rdi
+    popfq
+    ret
+FN cpu_save_flags_cli       ; returns RFLAGS, then disables interrupts
+    pushfq
+    pop rax
+    cli
+    ret
+FN cpu_rdtsc
+    rdtsc
+    shl rdx, 32
+    or rax, rdx
+    ret
+FN cpu_cpuid                ; rdi = leaf, rsi = subleaf, rdx = UInt32[4] out
+    push rbx
+    mov r8, rdx
+    mov eax, edi
+    mov ecx, esi
+    cpuid
+    mov [r8], eax
+    mov [r8 + 4], ebx
+    mov [r8 + 8], ecx
+    mov [r8 + 12], edx
+    pop rbx
+    ret
+
+FN cpu_lgdt                 ; rdi = pointer to 10-byte descriptor
+    lgdt [rdi]
+    ret
+FN cpu_lidt
+    lidt [rdi]
+    ret
+FN cpu_ltr
+    ltr di
+    ret
+FN cpu_reload_segments      ; rdi = code selector, rsi = data selector
+    mov ds, si
+    mov es, si
+    mov ss, si
+    push rdi
+    lea rax, [rel .reloaded]
+    push rax
+    retfq
+.reloaded:
+    ret
+
+FN cpu_read_rbp
+    mov rax, rbp
+    ret
+FN cpu_read_rsp
+    lea rax, [rsp + 8]
+    ret
+
+FN cpu_halt_forever
+    cli
+.again:
+    hlt
+    jmp .again
+
+; call_on_stack(fn, arg, stack_top): run fn(arg) on another stack, return on ours.
+FN cpu_call_on_stack
+    push rbp
+    mov rbp, rsp
+    mov rsp, rdx
+    push rbp                 ; keep the old frame reachable (and 16-byte alignment)
+    push rbp
+    mov rax, rdi
+    mov rdi, rsi
+    call rax
+    mov rsp, rbp
+    pop rbp
+    ret
+
+; Deliberate faults, for the fault suites: the exact faulting instruction is known.
+FN cpu_divide_by_zero       ; rdi = dividend
+    mov rax, rdi
+    xor edx, edx
+    xor ecx, ecx
+    div rcx
+    ret
+FN cpu_touch                ; rdi = address, a load that can fault
+    mov rax, [rdi]
+    ret

@@ -1,0 +1,131 @@
+// Typed wrappers over Boot/cpu.asm. Every NASM helper the kernel calls is declared
+// here, once (ARCHITECTURE.md). The rest of the kernel uses the wrappers.
+//
+// A call into assembly is opaque to the Swift optimizer, so each of these is also a
+// compiler barrier: no memory access is moved across it.
+
+@_silgen_name("cpu_outb") private func _outb(_ port: UInt16, _ value: UInt8)
+@_silgen_name("cpu_inb") private func _inb(_ port: UInt16) -> UInt8
+@_silgen_name("cpu_outw") private func _outw(_ port: UInt16, _ value: UInt16)
+@_silgen_name("cpu_inw") private func _inw(_ port: UInt16) -> UInt16
+@_silgen_name("cpu_outl") private func _outl(_ port: UInt16, _ value: UInt32)
+@_silgen_name("cpu_inl") private func _inl(_ port: UInt16) -> UInt32
+@_silgen_name("cpu_rdmsr") private func _rdmsr(_ msr: UInt32) -> UInt64
+@_silgen_name("cpu_wrmsr") private func _wrmsr(_ msr: UInt32, _ value: UInt64)
+@_silgen_name("cpu_read_cr0") private func _readCR0() -> UInt64
+@_silgen_name("cpu_write_cr0") private func _writeCR0(_ v: UInt64)
+@_silgen_name("cpu_read_cr2") private func _readCR2() -> UInt64
+@_silgen_name("cpu_read_cr3") private func _readCR3() -> UInt64
+@_silgen_name("cpu_write_cr3") private func _writeCR3(_ v: UInt64)
+@_silgen_name("cpu_read_cr4") private func _readCR4() -> UInt64
+@_silgen_name("cpu_write_cr4") private func _writeCR4(_ v: UInt64)
+@_silgen_name("cpu_invlpg") private func _invlpg(_ address: UInt64)
+@_silgen_name("cpu_mfence") private func _mfence()
+@_silgen_name("cpu_lfence") private func _lfence()
+@_silgen_name("cpu_sfence") private func _sfence()
+@_silgen_name("cpu_compiler_barrier") private func _compilerBarrier()
+@_silgen_name("cpu_pause") private func _pause()
+@_silgen_name("cpu_hlt") private func _hlt()
+@_silgen_name("cpu_cli") private func _cli()
+@_silgen_name("cpu_sti") private func _sti()
+@_silgen_name("cpu_sti_hlt") private func _stiHlt()
+@_silgen_name("cpu_read_flags") private func _readFlags() -> UInt64
+@_silgen_name("cpu_write_flags") private func _writeFlags(_ v: UInt64)
+@_silgen_name("cpu_save_flags_cli") private func _saveFlagsCli() -> UInt64
+@_silgen_name("cpu_rdtsc") private func _rdtsc() -> UInt64
+@_silgen_name("cpu_cpuid") private func _cpuid(_ leaf: UInt32, _ subleaf: UInt32,
+                                               _ out: UnsafeMutablePointer<UInt32>)
+@_silgen_name("cpu_lgdt") private func _lgdt(_ descriptor: UnsafeRawPointer)
+@_silgen_name("cpu_lidt") private func _lidt(_ descriptor: UnsafeRawPointer)
+@_silgen_name("cpu_ltr") private func _ltr(_ selector: UInt16)
+@_silgen_name("cpu_reload_segments") private func _reloadSegments(_ code: UInt64, _ data: UInt64)
+@_silgen_name("cpu_read_rbp") private func _readRBP() -> UInt64
+@_silgen_name("cpu_read_rsp") private func _readRSP() -> UInt64
+@_silgen_name("cpu_halt_forever") private func _haltForever() -> Never
+@_silgen_name("cpu_call_on_stack") private func _callOnStack(
+    _ fn: @convention(c) (UInt64) -> Void, _ arg: UInt64, _ stackTop: UInt64)
+@_silgen_name("cpu_divide_by_zero") private func _divideByZero(_ dividend: UInt64) -> UInt64
+@_silgen_name("cpu_touch") private func _touch(_ address: UInt64) -> UInt64
+
+/// An x86 I/O port.
+struct IOPort {
+    let number: UInt16
+    init(_ number: UInt16) { self.number = number }
+    func write8(_ v: UInt8) { _outb(number, v) }
+    func read8() -> UInt8 { _inb(number) }
+    func write16(_ v: UInt16) { _outw(number, v) }
+    func read16() -> UInt16 { _inw(number) }
+    func write32(_ v: UInt32) { _outl(number, v) }
+    func read32() -> UInt32 { _inl(number) }
+    func offset(_ by: UInt16) -> IOPort { IOPort(number &+ by) }
+}
+
+/// Model-specific registers by name.
+enum MSR: UInt32 {
+    case apicBase = 0x1B
+    case efer = 0xC000_0080
+    case star = 0xC000_0081
+    case lstar = 0xC000_0082
+    case fmask = 0xC000_0084
+    case fsBase = 0xC000_0100
+    case gsBase = 0xC000_0101
+    case kernelGSBase = 0xC000_0102
+    case tscDeadline = 0x6E0
+
+    func read() -> UInt64 { _rdmsr(rawValue) }
+    func write(_ v: UInt64) { _wrmsr(rawValue, v) }
+}
+
+struct CPUIDResult { var eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32 }
+
+/// Plain CPU instructions and registers.
+enum CPU {
+    static var cr0: UInt64 { get { _readCR0() } set { _writeCR0(newValue) } }
+    static var cr2: UInt64 { _readCR2() }
+    static var cr3: UInt64 { get { _readCR3() } set { _writeCR3(newValue) } }
+    static var cr4: UInt64 { get { _readCR4() } set { _writeCR4(newValue) } }
+    static func invalidatePage(_ va: UInt64) { _invlpg(va) }
+
+    /// MFENCE: orders every earlier load and store before every later one. The one
+    /// barrier that forbids x86's store→load reordering (the SB litmus shape).
+    static func mfence() { _mfence() }
+    static func lfence() { _lfence() }
+    static func sfence() { _sfence() }
+    /// Stops the compiler, not the CPU, from reordering memory accesses.
+    static func compilerBarrier() { _compilerBarrier() }
+    static func pause() { _pause() }
+    static func halt() { _hlt() }
+    static func disableInterrupts() { _cli() }
+    static func enableInterrupts() { _sti() }
+    /// STI;HLT back to back: an interrupt arriving between them still wakes the HLT.
+    static func enableInterruptsAndHalt() { _stiHlt() }
+    static var flags: UInt64 { _readFlags() }
+    static func restoreFlags(_ f: UInt64) { _writeFlags(f) }
+    /// Returns the previous RFLAGS and leaves interrupts disabled.
+    static func saveFlagsAndDisableInterrupts() -> UInt64 { _saveFlagsCli() }
+    static var interruptsEnabled: Bool { _readFlags() & (1 << 9) != 0 }
+    static func rdtsc() -> UInt64 { _rdtsc() }
+    static func cpuid(_ leaf: UInt32, _ subleaf: UInt32 = 0) -> CPUIDResult {
+        var r: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
+        withUnsafeMutablePointer(to: &r) {
+            $0.withMemoryRebound(to: UInt32.self, capacity: 4) { _cpuid(leaf, subleaf, $0) }
+        }
+        return CPUIDResult(eax: r.0, ebx: r.1, ecx: r.2, edx: r.3)
+    }
+    static func loadGDT(_ descriptor: UnsafeRawPointer) { _lgdt(descriptor) }
+    static func loadIDT(_ descriptor: UnsafeRawPointer) { _lidt(descriptor) }
+    static func loadTaskRegister(_ selector: UInt16) { _ltr(selector) }
+    static func reloadSegments(code: UInt16, data: UInt16) {
+        _reloadSegments(UInt64(code), UInt64(data))
+    }
+    static var framePointer: UInt64 { _readRBP() }
+    static var stackPointer: UInt64 { _readRSP() }
+    static func haltForever() -> Never { _haltForever() }
+    /// Runs `fn(arg)` on the stack whose top is `stackTop`, then returns on ours.
+    static func callOnStack(_ fn: @convention(c) (UInt64) -> Void, arg: UInt64, stackTop: UInt64) {
+        _callOnStack(fn, arg, stackTop)
+    }
+    /// Deliberate faults for the fault suites (the faulting instruction is in cpu.asm).
+    static func divideByZero(_ dividend: UInt64) -> UInt64 { _divideByZero(dividend) }
+    static func touch(_ address: UInt64) -> UInt64 { _touch(address) }
+}

@@ -1,0 +1,75 @@
+// The kernel console: COM1 output with one lock, so that lines from different CPUs
+// never interleave mid-line. Callers format a whole line first (FixedLineBuffer,
+// no allocation, usable from interrupt handlers) and emit it in one locked write.
+//
+// The fault and panic paths call `enterEmergencyMode()`: from then on output goes
+// straight to the UART without the lock, because the CPU that died may hold it.
+
+enum Console {
+    static let lock = TicketLock()
+    nonisolated(unsafe) static var emergency = false
+    nonisolated(unsafe) static var serial = Serial16550.com1
+
+    static func initialize() { serial.initialize() }
+
+    static func enterEmergencyMode() { emergency = true }
+
+    /// Formats one line with `body` and prints it atomically, newline added.
+    static func line(_ body: (inout FixedLineBuffer) -> Void) {
+        var buffer = FixedLineBuffer()
+        body(&buffer)
+        buffer.put(0x0A)
+        buffer.withBytes { emit($0) }
+    }
+
+    static func print(_ s: StaticString) {
+        line { $0.write(s) }
+    }
+
+    static func print(_ s: String) {
+        line { $0.write(s) }
+    }
+
+    /// Writes bytes as one unit. Converts "\n" to "\r\n" for terminals.
+    static func emit(_ bytes: UnsafeRawBufferPointer) {
+        if emergency {
+            putBytes(bytes)
+            return
+        }
+        let flags = CPU.saveFlagsAndDisableInterrupts()
+        lock.lock(cpu: currentCPUNumberForLocks())
+        putBytes(bytes)
+        lock.unlock()
+        CPU.restoreFlags(flags)
+    }
+
+    private static func putBytes(_ bytes: UnsafeRawBufferPointer) {
+        for b in bytes {
+            if b == 0x0A { serial.put(0x0D) }
+            serial.put(b)
+        }
+    }
+
+    /// Reads a byte if one is waiting (polled input).
+    static func poll() -> UInt8? { serial.poll() }
+}
+
+/// The Embedded Swift runtime prints (print(), fatalError messages) through putchar.
+/// Bytes are collected until a newline so that runtime messages stay whole lines.
+nonisolated(unsafe) private var putcharLine = FixedLineBuffer()
+
+@_cdecl("putchar")
+func putchar(_ c: Int32) -> Int32 {
+    let byte = UInt8(truncatingIfNeeded: c)
+    if byte == 0x0A || putcharLine.count >= FixedLineBuffer.capacity - 1 {
+        putcharLine.put(0x0A)
+        putcharLine.withBytes { Console.emit($0) }
+        putcharLine = FixedLineBuffer()
+    } else {
+        putcharLine.put(byte)
+    }
+    return c
+}
+
+/// The lock owner id before per-CPU data exists is 0 (only the boot CPU runs).
+func currentCPUNumberForLocks() -> Int32 { 0 }

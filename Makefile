@@ -1,0 +1,71 @@
+# Quartet build. `make` builds build/kernel.elf; see README.md for the rest.
+#   make run   [SMP=4] [ACCEL=auto|kvm|tcg] [CMDLINE='...'] [TIMEOUT=0]
+#   make test  host XCTest + QEMU integration tests (installs QEMU/NASM if missing)
+#   make debug QEMU stopped with a gdb stub on :1234; then `gdb -x scripts/gdbinit`
+#   make bench benchmarks (figures and ratios; never fails on timing)
+
+SWIFTC   ?= swiftc
+TOOLBIN  := $(dir $(shell command -v $(SWIFTC) 2>/dev/null))
+LLD      ?= $(TOOLBIN)ld.lld
+NM       ?= $(TOOLBIN)llvm-nm
+NASM     ?= nasm
+BUILD    := build
+SMP      ?= 4
+ACCEL    ?= auto
+CMDLINE  ?=
+TIMEOUT  ?= 0
+# Knobs compiled in (negative controls use command-line options, not rebuilds).
+SWIFT_DEFINES ?=
+
+EMBEDDED_LIB := $(TOOLBIN)../lib/swift/embedded/x86_64-unknown-none-elf
+SWIFT_SOURCES := $(shell find Kernel -name '*.swift' | LC_ALL=C sort)
+ASM_SOURCES   := $(wildcard Boot/*.asm)
+ASM_OBJECTS   := $(patsubst Boot/%.asm,$(BUILD)/boot/%.o,$(ASM_SOURCES))
+
+SWIFTFLAGS := -enable-experimental-feature Embedded -target x86_64-unknown-none-elf \
+	-parse-as-library -wmo -Osize -module-name Quartet \
+	-Xfrontend -disable-stack-protector -enforce-exclusivity=unchecked \
+	-Xcc -mno-red-zone \
+	-Xcc -mno-sse -Xcc -mno-sse2 -Xcc -mno-mmx \
+	-g $(SWIFT_DEFINES)
+
+.PHONY: all run test test-host test-integration debug bench clean setup
+all: $(BUILD)/kernel.elf
+
+$(BUILD)/kernel.o: $(SWIFT_SOURCES) Makefile
+	@mkdir -p $(BUILD)
+	$(SWIFTC) $(SWIFTFLAGS) -c $(SWIFT_SOURCES) -o $@
+
+$(BUILD)/boot/%.o: Boot/%.asm Makefile
+	@mkdir -p $(BUILD)/boot
+	$(NASM) -f elf64 -g -F dwarf -o $@ $<
+
+$(BUILD)/kernel.elf: $(BUILD)/kernel.o $(ASM_OBJECTS) Linker/kernel.ld scripts/check-image.sh
+	$(LLD) -nostdlib -static -z max-page-size=4096 --no-relax -T Linker/kernel.ld \
+		-o $@ $(ASM_OBJECTS) $(BUILD)/kernel.o $(EMBEDDED_LIB)/libswiftUnicodeDataTables.a
+	bash scripts/check-image.sh $@
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup all
+	@bash scripts/run-qemu.sh --smp $(SMP) --accel $(ACCEL) --timeout $(TIMEOUT) \
+		--cmdline "$(CMDLINE)" $(BUILD)/kernel.elf
+
+debug: setup all
+	@bash scripts/run-qemu.sh --smp $(SMP) --accel tcg --gdb --cmdline "$(CMDLINE)" $(BUILD)/kernel.elf
+
+test: setup all
+	swift test
+
+test-host:
+	swift test --filter CoreTests
+
+test-integration: setup all
+	swift test --filter IntegrationTests
+
+bench: setup all
+	@bash scripts/bench.sh
+
+clean:
+	rm -rf $(BUILD)
