@@ -6,3 +6,6 @@ bsp_arch_area:
     resb 4096            ; GDT + TSS
     resb 8192            ; IDT (4 KiB) + IDTR
     resb 3 * 16384       ; IST stacks: #DF, NMI, #MC
+global page_zero_copy
+page_zero_copy:
+    resb 4096            ; copy of physical page 0 (BIOS data area), which is unmapped

@@ -195,3 +195,32 @@ FN cpu_divide_by_zero       ; rdi = dividend
 FN cpu_touch                ; rdi = address, a load that can fault
     mov rax, [rdi]
     ret
+
+; Addresses of linker and assembly symbols, for Swift. (Taking `&symbol` of an
+; imported global in Swift may hand out the address of a temporary copy.)
+extern bsp_arch_area, isr_stub_table, _kernel_start, _kernel_end
+FN addr_bsp_arch_area
+    lea rax, [rel bsp_arch_area]
+    ret
+FN addr_isr_stub_table
+    lea rax, [rel isr_stub_table]
+    ret
+FN addr_kernel_start
+    lea rax, [rel _kernel_start]
+    ret
+FN addr_kernel_end
+    lea rax, [rel _kernel_end]
+    ret
+
+; copy_from_physical_zero(dst, count): copies memory starting at address 0. Swift
+; cannot express a pointer to address 0 (it is nil), and the optimizer treats
+; loads near it as undefined behaviour.
+FN copy_from_physical_zero
+    mov rcx, rsi
+    xor esi, esi
+    rep movsb
+    ret
+extern page_zero_copy
+FN addr_page_zero_copy
+    lea rax, [rel page_zero_copy]
+    ret

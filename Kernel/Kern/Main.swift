@@ -3,12 +3,48 @@
 
 @_cdecl("kmain_entry64")
 func kmainEntry(_ magic: UInt32, _ infoAddress: UInt32) {
+    // 1. A console, then descriptor tables: from here on every fault is reported.
     Console.initialize()
     Console.print("")
     Console.print("Quartet: an x86-64 SMP microkernel in Embedded Swift")
     BootCPU.installDescriptorTables()
     FaultReport.install()
-    Console.print("boot: GDT, TSS and IDT loaded; faults are reported")
-    _ = CPU.divideByZero(7)
-    QEMUExit.success()
+
+    // 2. Boot information (non-allocating parsers: there is no heap yet).
+    DirectMapReader.snapshotPageZero()
+    let info = MultibootInfo.parse(magic: magic, infoAddress: UInt64(infoAddress), reader: DirectMapReader())
+    BootReport.multibootProblems(info)
+    guard info.valid else {
+        Console.print("boot: the multiboot information is unusable; stopping")
+        QEMUExit.failure(FaultReport.exitCode)
+    }
+    BootReport.memoryMap(info)
+
+    // 3. Physical pages, page tables, heap.
+    guard PhysicalMemory.initialize(info, infoAddress: UInt64(infoAddress)) else {
+        QEMUExit.failure(FaultReport.exitCode)
+    }
+    Paging.allocateTablePage = { PhysicalMemory.allocateZeroedPage() }
+    guard Paging.unmapNullPage() else { panic("no memory to split the null page") }
+    Heap.initialize(poison: true)
+
+    // 4. Leave the boot stack for a guarded one (overflow is reported, not silent).
+    guard let stack = KernelStacks.allocate() else { panic("no memory for the boot CPU's stack") }
+    Boot.commandLine = info.cmdlineBytes(DirectMapReader())
+    CPU.callOnStack({ _ in Boot.main() }, arg: 0, stackTop: stack.top)
+    panic("kmain returned")
+}
+
+enum Boot {
+    nonisolated(unsafe) static var commandLine: UnsafeRawBufferPointer? = nil
+
+    /// The rest of the boot, on the boot CPU's guarded stack. Allocation works.
+    static func main() {
+        KernelOptions.load(commandLine)
+        KernelOptions.printParsed()
+        BootReport.memorySummary()
+        let run = KernelOptions.list("run")
+        if !run.isEmpty { TestRunner.run(run) }
+        Monitor.run()
+    }
 }

@@ -2,20 +2,16 @@
 // reported before any allocator exists. Application processors get theirs from
 // the page allocator when they start.
 
-@_silgen_name("bsp_arch_area") private var bspArchArea: UInt8   // Boot/bootdata.asm
-
 enum BootCPU {
     /// Layout of the static area: [tables page][IDT 2 pages][IST stacks 3 x 16 KiB]
     static let istStackSize = 16 * 1024
 
     static func installDescriptorTables() {
-        withUnsafeMutablePointer(to: &bspArchArea) { p in
-            let base = UnsafeMutableRawPointer(p)
-            let ist = base + 3 * 4096
-            func top(_ i: Int) -> UInt64 { UInt64(UInt(bitPattern: ist + (i + 1) * istStackSize)) }
-            let tables = DescriptorTables(page: base, istTops: (df: top(0), nmi: top(1), mc: top(2)))
-            tables.load()
-            IDT.install(storage: base + 4096)
-        }
+        let base = LinkerSymbols.bspArchArea          // Boot/bootdata.asm
+        let ist = base + 3 * 4096
+        func top(_ i: Int) -> UInt64 { UInt64(UInt(bitPattern: ist + (i + 1) * istStackSize)) }
+        let tables = DescriptorTables(page: base, istTops: (df: top(0), nmi: top(1), mc: top(2)))
+        tables.load()
+        IDT.install(storage: base + 4096)
     }
 }

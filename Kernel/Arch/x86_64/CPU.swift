@@ -46,6 +46,21 @@
     _ fn: @convention(c) (UInt64) -> Void, _ arg: UInt64, _ stackTop: UInt64)
 @_silgen_name("cpu_divide_by_zero") private func _divideByZero(_ dividend: UInt64) -> UInt64
 @_silgen_name("cpu_touch") private func _touch(_ address: UInt64) -> UInt64
+@_silgen_name("copy_from_physical_zero") private func _copyFromPhysicalZero(_ dst: UnsafeMutableRawPointer, _ count: Int)
+@_silgen_name("addr_bsp_arch_area") private func _addrBSPArchArea() -> UnsafeMutableRawPointer
+@_silgen_name("addr_isr_stub_table") private func _addrISRStubTable() -> UnsafeRawPointer
+@_silgen_name("addr_page_zero_copy") private func _addrPageZeroCopy() -> UnsafeMutableRawPointer
+@_silgen_name("addr_kernel_start") private func _addrKernelStart() -> UInt64
+@_silgen_name("addr_kernel_end") private func _addrKernelEnd() -> UInt64
+
+/// Addresses of symbols defined by the assembly and the linker script.
+enum LinkerSymbols {
+    static var bspArchArea: UnsafeMutableRawPointer { _addrBSPArchArea() }
+    static var isrStubTable: UnsafeRawPointer { _addrISRStubTable() }
+    static var pageZeroCopy: UnsafeMutableRawPointer { _addrPageZeroCopy() }
+    static var kernelStart: UInt64 { _addrKernelStart() }
+    static var kernelEnd: UInt64 { _addrKernelEnd() }
+}
 
 /// An x86 I/O port.
 struct IOPort {
@@ -125,6 +140,8 @@ enum CPU {
     static func callOnStack(_ fn: @convention(c) (UInt64) -> Void, arg: UInt64, stackTop: UInt64) {
         _callOnStack(fn, arg, stackTop)
     }
+    /// Copies `count` bytes from physical/virtual address 0 (the BIOS data area).
+    static func copyFromAddressZero(to dst: UnsafeMutableRawPointer, count: Int) { _copyFromPhysicalZero(dst, count) }
     /// Deliberate faults for the fault suites (the faulting instruction is in cpu.asm).
     static func divideByZero(_ dividend: UInt64) -> UInt64 { _divideByZero(dividend) }
     static func touch(_ address: UInt64) -> UInt64 { _touch(address) }

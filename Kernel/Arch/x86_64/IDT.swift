@@ -2,8 +2,6 @@
 // the same everywhere; per-CPU state is reached through GS). Every vector points at
 // its stub in Boot/interrupts.asm, which calls Traps.dispatch.
 
-@_silgen_name("isr_stub_table") private var isrStubTable: UInt64
-
 enum IDT {
     private static let entries = 256
     // 16 bytes per gate, plus the 10-byte IDTR; allocated once, never freed.
@@ -14,12 +12,10 @@ enum IDT {
     static func install(storage: UnsafeMutableRawPointer) {
         table = storage
         idtr = storage + 4096
-        withUnsafePointer(to: &isrStubTable) { stubs in
-            let stubAddresses = UnsafeRawPointer(stubs)
-            for v in 0..<entries {
-                let handler = stubAddresses.load(fromByteOffset: v * 8, as: UInt64.self)
-                setGate(vector: v, handler: handler, ist: ist(for: v), userCallable: false)
-            }
+        let stubAddresses = LinkerSymbols.isrStubTable
+        for v in 0..<entries {
+            let handler = stubAddresses.load(fromByteOffset: v * 8, as: UInt64.self)
+            setGate(vector: v, handler: handler, ist: ist(for: v), userCallable: false)
         }
         idtr!.storeBytes(of: UInt16(entries * 16 - 1), as: UInt16.self)
         idtr!.storeBytes(of: UInt64(UInt(bitPattern: table!)), toByteOffset: 2, as: UInt64.self)

@@ -92,6 +92,24 @@ enum Paging {
         return true
     }
 
+    /// Replaces the boot map's first 2 MiB page with 4 KiB pages and leaves page 0
+    /// unmapped, so a null-pointer dereference faults instead of reading the BIOS
+    /// data area. Call once, on the boot CPU, before any other CPU starts.
+    static func unmapNullPage() -> Bool {
+        let pml4 = table(CPU.cr3 & PageFlags.addressMask)
+        let pdpt = table(pml4[0] & PageFlags.addressMask)
+        let pd = table(pdpt[0] & PageFlags.addressMask)
+        guard pd[0] & PageFlags.huge != 0 else { return true }   // already split
+        guard let ptPhysical = allocateTablePage?() else { return false }
+        let pt = table(ptPhysical)
+        let keep = pd[0] & (PageFlags.writable | PageFlags.cacheDisable | PageFlags.writeThrough)
+        for i in 1..<512 { pt[i] = UInt64(i) * 4096 | keep | PageFlags.present }
+        pt[0] = 0
+        pd[0] = ptPhysical | PageFlags.present | PageFlags.writable
+        CPU.cr3 = CPU.cr3          // flush the whole TLB: the 2 MiB entry is gone
+        return true
+    }
+
     /// Removes a 4 KiB mapping; returns the physical page it pointed to.
     @discardableResult
     static func unmap(virtual va: UInt64) -> UInt64? {

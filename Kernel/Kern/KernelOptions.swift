@@ -1,0 +1,53 @@
+// The kernel command line (`-append`, `make run CMDLINE=...`): every option the
+// kernel understands is registered here with a one-line description. An unknown
+// option is reported and ignored; a malformed word is reported and skipped.
+
+enum KernelOptions {
+    struct Option {
+        let key: StaticString
+        let help: StaticString
+    }
+
+    /// Every known option. Negative-control knobs re-introduce a historical bug on
+    /// purpose; they are named `bug.*` so nobody mistakes them for tuning.
+    static let known: [Option] = [
+        Option(key: "run", help: "run=NAME[,NAME...] | all | list: run in-kernel test suites, then exit QEMU"),
+        Option(key: "quiet", help: "quiet: print less at boot"),
+    ]
+
+    nonisolated(unsafe) static var parsed = ParsedCommandLine(options: [], problems: [], imageName: nil)
+
+    /// Parses the multiboot command line (already validated and NUL-bounded).
+    static func load(_ bytes: UnsafeRawBufferPointer?) {
+        if let bytes { parsed = KernelCommandLine.parse(bytes, skipImageName: true) }
+        for problem in parsed.problems {
+            Console.line { l in
+                l.write(problem.severity == .error ? "cmdline: error: " : "cmdline: warning: ")
+                l.write(problem.reason); l.write(": '"); l.write(problem.word); l.write("'")
+            }
+        }
+        for key in KernelCommandLine.unknownKeys(parsed, known: known.map { $0.key }) {
+            Console.line { $0.write("cmdline: unknown option '"); $0.write(key); $0.write("' ignored (known: see 'options' in the monitor or README)") }
+        }
+    }
+
+    static func printParsed() {
+        if parsed.options.isEmpty {
+            Console.print("cmdline: (no options)")
+        }
+        for o in parsed.options {
+            Console.line { $0.write("cmdline: "); $0.write(o.key); $0.write(" = "); $0.write(o.value) }
+        }
+    }
+
+    static func printKnown() {
+        for o in known { Console.line { $0.write("  "); $0.padRight(o.key, width: 16); $0.write(o.help) } }
+    }
+
+    static func value(_ key: String) -> String? { parsed.value(for: key) }
+    static func list(_ key: String) -> [String] { parsed.list(key) }
+    static func flag(_ key: String, default d: Bool) -> Bool {
+        parsed.value(for: key) == nil ? d : parsed.flag(key)
+    }
+    static func int(_ key: String, default d: Int) -> Int { parsed.int(key, default: d) }
+}

@@ -1,0 +1,59 @@
+// Deliberate kernel faults. Each ends the kernel through the fault reporter, so
+// they are [fatal] suites, run by name only; the integration tests check the
+// serial output (vector name, registers, backtrace) and the failure exit code.
+
+enum FaultSuites {
+    static let unmappedAddress: UInt64 = 0x0000_00C0_DEAD_0000   // PML4 slot 1, never mapped
+
+    static let pageFault = TestSuite(name: "fault-pf", kind: .fatal,
+        summary: "read an unmapped kernel address: #PF report", body: { _ in
+            Console.print("fault-pf: reading an unmapped address; a #PF report follows")
+            _ = CPU.touch(unmappedAddress)
+            Console.print("fault-pf: the read returned (no fault)")
+        })
+
+    static let divideError = TestSuite(name: "fault-de", kind: .fatal,
+        summary: "divide by zero: #DE report", body: { _ in
+            Console.print("fault-de: dividing by zero; a #DE report follows")
+            _ = CPU.divideByZero(42)
+            Console.print("fault-de: the division returned (no fault)")
+        })
+
+    static let nullPointer = TestSuite(name: "fault-null", kind: .fatal,
+        summary: "dereference a null pointer: #PF at address 0", body: { _ in
+            Console.print("fault-null: reading address 8; a #PF report follows")
+            _ = CPU.touch(8)
+            Console.print("fault-null: the read returned (no fault)")
+        })
+
+    static let swiftTrap = TestSuite(name: "fault-trap", kind: .fatal,
+        summary: "Swift integer overflow trap: #UD report naming a Swift runtime trap", body: { _ in
+            Console.print("fault-trap: overflowing an Int; a #UD report follows")
+            var x = Int.max
+            x += Int(CPU.rdtsc() & 1) | 1      // the optimizer cannot fold an rdtsc
+
+            Console.line { $0.write("fault-trap: no trap, x = "); $0.dec(x) }
+        })
+
+    static let stackOverflow = TestSuite(name: "fault-stack", kind: .fatal,
+        summary: "unbounded recursion on a guarded stack: #DF on its IST stack", body: { _ in
+            guard let stack = KernelStacks.allocate(pages: 4) else {
+                Console.print("fault-stack: could not allocate a stack"); return
+            }
+            Console.print("fault-stack: recursing on a 16 KiB guarded stack; a #DF report follows")
+            CPU.callOnStack({ _ in _ = recurse(1) }, arg: 0, stackTop: stack.top)
+            Console.print("fault-stack: recursion returned (no fault)")
+        })
+
+    nonisolated(unsafe) static var sink: UInt64 = 0
+
+    /// Not a tail call (work after the call), 256 bytes of frame per level.
+    @inline(never)
+    static func recurse(_ depth: UInt64) -> UInt64 {
+        var pad = InlineArray<32, UInt64>(repeating: depth)
+        CPU.compilerBarrier()
+        pad[Int(depth % 32)] = recurse(depth + 1)
+        sink = pad[Int(depth % 7)]
+        return pad[0] &+ 1
+    }
+}

@@ -1,0 +1,150 @@
+// pages, heap, paging: the memory foundation, exercised inside the kernel with the
+// real allocators (the host tests cover the same Core logic with fake memory).
+
+enum PageAllocatorSuite {
+    static let suite = TestSuite(name: "pages", kind: .normal,
+                                 summary: "physical page allocator: alloc/free, runs, double free", body: run)
+
+    static func run(_ t: inout TestContext) {
+        let before = PhysicalMemory.freePages
+        var frames = InlineArray<256, UInt64>(repeating: 0)
+        var distinct = true
+        for i in 0..<256 {
+            guard let p = PhysicalMemory.allocatePage() else { distinct = false; break }
+            frames[i] = p
+            // Stamp each page; an overlap would overwrite another page's stamp.
+            AddressSpace.virtual(p).storeBytes(of: p ^ 0x5A5A, as: UInt64.self)
+        }
+        for i in 0..<256 where AddressSpace.virtual(frames[i]).load(as: UInt64.self) != frames[i] ^ 0x5A5A {
+            distinct = false
+        }
+        t.check(distinct, "256 single pages allocated, distinct and writable")
+        t.check(PhysicalMemory.freePages == before - 256, "free count dropped by exactly 256")
+        for i in 0..<256 { PhysicalMemory.freePage(frames[i]) }
+        t.check(PhysicalMemory.freePages == before, "free count restored after freeing")
+
+        let run = PhysicalMemory.allocate(pages: 64, alignPages: 16)
+        t.check(run != nil && run! % (16 * 4096) == 0, "64-page run aligned to 64 KiB")
+        if let run { PhysicalMemory.free(run, pages: 64) }
+        let low = PhysicalMemory.allocate(pages: 1, below: 16 << 20)
+        t.check(low != nil && low! < 16 << 20 && low! >= PhysicalMemory.lowMemoryEnd,
+                "allocation below 16 MiB stays above low memory")
+        if let low { PhysicalMemory.freePage(low) }
+        let image = PhysicalMemory.kernelImage
+        var overlapsKernel = false
+        for _ in 0..<64 {
+            if let p = PhysicalMemory.allocatePage() {
+                if p >= image.base && p < image.end { overlapsKernel = true }
+                PhysicalMemory.freePage(p)
+            }
+        }
+        t.check(!overlapsKernel, "no page handed out from the kernel image")
+        let huge = PhysicalMemory.allocate(pages: PhysicalMemory.totalPages + 1)
+        t.check(huge == nil, "a request larger than memory fails cleanly")
+        t.check(PhysicalMemory.bitmap?.check() ?? false, "bitmap free count matches its bits")
+    }
+}
+
+/// A small class to allocate through swift_allocObject -> posix_memalign.
+private final class Node {
+    var value: Int
+    var next: Node?
+    init(_ v: Int, _ n: Node?) { value = v; next = n }
+}
+
+enum HeapSuite {
+    static let suite = TestSuite(name: "heap", kind: .normal,
+                                 summary: "kernel heap: classes, arrays, strings, alignment, frees", body: run)
+
+    static func run(_ t: inout TestContext) {
+        let base = Heap.statistics()
+        exercise(&t)
+        let after = Heap.statistics()
+        t.check(after.consistent, "heap invariants hold after 20000 mixed operations")
+        t.check(after.allocations == base.allocations && after.bytes == base.bytes,
+                { l in l.write("everything freed: "); l.dec(after.allocations); l.write(" live allocations, as before ("); l.dec(base.allocations); l.write(")") })
+        t.check(after.pages <= base.pages + 8, { l in l.write("pages returned to the page allocator ("); l.dec(after.pages); l.write(" held, "); l.dec(base.pages); l.write(" before)") })
+    }
+
+    /// Every allocation of the suite lives in this function's frame, so all of it
+    /// is released when it returns and the caller can compare the heap statistics.
+    @inline(never)
+    private static func exercise(_ t: inout TestContext) {
+        do {
+            var head: Node? = nil
+            for i in 0..<5000 { head = Node(i, head) }
+            var sum = 0, n = head
+            while let node = n { sum += node.value; n = node.next }
+            t.check(sum == 5000 * 4999 / 2, "5000 linked class instances hold their values")
+            // Unlink iteratively: a recursive release of a 5000-long chain would
+            // use one stack frame per node.
+            while let node = head { head = node.next; node.next = nil }
+        }
+        var arrays: [[UInt64]] = []
+        for size in [1, 7, 64, 300, 1000, 5000] {
+            arrays.append((0..<size).map { UInt64($0) &* 0x9E37_79B9 })
+        }
+        var arraysIntact = true
+        for a in arrays { for (i, v) in a.enumerated() where v != UInt64(i) &* 0x9E37_79B9 { arraysIntact = false } }
+        t.check(arraysIntact, "arrays of 1 to 5000 elements (small and large allocations) intact")
+        arrays.removeAll()
+        var s = ""
+        for i in 0..<200 { s += "x"; if i % 50 == 0 { s += "-" } }
+        t.check(s.utf8.count == 204, "a String grown by appending 204 bytes")
+
+        var aligned = true
+        for align in [8, 16, 64, 256, 4096, 8192] {
+            var p: UnsafeMutableRawPointer? = nil
+            if posix_memalign(&p, align, 100) != 0 || UInt(bitPattern: p) % UInt(align) != 0 { aligned = false }
+            kfree(p)
+        }
+        t.check(aligned, "posix_memalign honours alignments 8 to 8192")
+        var bad: UnsafeMutableRawPointer? = nil
+        t.check(posix_memalign(&bad, 24, 16) == 22, "posix_memalign rejects a non-power-of-two alignment (EINVAL)")
+        t.check(posix_memalign(&bad, 16, Int.max / 2) == 12, "an impossible size fails with ENOMEM, no crash")
+
+        // Churn: interleaved lifetimes across every size class.
+        var live: [UnsafeMutableRawPointer?] = Array(repeating: nil, count: 512)
+        var x: UInt64 = 0x1234_5678
+        for _ in 0..<20_000 {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            let slot = Int(x % 512)
+            if live[slot] != nil { kfree(live[slot]); live[slot] = nil }
+            else { _ = posix_memalign(&live[slot], 16, Int((x >> 20) % 3000) + 1) }
+        }
+        for p in live where p != nil { kfree(p) }
+        live.removeAll()
+    }
+}
+
+enum PagingSuite {
+    static let suite = TestSuite(name: "paging", kind: .normal,
+                                 summary: "4 KiB mappings, translation, guarded kernel stacks", body: run)
+
+    static func run(_ t: inout TestContext) {
+        let image = PhysicalMemory.kernelImage
+        t.check(Paging.translate(image.base) == image.base, "kernel image is identity mapped")
+        t.check(Paging.translate(0xFEE0_0000) == 0xFEE0_0000, "local APIC page is mapped")
+        t.check(Paging.translate(0x0000_8000_0000_0000) == nil, "non-canonical address reported unmapped")
+        guard let frame = PhysicalMemory.allocateZeroedPage() else { t.check(false, "allocate a page"); return }
+        let va: UInt64 = AddressSpace.kernelStacksBase - 0x10_0000   // a scratch address below the stacks
+        t.check(Paging.map(virtual: va, physical: frame, flags: PageFlags.writable), "map a 4 KiB page")
+        t.check(Paging.translate(va + 0x123) == frame + 0x123, "translate the new mapping")
+        UnsafeMutableRawPointer(bitPattern: UInt(va))!.storeBytes(of: 0xC0FFEE, as: UInt64.self)
+        t.check(AddressSpace.virtual(frame).load(as: UInt64.self) == 0xC0FFEE, "a write through it reaches the frame")
+        t.check(Paging.unmap(virtual: va) == frame && Paging.translate(va) == nil, "unmap removes it")
+        PhysicalMemory.freePage(frame)
+
+        if let stack = KernelStacks.allocate(pages: 4) {
+            t.check(Paging.translate(stack.guardPage) == nil, "a kernel stack's guard page is unmapped")
+            t.check(Paging.isMapped(stack.bottom, length: 4 * 4096), "its pages are mapped")
+            t.check(KernelStacks.isGuardPage(stack.guardPage + 8), "the guard page is recognised")
+            let freeBefore = PhysicalMemory.freePages
+            KernelStacks.free(stack)
+            t.check(PhysicalMemory.freePages == freeBefore + 4 && Paging.translate(stack.bottom) == nil,
+                    "freeing a stack unmaps it and returns its pages")
+        } else {
+            t.check(false, "allocate a guarded kernel stack")
+        }
+    }
+}

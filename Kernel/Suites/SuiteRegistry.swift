@@ -1,0 +1,17 @@
+// Every in-kernel suite, in the order run=all runs them. Add new suites here.
+
+enum SuiteRegistry {
+    static var all: [TestSuite] {
+        [
+            ConsoleSuite.suite,
+            PageAllocatorSuite.suite,
+            HeapSuite.suite,
+            PagingSuite.suite,
+            FaultSuites.pageFault,
+            FaultSuites.divideError,
+            FaultSuites.swiftTrap,
+            FaultSuites.stackOverflow,
+            FaultSuites.nullPointer,
+        ]
+    }
+}
