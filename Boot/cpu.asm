@@ -224,3 +224,32 @@ extern page_zero_copy
 FN addr_page_zero_copy
     lea rax, [rel page_zero_copy]
     ret
+
+; Memory-mapped I/O: one access of exactly the stated width, never merged, split
+; or reordered by the compiler (the local APIC requires 32-bit accesses).
+FN mmio_read32
+    mov eax, [rdi]
+    ret
+FN mmio_write32
+    mov [rdi], esi
+    ret
+
+; Per-CPU header reached through GS (Kern/PerCPU.swift): read/write one quadword
+; at offset rdi from the GS base.
+FN gs_read64
+    mov rax, [gs:rdi]
+    ret
+FN gs_write64
+    mov [gs:rdi], rsi
+    ret
+
+extern trampoline_start, trampoline_data, trampoline_end
+FN addr_trampoline_start
+    lea rax, [rel trampoline_start]
+    ret
+FN addr_trampoline_data
+    lea rax, [rel trampoline_data]
+    ret
+FN addr_trampoline_end
+    lea rax, [rel trampoline_end]
+    ret

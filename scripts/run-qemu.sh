@@ -32,7 +32,10 @@ case "$accel" in
   tcg) ;;
   *) echo "run-qemu.sh: accel must be auto, kvm or tcg" >&2; exit 64;;
 esac
-if [ "$accel" = kvm ]; then accel_args=(-accel kvm -cpu host); else accel_args=(-accel tcg,thread=multi -cpu max); fi
+# Under (nested) KVM, `-cpu host` makes QEMU 7.2 abort setting IA32_ARCH_CAPABILITIES
+# ("failed to set MSR 0x10a"); dropping that one feature keeps everything else.
+if [ "$accel" = kvm ]; then accel_args=(-accel kvm -cpu host,-arch-capabilities)
+else accel_args=(-accel tcg,thread=multi -cpu max); fi
 
 serial=(-serial stdio)
 [ -t 0 ] && serial=(-serial mon:stdio)          # Ctrl-A X quits, Ctrl-A C for the monitor

@@ -71,5 +71,5 @@ func putchar(_ c: Int32) -> Int32 {
     return c
 }
 
-/// The lock owner id before per-CPU data exists is 0 (only the boot CPU runs).
-func currentCPUNumberForLocks() -> Int32 { 0 }
+/// The calling CPU's number as a lock owner id (valid from kmain's first lines).
+func currentCPUNumberForLocks() -> Int32 { Int32(truncatingIfNeeded: PerCPU.currentNumber) }

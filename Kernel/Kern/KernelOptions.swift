@@ -12,7 +12,11 @@ enum KernelOptions {
     /// purpose; they are named `bug.*` so nobody mistakes them for tuning.
     static let known: [Option] = [
         Option(key: "run", help: "run=NAME[,NAME...] | all | list: run in-kernel test suites, then exit QEMU"),
-        Option(key: "quiet", help: "quiet: print less at boot"),
+        Option(key: "apic", help: "apic=x2apic|xapic: local APIC access (default x2APIC when the CPU has it)"),
+        Option(key: "smp.maxcpus", help: "smp.maxcpus=N: start at most N CPUs (boot CPU included)"),
+        Option(key: "tick", help: "tick=0|1: the periodic timer tick on every CPU (default 1)"),
+        Option(key: "torture.seconds", help: "torture.seconds=N: duration of each torture test (default 2)"),
+        Option(key: "locktorture.lock", help: "locktorture.lock=ticket|broken: the lock spinlock-torture hammers; broken is the negative control"),
     ]
 
     nonisolated(unsafe) static var parsed = ParsedCommandLine(options: [], problems: [], imageName: nil)

@@ -4,11 +4,13 @@
 @_cdecl("kmain_entry64")
 func kmainEntry(_ magic: UInt32, _ infoAddress: UInt32) {
     // 1. A console, then descriptor tables: from here on every fault is reported.
+    TSC.boot = CPU.rdtsc()
     Console.initialize()
     Console.print("")
     Console.print("Quartet: an x86-64 SMP microkernel in Embedded Swift")
     BootCPU.installDescriptorTables()
     FaultReport.install()
+    PerCPU.installInterruptAccounting()
 
     // 2. Boot information (non-allocating parsers: there is no heap yet).
     DirectMapReader.snapshotPageZero()
@@ -43,6 +45,10 @@ enum Boot {
         KernelOptions.load(commandLine)
         KernelOptions.printParsed()
         BootReport.memorySummary()
+        Clock.enabled = KernelOptions.flag("tick", default: true)
+        SMP.initializeBootCPU()
+        SMP.startApplicationProcessors()
+        SMP.report()
         let run = KernelOptions.list("run")
         if !run.isEmpty { TestRunner.run(run) }
         Monitor.run()

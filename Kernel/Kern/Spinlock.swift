@@ -1,41 +1,58 @@
 import Synchronization
 
-// A fair ticket spinlock. Statically initialisable (a global `let` of this type
-// lives in .data, no lazy initialiser), so the console can use it before the heap
-// exists. ~Copyable: a lock has an identity and must never be copied.
-//
-// This is the raw lock; SpinLock.withLock adds interrupt masking. The critical
-// section accounting of SPEC.md section 3 (spinlock_enter/exit) arrives with SMP.
+// Spinlocks. Two layers:
+//   TicketLock  the raw fair lock (FIFO tickets, `pause` while waiting), owner CPU
+//               and contention statistics. Usable before per-CPU data exists.
+//   SpinLock    TicketLock inside spinlock_enter/spinlock_exit (SPEC.md section 3):
+//               interrupts off on this CPU while held, and a critical section, so
+//               the holder is never preempted or interrupted into a deadlock.
+// Both are statically initialisable (a global or static `let` lives in .data) and
+// ~Copyable: a lock has an identity and must never be copied.
 
 struct TicketLock: ~Copyable {
     let nextTicket = Atomic<UInt32>(0)
     let nowServing = Atomic<UInt32>(0)
-    /// CPU that holds the lock, or -1: for debugging and for "held by me" checks.
+    /// CPU that holds the lock, or -1: for debugging and "held by me" checks.
     let owner = Atomic<Int32>(-1)
-    /// Spins (pause loops) spent waiting, summed over all acquisitions.
+    /// Contention statistics, updated only on the slow path.
+    let contended = Atomic<UInt64>(0)
     let spins = Atomic<UInt64>(0)
+    let maxSpins = Atomic<UInt64>(0)
 
     init() {}
 
     borrowing func lock(cpu: Int32) {
         let ticket = nextTicket.wrappingAdd(1, ordering: .relaxed).oldValue
-        var waited: UInt64 = 0
         // Acquire: the critical section's loads cannot move above this load.
+        if nowServing.load(ordering: .acquiring) != ticket {
+            slowPath(ticket)
+        }
+        owner.store(cpu, ordering: .relaxed)
+    }
+
+    private borrowing func slowPath(_ ticket: UInt32) {
+        var waited: UInt64 = 0
         while nowServing.load(ordering: .acquiring) != ticket {
             CPU.pause()
             waited &+= 1
         }
-        if waited != 0 { spins.wrappingAdd(waited, ordering: .relaxed) }
-        owner.store(cpu, ordering: .relaxed)
+        contended.wrappingAdd(1, ordering: .relaxed)
+        spins.wrappingAdd(waited, ordering: .relaxed)
+        var seen = maxSpins.load(ordering: .relaxed)
+        while waited > seen {
+            let (done, now) = maxSpins.compareExchange(expected: seen, desired: waited, ordering: .relaxed)
+            if done { break }
+            seen = now
+        }
     }
 
     borrowing func tryLock(cpu: Int32) -> Bool {
-        let serving = nowServing.load(ordering: .acquiring)
-        // Take the ticket only if it is the one being served right now.
-        let (exchanged, _) = nextTicket.compareExchange(
-            expected: serving, desired: serving &+ 1, ordering: .acquiring)
-        if exchanged { owner.store(cpu, ordering: .relaxed) }
-        return exchanged
+        let serving = nowServing.load(ordering: .relaxed)
+        // Take a ticket only if it is the one being served right now.
+        let (taken, _) = nextTicket.compareExchange(expected: serving, desired: serving &+ 1,
+                                                    ordering: .acquiring)
+        if taken { owner.store(cpu, ordering: .relaxed) }
+        return taken
     }
 
     borrowing func unlock() {
@@ -45,7 +62,84 @@ struct TicketLock: ~Copyable {
         nowServing.wrappingAdd(1, ordering: .releasing)
     }
 
-    borrowing func isHeld(by cpu: Int32) -> Bool {
-        owner.load(ordering: .relaxed) == cpu
+    borrowing func isHeld(by cpu: Int32) -> Bool { owner.load(ordering: .relaxed) == cpu }
+    var isLocked: Bool {
+        nextTicket.load(ordering: .relaxed) != nowServing.load(ordering: .relaxed)
     }
+}
+
+struct SpinLock: ~Copyable {
+    let raw = TicketLock()
+    let name: StaticString
+
+    init(_ name: StaticString) { self.name = name }
+
+    borrowing func lock() {
+        SpinlockSection.enter()
+        let cpu = Int32(truncatingIfNeeded: PerCPU.currentNumber)
+        // Taking a spinlock we already hold would spin forever: say so instead.
+        if raw.isHeld(by: cpu) { recursive() }
+        raw.lock(cpu: cpu)
+    }
+
+    borrowing func tryLock() -> Bool {
+        SpinlockSection.enter()
+        if raw.tryLock(cpu: Int32(truncatingIfNeeded: PerCPU.currentNumber)) { return true }
+        SpinlockSection.exit()
+        return false
+    }
+
+    borrowing func unlock() {
+        raw.unlock()
+        SpinlockSection.exit()
+    }
+
+    borrowing func withLock<R>(_ body: () -> R) -> R {
+        lock()
+        let r = body()
+        unlock()
+        return r
+    }
+
+    private borrowing func recursive() -> Never {
+        let n = name
+        panic("recursive spinlock acquisition") { $0.write(n) }
+    }
+}
+
+/// spinlock_enter / spinlock_exit (FreeBSD order, SPEC.md section 3). The nesting
+/// count and saved RFLAGS live in the per-CPU header (gs:24, gs:32), so they work
+/// from the first instruction after GS is set, before any thread exists. (FreeBSD
+/// keeps them per thread; a thread cannot switch while holding a spinlock, so per
+/// CPU is equivalent and simpler across the context switch.)
+enum SpinlockSection {
+    static func enter() {
+        let count = GSBase.read(PerCPUHeader.spinlockCount)
+        if count == 0 {
+            let flags = CPU.saveFlagsAndDisableInterrupts()
+            GSBase.write(PerCPUHeader.spinlockFlags, flags)
+            GSBase.write(PerCPUHeader.spinlockCount, 1)
+            CriticalSection.enter()
+        } else {
+            GSBase.write(PerCPUHeader.spinlockCount, count + 1)
+        }
+    }
+
+    static func exit() {
+        let count = GSBase.read(PerCPUHeader.spinlockCount)
+        precondition(count > 0, "spinlock_exit without spinlock_enter")
+        if count == 1 {
+            // critical_exit FIRST, as FreeBSD does: a preemption owed since the
+            // matching enter is taken inside it, with interrupts still off and
+            // the lock itself already released. Only then restore RFLAGS.
+            CriticalSection.exit()
+            let flags = GSBase.read(PerCPUHeader.spinlockFlags)
+            GSBase.write(PerCPUHeader.spinlockCount, 0)
+            CPU.restoreFlags(flags)
+        } else {
+            GSBase.write(PerCPUHeader.spinlockCount, count - 1)
+        }
+    }
+
+    static var depth: Int { Int(GSBase.read(PerCPUHeader.spinlockCount)) }
 }

@@ -47,6 +47,13 @@
 @_silgen_name("cpu_divide_by_zero") private func _divideByZero(_ dividend: UInt64) -> UInt64
 @_silgen_name("cpu_touch") private func _touch(_ address: UInt64) -> UInt64
 @_silgen_name("copy_from_physical_zero") private func _copyFromPhysicalZero(_ dst: UnsafeMutableRawPointer, _ count: Int)
+@_silgen_name("mmio_read32") private func _mmioRead32(_ address: UInt64) -> UInt32
+@_silgen_name("mmio_write32") private func _mmioWrite32(_ address: UInt64, _ value: UInt32)
+@_silgen_name("gs_read64") private func _gsRead64(_ offset: Int) -> UInt64
+@_silgen_name("gs_write64") private func _gsWrite64(_ offset: Int, _ value: UInt64)
+@_silgen_name("addr_trampoline_start") private func _addrTrampolineStart() -> UnsafeRawPointer
+@_silgen_name("addr_trampoline_data") private func _addrTrampolineData() -> UnsafeRawPointer
+@_silgen_name("addr_trampoline_end") private func _addrTrampolineEnd() -> UnsafeRawPointer
 @_silgen_name("addr_bsp_arch_area") private func _addrBSPArchArea() -> UnsafeMutableRawPointer
 @_silgen_name("addr_isr_stub_table") private func _addrISRStubTable() -> UnsafeRawPointer
 @_silgen_name("addr_page_zero_copy") private func _addrPageZeroCopy() -> UnsafeMutableRawPointer
@@ -58,6 +65,9 @@ enum LinkerSymbols {
     static var bspArchArea: UnsafeMutableRawPointer { _addrBSPArchArea() }
     static var isrStubTable: UnsafeRawPointer { _addrISRStubTable() }
     static var pageZeroCopy: UnsafeMutableRawPointer { _addrPageZeroCopy() }
+    static var trampolineStart: UnsafeRawPointer { _addrTrampolineStart() }
+    static var trampolineData: UnsafeRawPointer { _addrTrampolineData() }
+    static var trampolineEnd: UnsafeRawPointer { _addrTrampolineEnd() }
     static var kernelStart: UInt64 { _addrKernelStart() }
     static var kernelEnd: UInt64 { _addrKernelEnd() }
 }
@@ -75,6 +85,20 @@ struct IOPort {
     func offset(_ by: UInt16) -> IOPort { IOPort(number &+ by) }
 }
 
+/// A 32-bit memory-mapped register (uncached mapping required).
+struct MMIORegister32 {
+    let address: UInt64
+    func read() -> UInt32 { _mmioRead32(address) }
+    func write(_ v: UInt32) { _mmioWrite32(address, v) }
+}
+
+/// Quadwords at fixed offsets from the GS base: the per-CPU header.
+enum GSBase {
+    static func read(_ offset: Int) -> UInt64 { _gsRead64(offset) }
+    static func write(_ offset: Int, _ value: UInt64) { _gsWrite64(offset, value) }
+    static func set(_ base: UInt64) { MSR.gsBase.write(base) }
+}
+
 /// Model-specific registers by name.
 enum MSR: UInt32 {
     case apicBase = 0x1B
@@ -89,6 +113,11 @@ enum MSR: UInt32 {
 
     func read() -> UInt64 { _rdmsr(rawValue) }
     func write(_ v: UInt64) { _wrmsr(rawValue, v) }
+}
+
+enum MSRAccess {
+    static func read(_ n: UInt32) -> UInt64 { _rdmsr(n) }
+    static func write(_ n: UInt32, _ v: UInt64) { _wrmsr(n, v) }
 }
 
 struct CPUIDResult { var eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32 }

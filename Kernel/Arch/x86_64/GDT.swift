@@ -22,6 +22,7 @@ enum ISTSlot: UInt8 {
 
 /// One CPU's descriptor tables, laid out in one page it owns:
 ///   0   GDT, 8 entries     64  GDTR (10 bytes)     128  TSS (104 bytes)
+///   256 the per-CPU header that GS points at (Kern/PerCPU.swift)
 struct DescriptorTables {
     static let size = 4096
     let page: UnsafeMutableRawPointer
@@ -30,6 +31,9 @@ struct DescriptorTables {
     private var gdtr: UnsafeMutableRawPointer { page + 64 }
     private var tss: UnsafeMutableRawPointer { page + 128 }
     private static let tssLimit = 104 - 1
+
+    /// Wraps tables already built in `page`.
+    init(existing page: UnsafeMutableRawPointer) { self.page = page }
 
     /// Builds the tables in `page` (zeroed by the caller); IST stacks are given by top.
     init(page: UnsafeMutableRawPointer, istTops: (df: UInt64, nmi: UInt64, mc: UInt64)) {

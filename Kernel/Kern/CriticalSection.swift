@@ -1,0 +1,31 @@
+// Critical sections (FreeBSD critical_enter/critical_exit, SPEC.md section 3).
+// Per-thread `critnest` and `owepreempt`: a preemption requested while critnest > 0
+// only sets owepreempt; the outermost critical_exit takes it.
+//
+// Until kernel threads exist on a CPU (early boot, and each AP before its first
+// thread), there is nobody to preempt: enter/exit do nothing then.
+
+enum CriticalSection {
+    static func enter() {
+        guard let td = Thread.currentIfAny else { return }
+        td.critnest += 1          // plain increment: only this thread writes it
+    }
+
+    static func exit() {
+        guard let td = Thread.currentIfAny else { return }
+        precondition(td.critnest > 0, "critical_exit without critical_enter")
+        if td.critnest == 1 {
+            // The window opens here: critnest is 0 while owepreempt may be 1. An
+            // interrupt arriving now that enters and exits a critical section of
+            // its own would see (0, 1) - the seed-002 race; the rendezvous action
+            // guards against it (Rendezvous.swift).
+            td.critnest = 0
+            if td.owepreempt {
+                td.critnest = 1
+                Scheduler.preemptOwed(td)   // clears owepreempt, switches, returns critnest to 0
+            }
+        } else {
+            td.critnest -= 1
+        }
+    }
+}

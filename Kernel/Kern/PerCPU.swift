@@ -1,0 +1,105 @@
+import Synchronization
+
+// Per-CPU data ("globaldata", after DragonFly's mycpu), reached through GS.
+//
+// Each CPU's GS base points at a small header inside the page that also holds its
+// GDT and TSS (Arch/x86_64/GDT.swift, offsets 0..231). The header is raw memory so
+// that assembly and early boot can use it before any Swift object exists:
+//
+//   gs:0   the CPU's GlobalData object (0 until created)
+//   gs:8   CPU number (0 = boot CPU)
+//   gs:16  current thread (kernel threads, Kern/Thread.swift)
+//   gs:24  spinlock nesting count      gs:32  RFLAGS saved by the outermost spinlock_enter
+//   gs:40  interrupt nesting depth (C1: no context switch while > 0)
+//
+// Rule (SPEC A1 style): a CPU writes only its own per-CPU data, except fields that
+// are Atomic and documented as written remotely. Remote reads are hints.
+
+enum PerCPUHeader {
+    static let offsetInPage = 256
+    static let selfObject = 0, cpuNumber = 8, currentThread = 16
+    static let spinlockCount = 24, spinlockFlags = 32, interruptDepth = 40
+}
+
+final class GlobalData {
+    let id: Int
+    let apicID: UInt32
+    let acpiUID: UInt32
+    /// The page holding this CPU's GDT, TSS and per-CPU header.
+    let archPage: UnsafeMutableRawPointer
+    /// True once the CPU runs kernel code on its own stack with its APIC enabled.
+    let online = Atomic<Bool>(false)
+    /// Local APIC timer ticks taken on this CPU (written by it, read by anyone).
+    let ticks = Atomic<UInt64>(0)
+    /// Interrupts of any kind handled on this CPU.
+    let interrupts = Atomic<UInt64>(0)
+    /// TSC when the CPU reported in (for the boot-time report).
+    var onlineTSC: UInt64 = 0
+    /// Guarded kernel stacks this CPU boots on and takes #DF/NMI/#MC on.
+    var bootStack: KernelStacks.Stack? = nil
+    var istStacks: (KernelStacks.Stack, KernelStacks.Stack, KernelStacks.Stack)? = nil
+
+    init(id: Int, apicID: UInt32, acpiUID: UInt32, archPage: UnsafeMutableRawPointer) {
+        self.id = id
+        self.apicID = apicID
+        self.acpiUID = acpiUID
+        self.archPage = archPage
+    }
+
+    var tables: DescriptorTables { DescriptorTables(existing: archPage) }
+}
+
+enum PerCPU {
+    static let maxCPUs = 64
+    /// Every CPU's data, indexed by CPU number. Built completely on the boot CPU
+    /// before any AP starts, read-only afterwards (no reallocation under readers).
+    nonisolated(unsafe) static var cpus: [GlobalData] = []
+
+    static var count: Int { cpus.count }
+
+    /// Points GS at the header in `archPage` and fills in the raw fields.
+    static func installHeader(archPage: UnsafeMutableRawPointer, cpuNumber: Int) {
+        let header = archPage + PerCPUHeader.offsetInPage
+        header.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
+        header.storeBytes(of: UInt64(cpuNumber), toByteOffset: PerCPUHeader.cpuNumber, as: UInt64.self)
+        GSBase.set(UInt64(UInt(bitPattern: header)))
+    }
+
+    /// Links the calling CPU's header to its GlobalData object.
+    static func attach(_ cpu: GlobalData) {
+        GSBase.write(PerCPUHeader.selfObject, UInt64(UInt(bitPattern: Unmanaged.passUnretained(cpu).toOpaque())))
+    }
+
+    /// The calling CPU's number; valid from the first line of kmain on.
+    static var currentNumber: Int { Int(truncatingIfNeeded: GSBase.read(PerCPUHeader.cpuNumber)) }
+
+    /// The calling CPU's data. Only valid after `attach` on this CPU.
+    static var current: GlobalData {
+        let raw = GSBase.read(PerCPUHeader.selfObject)
+        precondition(raw != 0, "per-CPU data used before it was attached")
+        return Unmanaged<GlobalData>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!).takeUnretainedValue()
+    }
+
+    static var currentIfAttached: GlobalData? {
+        let raw = GSBase.read(PerCPUHeader.selfObject)
+        guard raw != 0 else { return nil }
+        return Unmanaged<GlobalData>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!).takeUnretainedValue()
+    }
+
+    static var interruptDepth: Int { Int(GSBase.read(PerCPUHeader.interruptDepth)) }
+
+    /// Counts interrupt nesting on every trap (invariant C1 reads it: no context
+    /// switch while the depth is non-zero).
+    static func installInterruptAccounting() {
+        Traps.enter = {
+            GSBase.write(PerCPUHeader.interruptDepth, GSBase.read(PerCPUHeader.interruptDepth) &+ 1)
+        }
+        Traps.exit = {
+            GSBase.write(PerCPUHeader.interruptDepth, GSBase.read(PerCPUHeader.interruptDepth) &- 1)
+        }
+    }
+    static var inInterrupt: Bool { interruptDepth > 0 }
+}
+
+/// The calling CPU's data (DragonFly's `mycpu`).
+var mycpu: GlobalData { PerCPU.current }

@@ -1,0 +1,160 @@
+import Synchronization
+
+// SMP bring-up on the boot CPU: read the MADT, set up the local APIC and the
+// clocks, create every CPU's per-CPU data, then start the application processors
+// one at a time. An AP that does not report in within the timeout is reported and
+// left out (marked abandoned, so that if it wakes up later it parks itself).
+
+enum SMP {
+    /// CPUs that finished bring-up (bit = CPU number).
+    static let onlineMask = Atomic<UInt64>(0)
+    static var online: CPUMask { CPUMask(bits: onlineMask.load(ordering: .acquiring)) }
+    nonisolated(unsafe) static var madt: MADTInfo? = nil
+    nonisolated(unsafe) static var abandoned = InlineArray<64, Bool>(repeating: false)
+    static let apTimeoutMs: UInt64 = 2000
+
+    /// Boot-CPU part: APIC, PIC, calibration, per-CPU data for CPU 0.
+    static func initializeBootCPU() {
+        let acpi = ACPI.discover(DirectMapReader())
+        reportACPI(acpi)
+        madt = acpi.madt
+        LocalAPIC.configure(preferX2APIC: KernelOptions.value("apic") != "xapic",
+                            mmioBase: acpi.madt?.localAPICAddress ?? 0xFEE0_0000)
+        PIC8259.remapAndMaskAll()
+        installInterruptHandlers()
+        LocalAPIC.enableOnThisCPU(lint1IsNMI: true)
+        TSC.calibrate()
+        Console.line { l in
+            l.write("clock: TSC "); l.dec(TSC.ticksPerMs / 1000); l.write(" MHz, local APIC timer ")
+            l.dec(TSC.apicTicksPerMs); l.write(" counts/ms (divide 16); tick "); l.dec(Clock.hz); l.write(" Hz")
+            l.write(LocalAPIC.mode == .x2apic ? "; x2APIC" : "; xAPIC")
+        }
+        buildPerCPU()
+        let bsp = PerCPU.cpus[0]
+        PerCPU.attach(bsp)
+        markOnline(bsp)
+        Clock.startOnThisCPU()
+        CPU.enableInterrupts()
+    }
+
+    private static func reportACPI(_ acpi: ACPIDiscovery) {
+        for i in 0..<acpi.problems.list.count {
+            let p = acpi.problems.list[i]
+            Console.line { $0.write("acpi: problem: "); $0.write(p.reason); $0.write(" at "); $0.hex(p.at) }
+        }
+        if let m = acpi.madt {
+            Console.line { l in
+                l.write("acpi: MADT at "); l.hex(acpi.madtAddress ?? 0); l.write(": ")
+                l.dec(m.enabledProcessorCount); l.write(" enabled CPUs, ")
+                l.dec(m.ioAPICs.count); l.write(" I/O APIC, local APIC at "); l.hex(m.localAPICAddress)
+            }
+        } else {
+            Console.print("acpi: no usable MADT; running on the boot CPU only")
+        }
+    }
+
+    private static func installInterruptHandlers() {
+        Traps.register(vector: Vectors.apicSpurious) { _ in }            // no EOI for spurious
+        Traps.register(vector: Vectors.picSpuriousMaster) { _ in }
+        Traps.register(vector: Vectors.picSpuriousSlave) { _ in }
+        Traps.register(vector: Vectors.apicError) { _ in
+            LocalAPIC.write(.esr, 0)
+            let esr = LocalAPIC.read(.esr)
+            LocalAPIC.eoi()
+            Console.line { $0.write("apic: error interrupt, ESR "); $0.hex(UInt64(esr)) }
+        }
+        Clock.installHandler()
+    }
+
+    /// One GlobalData per usable CPU, boot CPU first, built before any AP runs.
+    private static func buildPerCPU() {
+        let bspAPIC = LocalAPIC.id
+        let limit = min(PerCPU.maxCPUs, max(1, KernelOptions.int("smp.maxcpus", default: PerCPU.maxCPUs)))
+        var cpus = [GlobalData(id: 0, apicID: bspAPIC, acpiUID: 0, archPage: LinkerSymbols.bspArchArea)]
+        if let madt {
+            for p in madt.processors where p.isEnabled && p.apicID != bspAPIC && cpus.count < limit {
+                guard let page = PhysicalMemory.allocateZeroedPage() else { break }
+                cpus.append(GlobalData(id: cpus.count, apicID: p.apicID, acpiUID: p.processorUID,
+                                       archPage: AddressSpace.virtual(page)))
+            }
+        }
+        PerCPU.cpus = cpus
+    }
+
+    private static func markOnline(_ cpu: GlobalData) {
+        cpu.onlineTSC = TSC.now
+        cpu.online.store(true, ordering: .releasing)
+        onlineMask.bitwiseOr(CPUMask.bit(cpu.id), ordering: .releasing)
+    }
+
+    /// Starts every AP, one at a time.
+    static func startApplicationProcessors() {
+        guard PerCPU.count > 1 else { return }
+        APStart.installTrampoline()
+        for cpu in PerCPU.cpus.dropFirst() {
+            guard prepareStacks(cpu), let boot = cpu.bootStack else {
+                Console.line { $0.write("smp: no memory for CPU "); $0.dec(cpu.id); $0.write("; left out") }
+                continue
+            }
+            let entered = APStart.start(apicID: cpu.apicID, entry: { arg in SMP.apMain(arg) },
+                                        argument: UInt64(cpu.id), stackTop: boot.top)
+            let deadline = TSC.now &+ TSC.ticksPerMs * apTimeoutMs
+            while entered && !cpu.online.load(ordering: .acquiring) && TSC.now < deadline { CPU.pause() }
+            if !cpu.online.load(ordering: .acquiring) {
+                abandoned[cpu.id] = true
+                CPU.mfence()
+                Console.line { l in
+                    l.write("smp: CPU "); l.dec(cpu.id); l.write(" (APIC id "); l.dec(UInt64(cpu.apicID))
+                    l.write(entered ? ") started but did not report in" : ") did not answer INIT/STARTUP")
+                    l.write(" within "); l.dec(apTimeoutMs); l.write(" ms; left out")
+                }
+            }
+        }
+    }
+
+    private static func prepareStacks(_ cpu: GlobalData) -> Bool {
+        guard let boot = KernelStacks.allocate(), let df = KernelStacks.allocate(pages: 4),
+              let nmi = KernelStacks.allocate(pages: 4), let mc = KernelStacks.allocate(pages: 4) else { return false }
+        cpu.bootStack = boot
+        cpu.istStacks = (df, nmi, mc)
+        _ = DescriptorTables(page: cpu.archPage, istTops: (df: df.top, nmi: nmi.top, mc: mc.top))
+        return true
+    }
+
+    /// First Swift code on an AP, on its own boot stack.
+    static func apMain(_ argument: UInt64) {
+        let id = Int(argument)
+        let cpu = PerCPU.cpus[id]
+        cpu.tables.load()
+        IDT.loadOnThisCPU()
+        PerCPU.installHeader(archPage: cpu.archPage, cpuNumber: id)
+        PerCPU.attach(cpu)
+        if abandoned[id] { CPU.haltForever() }     // too late: the boot CPU gave up on us
+        LocalAPIC.enableOnThisCPU(lint1IsNMI: true)
+        markOnline(cpu)
+        Clock.startOnThisCPU()
+        CPU.enableInterrupts()
+        Idle.loop()
+    }
+
+    static func report() {
+        let online = self.online
+        for cpu in PerCPU.cpus where online.contains(cpu.id) {
+            Console.line { l in
+                l.write("smp: CPU "); l.dec(cpu.id); l.write(" online, APIC id "); l.dec(UInt64(cpu.apicID))
+                l.write(", at "); l.dec(TSC.nanoseconds(cpu.onlineTSC &- TSC.boot) / 1000); l.write(" us")
+            }
+        }
+        Console.line { l in
+            l.write("smp: "); l.dec(online.count); l.write(" of "); l.dec(PerCPU.count)
+            l.write(" CPUs online; boot took "); l.dec(Clock.uptimeMilliseconds); l.write(" ms")
+        }
+    }
+}
+
+enum Idle {
+    /// Halts with interrupts enabled until there is work (threads arrive later).
+    static func loop() -> Never {
+        while true { CPU.enableInterruptsAndHalt() }
+    }
+}

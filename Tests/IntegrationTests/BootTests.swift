@@ -1,0 +1,258 @@
+// Boot foundation: banner, memory map, command line, test runner, fault reports, monitor.
+// Each test boots build/kernel.elf in QEMU (see QEMURunner.swift); run `make` first.
+import Foundation
+import XCTest
+
+final class BootTests: QEMUTestCase {
+    static let nonFatalSuites = ["console", "pages", "heap", "paging"]
+    static let fatalSuites = ["fault-pf", "fault-de", "fault-trap", "fault-stack", "fault-null"]
+
+    /// "memory: N MiB usable, ..." → N.
+    private func usableMiB(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) -> Int? {
+        guard let l = r.lines.first(where: { $0.hasPrefix("memory: ") && $0.contains(" MiB usable, ") }) else {
+            XCTFail("no 'memory: N MiB usable, ...' line", file: file, line: line); return nil
+        }
+        let n = Int(l.dropFirst("memory: ".count).prefix(while: { $0.isNumber }))
+        XCTAssertNotNil(n, "cannot read the usable size from '\(l)'", file: file, line: line)
+        return n
+    }
+
+    /// "  0xSTART - 0xEND  available  SIZE"
+    private func availableRegions(_ r: QEMUResult) -> [String] {
+        r.lines.filter { l in
+            let t = l.split(separator: " ")
+            return l.hasPrefix("  0x") && t.count >= 5 && t[1] == "-" && t[3] == "available"
+                && QEMUTestCase.isHex(String(t[0])) && QEMUTestCase.isHex(String(t[2]))
+        }
+    }
+
+    // MARK: boot output
+
+    func testBootPrintsBannerMemoryMapCommandLineAndMemorySummary() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=console quiet"))
+        assertPassed(r)
+        XCTAssertTrue(r.hasLine("Quartet: an x86-64 SMP microkernel in Embedded Swift"), "boot banner")
+        guard let mapHeader = r.lines.firstIndex(of: "memory map (from the boot loader):") else {
+            return XCTFail("no memory map header")
+        }
+        let regions = availableRegions(r)
+        XCTAssertFalse(regions.isEmpty, "no 'available' region in the memory map")
+        if let first = regions.first, let at = r.lines.firstIndex(of: first) {
+            XCTAssertGreaterThan(at, mapHeader, "available region listed before the memory map header")
+        }
+        XCTAssertTrue(r.hasLine("cmdline: run = console"), "parsed command line for run=")
+        XCTAssertTrue(r.hasLine("cmdline: quiet = 1"), "a bare word is parsed as KEY = 1")
+        XCTAssertFalse(r.hasLine(containing: "unknown option"), "run and quiet are known options")
+        if let mib = usableMiB(r) {
+            XCTAssertTrue((200...256).contains(mib), "usable memory \(mib) MiB with -m 256")
+        }
+        // Order: banner, map, cmdline, memory, then the suite.
+        let order = ["Quartet: an x86-64", "memory map (from", "cmdline: run = console", "memory: ", "== suite console"]
+        let positions = order.map { p in r.lines.firstIndex { $0.hasPrefix(p) } ?? -1 }
+        XCTAssertEqual(positions, positions.sorted(), "boot output out of order: \(zip(order, positions).map { "\($0)@\($1)" })")
+        XCTAssertFalse(positions.contains(-1), "missing boot output: \(zip(order, positions).map { "\($0)@\($1)" })")
+    }
+
+    func testNoOptionsIsReported() throws {
+        let r = try boot(QEMURun(smp: 1, cmdline: "", stdin: "exit\n"))
+        XCTAssertEqual(r.status, 1, r.statusDescription)
+        XCTAssertTrue(r.hasLine("cmdline: (no options)"))
+    }
+
+    // MARK: run=all
+
+    func testRunAllPassesUnderTCGWith4CPUs() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=all"))
+        assertPassed(r)
+        assertSuitesRan(r, BootTests.nonFatalSuites)
+    }
+
+    func testRunAllPassesUnderKVMWith4CPUs() throws {
+        try requireKVM()
+        let r = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: "run=all"))
+        assertPassed(r)
+        assertSuitesRan(r, BootTests.nonFatalSuites)
+    }
+
+    func testRunAllPassesWithOneCPU() throws {
+        let r = try boot(QEMURun(smp: 1, accel: .tcg, cmdline: "run=all"))
+        assertPassed(r)
+        assertSuitesRan(r, BootTests.nonFatalSuites)
+    }
+
+    func testRunAllPassesWith64MiB() throws {
+        let r = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "run=all", memoryMiB: 64))
+        assertPassed(r)
+        assertSuitesRan(r, BootTests.nonFatalSuites)
+        if let mib = usableMiB(r) {
+            XCTAssertTrue((40...64).contains(mib), "usable memory \(mib) MiB with -m 64")
+        }
+    }
+
+    func testRunSeveralSuitesByName() throws {
+        let r = try boot(QEMURun(smp: 2, cmdline: "run=heap,console"))
+        assertPassed(r)
+        assertSuitesRan(r, ["heap", "console"])
+        XCTAssertFalse(r.hasLine(containing: "== suite pages"), "only the named suites run")
+    }
+
+    private func assertSuitesRan(_ r: QEMUResult, _ suites: [String],
+                                 file: StaticString = #filePath, line: UInt = #line) {
+        for s in suites {
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix("== suite \(s): ") }, "suite \(s) did not start",
+                          file: file, line: line)
+            XCTAssertTrue(r.passes.contains { $0.hasPrefix("\(s): ") }, "suite \(s) reported no PASS",
+                          file: file, line: line)
+        }
+        for s in BootTests.fatalSuites {
+            XCTAssertFalse(r.lines.contains { $0.hasPrefix("== suite \(s):") }, "fatal suite \(s) ran",
+                           file: file, line: line)
+        }
+    }
+
+    // MARK: run=list and unknown suites
+
+    func testRunListNamesEverySuiteAndExitsWithSuccess() throws {
+        let r = try boot(QEMURun(smp: 1, cmdline: "run=list"))
+        XCTAssertEqual(r.status, 1, r.statusDescription)
+        for s in BootTests.nonFatalSuites {
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix(s + " ") && !$0.contains("[fatal]") },
+                          "suite \(s) not listed (as non-fatal)")
+        }
+        for s in BootTests.fatalSuites {
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix(s + " ") && $0.contains("[fatal]") },
+                          "fatal suite \(s) not listed with [fatal]")
+        }
+        XCTAssertFalse(r.hasLine(containing: "== suite "), "run=list must not run suites")
+        XCTAssertEqual(r.fails, [])
+    }
+
+    func testUnknownSuiteFails() throws {
+        let r = try boot(QEMURun(smp: 1, cmdline: "run=nosuchsuite"))
+        XCTAssertEqual(r.status, 3, "an unknown suite is a test failure (code 1): \(r.statusDescription)")
+        XCTAssertTrue(r.fails.contains { $0.hasPrefix("runner: unknown suite 'nosuchsuite'") },
+                      "no 'FAIL: runner: unknown suite' line; FAIL lines: \(r.fails)")
+        XCTAssertEqual(r.summary?.failures, 1, "SUMMARY should count the failure")
+    }
+
+    func testUnknownSuiteAmongKnownOnesStillFails() throws {
+        let r = try boot(QEMURun(smp: 1, cmdline: "run=console,nosuchsuite"))
+        XCTAssertEqual(r.status, 3, r.statusDescription)
+        XCTAssertTrue(r.fails.contains { $0.hasPrefix("runner: unknown suite 'nosuchsuite'") }, "\(r.fails)")
+    }
+
+    // MARK: command line errors
+
+    func testUnknownOptionIsReportedAndIgnored() throws {
+        let r = try boot(QEMURun(smp: 1, cmdline: "run=console bogus=1"))
+        assertPassed(r)
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("cmdline: unknown option 'bogus' ignored") },
+                      "no 'cmdline: unknown option 'bogus' ignored' line")
+        XCTAssertTrue(r.hasLine("cmdline: run = console"))
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("== suite console:") })
+    }
+
+    func testMalformedCommandLineWordsAreReportedAndSkipped() throws {
+        let r = try boot(QEMURun(smp: 1, cmdline: "run=console key=\"unterminated BAD!=1"))
+        assertPassed(r)
+        let errors = r.lines(startingWith: "cmdline: error: ")
+        XCTAssertTrue(errors.contains { $0.contains("unterminated quote") && $0.contains("key=\"unterminated") },
+                      "no error for the unterminated quote: \(errors)")
+        XCTAssertTrue(errors.contains { $0.contains("'BAD!=1'") }, "no error for the bad key: \(errors)")
+        XCTAssertEqual(errors.count, 2, "exactly two malformed words: \(errors)")
+        XCTAssertTrue(r.hasLine("cmdline: run = console"), "the valid word is still parsed")
+        XCTAssertFalse(r.hasLine(containing: "cmdline: key ="), "a malformed word must not become an option")
+        XCTAssertFalse(r.hasLine(containing: "cmdline: BAD"), "a malformed word must not become an option")
+    }
+
+    // MARK: fault reports
+
+    func testPageFaultReport() throws {
+        let r = try boot(QEMURun(smp: 1, cmdline: "run=fault-pf"))
+        assertFault(r, vectorName: "#PF page fault")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("FAULT: #PF page fault (vector 14)") })
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("  error code ") && $0.contains("cr2 0x") },
+                      "a page fault report names cr2")
+    }
+
+    func testDivideErrorReport() throws {
+        let r = try boot(QEMURun(smp: 1, cmdline: "run=fault-de"))
+        assertFault(r, vectorName: "#DE divide error")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("FAULT: #DE divide error (vector 0)") })
+    }
+
+    func testNullPointerReport() throws {
+        let r = try boot(QEMURun(smp: 1, cmdline: "run=fault-null"))
+        assertFault(r, vectorName: "#PF page fault")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("  error code ") && $0.hasSuffix("cr2 0x0000000000000008") },
+                      "expected cr2 0x0000000000000008 for the null dereference")
+    }
+
+    func testSwiftTrapReport() throws {
+        let r = try boot(QEMURun(smp: 1, cmdline: "run=fault-trap"))
+        assertFault(r, vectorName: "#UD invalid opcode")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("FAULT: #UD invalid opcode (vector 6)") })
+        XCTAssertTrue(r.hasLine(containing: "ud2 at rip: a Swift runtime trap"), "the trap is named")
+    }
+
+    func testKernelStackOverflowReport() throws {
+        let r = try boot(QEMURun(smp: 1, cmdline: "run=fault-stack"))
+        assertFault(r, vectorName: "#DF double fault")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("FAULT: #DF double fault (vector 8)") })
+        XCTAssertTrue(r.lines.contains {
+            $0.contains("kernel stack overflow: fault address 0x") && $0.contains("is the guard page below a kernel stack")
+        }, "the overflow into the guard page is diagnosed")
+    }
+
+    func testFaultOnSMPBootIsReported() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=fault-pf"))
+        assertFault(r, vectorName: "#PF page fault")
+    }
+
+    // MARK: monitor
+
+    func testMonitorCommandsUnknownInputAndExit() throws {
+        let r = try boot(QEMURun(smp: 2, cmdline: "", stdin: "help\nlist\nxyzzy\n\u{01}\u{02}garbage\nexit\n"))
+        XCTAssertEqual(r.status, 1, "exit leaves QEMU with success: \(r.statusDescription)")
+        XCTAssertTrue(r.hasLine(containing: "quartet> "), "no monitor prompt")
+        for cmd in ["help", "list", "run NAME", "mem", "options", "exit [CODE]"] {
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix("  " + cmd) }, "help does not describe '\(cmd)'")
+        }
+        for s in BootTests.nonFatalSuites + BootTests.fatalSuites {
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix(s + " ") }, "list does not name \(s)")
+        }
+        XCTAssertTrue(r.lines.contains { $0.contains("unknown command 'xyzzy'") }, "no unknown-command line for xyzzy")
+        XCTAssertTrue(r.lines.contains { $0.contains("unknown command '") && $0.contains("garbage'") },
+                      "no unknown-command line for the control-character line")
+        XCTAssertFalse(r.serial.unicodeScalars.contains { $0 == "\u{01}" || $0 == "\u{02}" },
+                       "control characters echoed raw to the console")
+        XCTAssertFalse(r.hasLine(containing: "unknown command 'help'"))
+        XCTAssertFalse(r.hasLine(containing: "unknown command 'exit'"))
+    }
+
+    func testMonitorExitWithCode() throws {
+        let r = try boot(QEMURun(smp: 1, cmdline: "", stdin: "exit 3\n"))
+        XCTAssertEqual(r.status, 7, "exit 3 → QEMU status (3 << 1) | 1: \(r.statusDescription)")
+    }
+
+    func testMonitorRunsASuite() throws {
+        let r = try boot(QEMURun(smp: 1, cmdline: "", stdin: "run console\n"))
+        assertPassed(r)
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("== suite console:") })
+    }
+
+    func testMonitorMemAndOptions() throws {
+        let r = try boot(QEMURun(smp: 1, cmdline: "quiet", stdin: "mem\noptions\nexit\n"))
+        XCTAssertEqual(r.status, 1, r.statusDescription)
+        XCTAssertGreaterThanOrEqual(r.lines.filter { $0.hasPrefix("memory: ") && $0.contains(" MiB usable, ") }.count, 2,
+                                    "mem repeats the memory summary")
+        XCTAssertGreaterThanOrEqual(r.lines.filter { $0 == "cmdline: quiet = 1" }.count, 2,
+                                    "options repeats the parsed command line")
+    }
+}
+
+extension QEMUTestCase {
+    static func isHex(_ s: String) -> Bool {
+        s.count > 2 && s.hasPrefix("0x") && s.dropFirst(2).allSatisfy { $0.isHexDigit }
+    }
+}

@@ -1,0 +1,429 @@
+// Host-side harness that boots build/kernel.elf in QEMU and parses its serial output.
+// Conventions (kvm-unit-tests, /work/shared/REFERENCES.md): PASS:/FAIL:/SKIP: lines,
+// a SUMMARY line, and isa-debug-exit: QEMU status (code << 1) | 1, so 1 = success,
+// 3 = test failures, 5 = kernel fault/panic, 0 = the kernel never reached the device.
+//
+// Environment overrides: QUARTET_KERNEL (path of the kernel ELF), QEMU (the binary).
+import Foundation
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+enum Accel: String {
+    case tcg, kvm
+
+    var qemuArguments: [String] {
+        switch self {
+        case .tcg: return ["-accel", "tcg,thread=multi", "-cpu", "max"]
+        case .kvm: return ["-accel", "kvm", "-cpu", "host"]
+        }
+    }
+
+    /// KVM is usable when /dev/kvm is readable and writable by this user.
+    static var kvmUsable: Bool {
+        let fm = FileManager.default
+        return fm.isReadableFile(atPath: "/dev/kvm") && fm.isWritableFile(atPath: "/dev/kvm")
+    }
+}
+
+/// One QEMU boot.
+struct QEMURun {
+    var smp: Int = 1
+    var accel: Accel = .tcg
+    var cmdline: String = ""
+    var timeout: TimeInterval = 60
+    var memoryMiB: Int = 256
+    /// Bytes written to the serial port (QEMU's stdin); nil leaves stdin empty (/dev/null).
+    var stdin: [UInt8]? = nil
+    /// Write `stdin` once this text has appeared on the serial output (nil: immediately).
+    /// The default waits for the monitor prompt: bytes that reach the UART before the
+    /// kernel initialises it are lost when it clears the FIFO.
+    var stdinAfter: String? = "quartet> "
+
+    init(smp: Int = 1, accel: Accel = .tcg, cmdline: String = "", timeout: TimeInterval = 60,
+         memoryMiB: Int = 256, stdin: [UInt8]? = nil, stdinAfter: String? = "quartet> ") {
+        self.smp = smp
+        self.accel = accel
+        self.cmdline = cmdline
+        self.timeout = timeout
+        self.memoryMiB = memoryMiB
+        self.stdin = stdin
+        self.stdinAfter = stdinAfter
+    }
+
+    init(smp: Int = 1, accel: Accel = .tcg, cmdline: String = "", timeout: TimeInterval = 60,
+         memoryMiB: Int = 256, stdin: String, stdinAfter: String? = "quartet> ") {
+        self.init(smp: smp, accel: accel, cmdline: cmdline, timeout: timeout,
+                  memoryMiB: memoryMiB, stdin: Array(stdin.utf8), stdinAfter: stdinAfter)
+    }
+
+    var description: String {
+        "-smp \(smp) -m \(memoryMiB) \(accel.rawValue) -append '\(cmdline)'"
+            + (stdin.map { " stdin \($0.count) bytes" } ?? "")
+    }
+}
+
+struct QEMUSummary: Equatable {
+    var tests: Int
+    var failures: Int
+    var skipped: Int
+}
+
+struct QEMUResult {
+    var run: QEMURun
+    var commandLine: [String]
+    /// QEMU's exit status (meaningless when timedOut).
+    var status: Int32
+    var timedOut: Bool
+    var elapsed: TimeInterval
+    /// Everything QEMU wrote to stdout: the serial console.
+    var serial: String
+    /// QEMU's own diagnostics.
+    var stderr: String
+    /// Serial lines, carriage returns removed.
+    var lines: [String]
+    /// Messages after "PASS: ", "FAIL: ", "SKIP: ".
+    var passes: [String]
+    var fails: [String]
+    var skips: [String]
+    var summary: QEMUSummary?
+
+    init(run: QEMURun, commandLine: [String], status: Int32, timedOut: Bool,
+         elapsed: TimeInterval, serial: String, stderr: String) {
+        self.run = run
+        self.commandLine = commandLine
+        self.status = status
+        self.timedOut = timedOut
+        self.elapsed = elapsed
+        self.serial = serial
+        self.stderr = stderr
+        // "\r\n" is one Character in Swift: split on both forms.
+        let lines = serial.split(omittingEmptySubsequences: false,
+                                 whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map {
+            var s = Substring($0)
+            while s.last == "\r" { s = s.dropLast() }
+            return String(s)
+        }
+        self.lines = lines
+        func after(_ prefix: String) -> [String] {
+            lines.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
+        }
+        passes = after("PASS: ")
+        fails = after("FAIL: ")
+        skips = after("SKIP: ")
+        summary = lines.lazy.compactMap(QEMUResult.parseSummary).last
+    }
+
+    /// "SUMMARY: N tests, F unexpected failures, S skipped"
+    static func parseSummary(_ line: String) -> QEMUSummary? {
+        guard line.hasPrefix("SUMMARY: ") else { return nil }
+        let numbers = line.dropFirst("SUMMARY: ".count)
+            .split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        guard numbers.count == 3, line.contains(" tests, "), line.contains(" unexpected failures, "),
+              line.hasSuffix(" skipped") else { return nil }
+        return QEMUSummary(tests: numbers[0], failures: numbers[1], skipped: numbers[2])
+    }
+
+    /// Lines starting with `prefix` (after leading spaces are removed when `trimmed`).
+    func lines(startingWith prefix: String, trimmed: Bool = false) -> [String] {
+        lines.filter { (trimmed ? $0.drop(while: { $0 == " " }) : Substring($0)).hasPrefix(prefix) }
+    }
+
+    func hasLine(_ line: String) -> Bool { lines.contains(line) }
+    func hasLine(containing text: String) -> Bool { lines.contains { $0.contains(text) } }
+
+    var statusDescription: String {
+        if timedOut { return "timed out after \(run.timeout) s" }
+        switch status {
+        case 0: return "status 0: the kernel never reached isa-debug-exit (hang, reset, triple fault)"
+        case let s where s & 1 == 1: return "status \(s): the kernel exited with code \(s >> 1)"
+        default: return "status \(status): QEMU itself failed"
+        }
+    }
+
+    var log: String {
+        var s = "qemu: \(commandLine.joined(separator: " "))\n"
+        s += "result: \(statusDescription), \(String(format: "%.2f", elapsed)) s\n"
+        s += "---- serial ----\n" + serial
+        if !serial.hasSuffix("\n") { s += "\n" }
+        if !stderr.isEmpty { s += "---- qemu stderr ----\n" + stderr + (stderr.hasSuffix("\n") ? "" : "\n") }
+        return s
+    }
+}
+
+enum QEMUError: Error, CustomStringConvertible {
+    case kernelMissing(String)
+    case qemuMissing
+    case launchFailed(String)
+
+    var description: String {
+        switch self {
+        case .kernelMissing(let path): return "kernel \(path) not found: run `make` first"
+        case .qemuMissing:
+            return "qemu-system-x86_64 is not on PATH (apt-get install qemu-system-x86); integration tests cannot run"
+        case .launchFailed(let why): return "could not start QEMU: \(why)"
+        }
+    }
+}
+
+/// Thread-safe growing byte buffer with a condition for "text has appeared".
+private final class OutputBuffer: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var data = Data()
+    private var closed = false
+
+    func append(_ chunk: Data) {
+        cond.lock(); data.append(chunk); cond.broadcast(); cond.unlock()
+    }
+    func close() {
+        cond.lock(); closed = true; cond.broadcast(); cond.unlock()
+    }
+    /// Waits until `needle` occurs, the stream ends, or the deadline passes.
+    func wait(for needle: Data, until deadline: Date) -> Bool {
+        cond.lock(); defer { cond.unlock() }
+        while true {
+            if data.range(of: needle) != nil { return true }
+            if closed || !cond.wait(until: deadline) { return data.range(of: needle) != nil }
+        }
+    }
+    func waitClosed(until deadline: Date) -> Bool {
+        cond.lock(); defer { cond.unlock() }
+        while !closed { if !cond.wait(until: deadline) { return closed } }
+        return true
+    }
+    var contents: Data { cond.lock(); defer { cond.unlock() }; return data }
+}
+
+enum QEMU {
+    /// Repository root: this file is Tests/IntegrationTests/QEMURunner.swift.
+    static let repoRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var kernelPath: String {
+        if let p = ProcessInfo.processInfo.environment["QUARTET_KERNEL"], !p.isEmpty { return p }
+        return repoRoot.appendingPathComponent("build/kernel.elf").path
+    }
+
+    /// The kernel is copied once per test process so that a rebuild during the run
+    /// (the Makefile rewrites build/kernel.elf) cannot hand QEMU a half-written file.
+    private static let snapshotLock = NSLock()
+    private static var snapshot: String?
+
+    static func kernelSnapshot() throws -> String {
+        snapshotLock.lock(); defer { snapshotLock.unlock() }
+        if let s = snapshot { return s }
+        let path = kernelPath
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: path) else { throw QEMUError.kernelMissing(path) }
+        // Wait (briefly) for the file to be quiet: not modified in the last second.
+        var bytes = Data()
+        for _ in 0..<20 {
+            let before = try fm.attributesOfItem(atPath: path)[.modificationDate] as? Date
+            if let b = before, Date().timeIntervalSince(b) < 1 { Thread.sleep(forTimeInterval: 0.5); continue }
+            bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            let after = try fm.attributesOfItem(atPath: path)[.modificationDate] as? Date
+            if before == after { break }
+        }
+        guard bytes.count > 64, bytes.prefix(4) == Data([0x7F, 0x45, 0x4C, 0x46]) else {
+            throw QEMUError.kernelMissing(path + " (not an ELF file; rebuild with `make`)")
+        }
+        let dir = fm.temporaryDirectory.appendingPathComponent("quartet-integ-\(getpid())")
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        let copy = dir.appendingPathComponent("kernel.elf")
+        try bytes.write(to: copy)
+        snapshot = copy.path
+        return copy.path
+    }
+
+    static func qemuBinary() throws -> String {
+        let fm = FileManager.default
+        if let q = ProcessInfo.processInfo.environment["QEMU"], !q.isEmpty {
+            guard fm.isExecutableFile(atPath: q) else { throw QEMUError.qemuMissing }
+            return q
+        }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for dir in path.split(separator: ":") {
+            let candidate = "\(dir)/qemu-system-x86_64"
+            if fm.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw QEMUError.qemuMissing
+    }
+
+    /// Boots the kernel once and returns everything it printed.
+    static func boot(_ run: QEMURun) throws -> QEMUResult {
+        let kernel = try kernelSnapshot()
+        let qemu = try qemuBinary()
+        signal(SIGPIPE, SIG_IGN)   // QEMU may exit before we finish writing its stdin
+
+        var args = ["-no-reboot", "-nodefaults", "-display", "none", "-serial", "stdio",
+                    "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                    "-m", String(run.memoryMiB), "-smp", String(run.smp)]
+        args += run.accel.qemuArguments
+        args += ["-kernel", kernel, "-append", run.cmdline]
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: qemu)
+        process.arguments = args
+        let outPipe = Pipe(), errPipe = Pipe()
+        process.standardOutput = outPipe
+        process.standardError = errPipe
+        let inPipe: Pipe? = run.stdin == nil ? nil : Pipe()
+        process.standardInput = inPipe ?? FileHandle.nullDevice
+
+        let out = OutputBuffer(), err = OutputBuffer()
+        func drain(_ handle: FileHandle, into buffer: OutputBuffer) {
+            Thread.detachNewThread {
+                while true {
+                    let chunk = handle.availableData
+                    if chunk.isEmpty { break }
+                    buffer.append(chunk)
+                }
+                buffer.close()
+            }
+        }
+
+        let start = Date()
+        let deadline = start.addingTimeInterval(run.timeout)
+        do { try process.run() } catch { throw QEMUError.launchFailed("\(qemu): \(error)") }
+        // Close our copies of the child's ends so EOF arrives when QEMU exits.
+        try? outPipe.fileHandleForWriting.close()
+        try? errPipe.fileHandleForWriting.close()
+        try? inPipe?.fileHandleForReading.close()
+        drain(outPipe.fileHandleForReading, into: out)
+        drain(errPipe.fileHandleForReading, into: err)
+
+        if let bytes = run.stdin, let inPipe {
+            let fd = inPipe.fileHandleForWriting.fileDescriptor
+            let marker = run.stdinAfter.map { Data($0.utf8) }
+            Thread.detachNewThread {
+                if let marker, !out.wait(for: marker, until: deadline) { return }
+                bytes.withUnsafeBytes { raw in
+                    var offset = 0
+                    while offset < raw.count {
+                        let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                        if n <= 0 { if n < 0 && errno == EINTR { continue }; break }
+                        offset += n
+                    }
+                }
+            }
+        }
+
+        // Wait for exit or the deadline.
+        var timedOut = false
+        while process.isRunning {
+            if Date() >= deadline { timedOut = true; break }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        if timedOut {
+            process.terminate()                                  // SIGTERM
+            let grace = Date().addingTimeInterval(3)
+            while process.isRunning && Date() < grace { Thread.sleep(forTimeInterval: 0.02) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        process.waitUntilExit()
+        let elapsed = Date().timeIntervalSince(start)
+        _ = out.waitClosed(until: Date().addingTimeInterval(5))
+        _ = err.waitClosed(until: Date().addingTimeInterval(5))
+        try? inPipe?.fileHandleForWriting.close()
+
+        return QEMUResult(run: run, commandLine: [qemu] + args, status: process.terminationStatus,
+                          timedOut: timedOut, elapsed: elapsed,
+                          serial: String(decoding: out.contents, as: UTF8.self),
+                          stderr: String(decoding: err.contents, as: UTF8.self))
+    }
+}
+
+/// Base class: boots through `boot(_:)`, and prints the whole serial log of every
+/// boot of a test that failed (to stdout, with a banner), so CI logs show it.
+class QEMUTestCase: XCTestCase {
+    private var results: [QEMUResult] = []
+
+    override func setUp() {
+        super.setUp()
+        continueAfterFailure = true
+        results = []
+    }
+
+    override func tearDown() {
+        if let run = testRun, run.failureCount + run.unexpectedExceptionCount > 0 {
+            for (i, r) in results.enumerated() {
+                let banner = "==== \(name): QEMU boot \(i + 1) of \(results.count) (\(r.run.description)) ===="
+                print("\n" + banner + "\n" + r.log + String(repeating: "=", count: banner.count) + "\n")
+            }
+            if results.isEmpty { print("==== \(name): failed before any QEMU boot finished ====") }
+        }
+        results = []
+        super.tearDown()
+    }
+
+    @discardableResult
+    func boot(_ run: QEMURun) throws -> QEMUResult {
+        let r = try QEMU.boot(run)
+        results.append(r)
+        XCTAssertFalse(r.timedOut, "QEMU timed out after \(run.timeout) s (\(run.description))")
+        return r
+    }
+
+    func requireKVM() throws {
+        guard Accel.kvmUsable else {
+            throw XCTSkip("KVM is not usable here (/dev/kvm missing or not readable and writable); the TCG variant covers this boot")
+        }
+    }
+
+    // MARK: assertions
+
+    /// The kernel reported success: status 1, a summary with tests > 0 and 0 failures, no FAIL lines.
+    func assertPassed(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.status, 1, "expected success (status 1), got \(r.statusDescription)", file: file, line: line)
+        XCTAssertEqual(r.fails, [], "FAIL lines on the serial console", file: file, line: line)
+        guard let s = r.summary else {
+            XCTFail("no SUMMARY line", file: file, line: line); return
+        }
+        XCTAssertGreaterThan(s.tests, 0, "SUMMARY reports no tests", file: file, line: line)
+        XCTAssertEqual(s.failures, 0, "SUMMARY reports unexpected failures", file: file, line: line)
+        XCTAssertEqual(r.passes.count + r.skips.count, s.tests,
+                       "SUMMARY test count disagrees with the PASS and SKIP lines", file: file, line: line)
+        XCTAssertEqual(r.skips.count, s.skipped, "SUMMARY skip count disagrees with the SKIP lines",
+                       file: file, line: line)
+    }
+
+    /// The kernel died with a fault report: status 5, the FAULT line naming `vectorName`
+    /// (e.g. "#PF page fault"), the error code line, every register, and a backtrace.
+    func assertFault(_ r: QEMUResult, vectorName: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.status, 5, "expected a kernel fault (status 5), got \(r.statusDescription)",
+                       file: file, line: line)
+        let faults = r.lines(startingWith: "FAULT: ")
+        XCTAssertEqual(faults.count, 1, "expected exactly one FAULT line, got \(faults)", file: file, line: line)
+        XCTAssertTrue(faults.contains { $0.hasPrefix("FAULT: \(vectorName) (vector ") && $0.contains(" in kernel mode on CPU ") },
+                      "no 'FAULT: \(vectorName) (vector N) in kernel mode on CPU N' line; got \(faults)",
+                      file: file, line: line)
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("  error code 0x") }, "no '  error code 0x...' line",
+                      file: file, line: line)
+        let registers = ["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
+                         "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+                         "rip", "rfl", "cs", "ss", "cr3"]
+        let registerLines = r.lines.filter { $0.hasPrefix("  ") }.joined(separator: " ")
+        let tokens = registerLines.split(separator: " ").map(String.init)
+        for reg in registers {
+            let found = tokens.indices.contains { i in
+                tokens[i] == reg && i + 1 < tokens.count && QEMUTestCase.isHex64(tokens[i + 1])
+            }
+            XCTAssertTrue(found, "register \(reg) with a 0x%016x value missing from the fault report",
+                          file: file, line: line)
+        }
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("  backtrace (rbp chain") }, "no backtrace header",
+                      file: file, line: line)
+        XCTAssertTrue(r.lines.contains { l in
+            let t = l.split(separator: " ")
+            return t.count == 2 && t[0] == "#0" && QEMUTestCase.isHex64(String(t[1]))
+        }, "no '#0  0x...' backtrace frame", file: file, line: line)
+        XCTAssertNil(r.summary, "a fatal suite must not reach SUMMARY", file: file, line: line)
+    }
+
+    static func isHex64(_ s: String) -> Bool {
+        s.count == 18 && s.hasPrefix("0x") && s.dropFirst(2).allSatisfy { $0.isHexDigit }
+    }
+}
