@@ -21,8 +21,12 @@ struct PageBitmap {
     let frameCount: Int
     /// Exact number of free frames; every mutation adjusts it by a popcount.
     private(set) var freeCount: Int = 0
-    /// Word index where the next single-frame search starts (next fit). Rotating
-    /// the start avoids rescanning the full words at the bottom of memory every time.
+    /// Word index where the next single-frame search starts: no word below it has
+    /// a free frame. Allocation moves it up past full words; free moves it down to
+    /// the freed frame, so the lowest free frame is reused first. Reuse matters
+    /// under (nested) KVM: the first touch of a never-used guest page costs a
+    /// host-side fault measured at milliseconds, so cycling through all of RAM
+    /// (next fit) made a heap churn test 1000x slower than under TCG.
     private var hint: Int = 0
 
     var usedCount: Int { frameCount - freeCount }
@@ -228,6 +232,7 @@ struct PageBitmap {
             f = (w + 1) << 6
         }
         _ = set(first, end, used: false)
+        hint = min(hint, first >> 6)
         return true
     }
 

@@ -54,6 +54,14 @@ struct TestContext {
     }
 }
 
+/// A deadline for loops sized by time rather than count: the same suite runs on
+/// TCG, on real-speed KVM and on this workplace's very slow nested KVM.
+struct TimeBudget {
+    let end: UInt64
+    init(milliseconds ms: UInt64) { end = TSC.now &+ TSC.ticksPerMs &* ms }
+    var expired: Bool { TSC.now >= end }
+}
+
 enum TestRunner {
     static func find(_ name: String) -> TestSuite? {
         for s in SuiteRegistry.all where equal(s.name, name) { return s }

@@ -69,7 +69,9 @@ final class BootTests: QEMUTestCase {
 
     func testRunAllPassesUnderKVMWith4CPUs() throws {
         try requireKVM()
-        let r = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: "run=all"))
+        // Generous timeout: on this workplace's nested KVM (kvm_pvm, shadow paging)
+        // QEMU needs ~5 s before the first byte and page-table-heavy work is slow.
+        let r = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: "run=all", timeout: 300))
         assertPassed(r)
         assertSuitesRan(r, BootTests.nonFatalSuites)
     }

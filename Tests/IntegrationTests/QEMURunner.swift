@@ -18,8 +18,17 @@ enum Accel: String {
     var qemuArguments: [String] {
         switch self {
         case .tcg: return ["-accel", "tcg,thread=multi", "-cpu", "max"]
-        case .kvm: return ["-accel", "kvm", "-cpu", "host"]
+        case .kvm: return ["-accel", "kvm", "-cpu", Accel.kvmCPU]
         }
+    }
+
+    /// `-cpu` under KVM. Plain `host` makes QEMU 7.2 abort on hosts whose KVM refuses
+    /// IA32_ARCH_CAPABILITIES ("failed to set MSR 0x10a", kvm_buf_set_msrs assertion;
+    /// seen on this workplace's kvm_pvm). Dropping that one CPUID bit is harmless for
+    /// the kernel and a no-op elsewhere. QUARTET_KVM_CPU overrides it.
+    static var kvmCPU: String {
+        if let c = ProcessInfo.processInfo.environment["QUARTET_KVM_CPU"], !c.isEmpty { return c }
+        return "host,-arch-capabilities"
     }
 
     /// KVM is usable when /dev/kvm is readable and writable by this user.
@@ -75,8 +84,10 @@ struct QEMUSummary: Equatable {
 struct QEMUResult {
     var run: QEMURun
     var commandLine: [String]
-    /// QEMU's exit status (meaningless when timedOut).
+    /// QEMU's exit status, or the signal number when `signaled` (meaningless when timedOut).
     var status: Int32
+    /// QEMU died from a signal (an abort, or our SIGKILL after a timeout).
+    var signaled: Bool
     var timedOut: Bool
     var elapsed: TimeInterval
     /// Everything QEMU wrote to stdout: the serial console.
@@ -91,11 +102,12 @@ struct QEMUResult {
     var skips: [String]
     var summary: QEMUSummary?
 
-    init(run: QEMURun, commandLine: [String], status: Int32, timedOut: Bool,
+    init(run: QEMURun, commandLine: [String], status: Int32, signaled: Bool = false, timedOut: Bool,
          elapsed: TimeInterval, serial: String, stderr: String) {
         self.run = run
         self.commandLine = commandLine
         self.status = status
+        self.signaled = signaled
         self.timedOut = timedOut
         self.elapsed = elapsed
         self.serial = serial
@@ -137,6 +149,7 @@ struct QEMUResult {
 
     var statusDescription: String {
         if timedOut { return "timed out after \(run.timeout) s" }
+        if signaled { return "QEMU was killed by signal \(status) (see its stderr)" }
         switch status {
         case 0: return "status 0: the kernel never reached isa-debug-exit (hang, reset, triple fault)"
         case let s where s & 1 == 1: return "status \(s): the kernel exited with code \(s >> 1)"
@@ -330,7 +343,7 @@ enum QEMU {
         try? inPipe?.fileHandleForWriting.close()
 
         return QEMUResult(run: run, commandLine: [qemu] + args, status: process.terminationStatus,
-                          timedOut: timedOut, elapsed: elapsed,
+                          signaled: process.terminationReason == .uncaughtSignal, timedOut: timedOut, elapsed: elapsed,
                           serial: String(decoding: out.contents, as: UTF8.self),
                           stderr: String(decoding: err.contents, as: UTF8.self))
     }

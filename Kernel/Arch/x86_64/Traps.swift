@@ -8,8 +8,9 @@ typealias TrapHandler = (UnsafeMutablePointer<TrapFrame>) -> Void
 enum Traps {
     static let vectorCount = 256
     // Filled at boot on CPU 0 before any other CPU runs or interrupts are enabled,
-    // then only read, so no lock is needed.
-    nonisolated(unsafe) static var handlers = InlineArray<256, TrapHandler?>(repeating: nil)
+    // then only read, so no lock is needed. A heap table reached through a pointer:
+    // a global InlineArray would be copied (4 KiB) onto the stack at every trap.
+    nonisolated(unsafe) static var handlers: UnsafeMutablePointer<TrapHandler?>? = nil
     /// Called for an exception or vector with no handler; never returns to the trap.
     nonisolated(unsafe) static var fatal: TrapHandler? = nil
     /// Called around every trap (interrupt-depth accounting, C1); set by the kernel.
@@ -17,7 +18,13 @@ enum Traps {
     nonisolated(unsafe) static var exit: (() -> Void)? = nil
 
     static func register(vector: Int, _ handler: @escaping TrapHandler) {
-        handlers[vector] = handler
+        precondition(vector >= 0 && vector < vectorCount, "bad interrupt vector")
+        if handlers == nil {
+            let table = UnsafeMutablePointer<TrapHandler?>.allocate(capacity: vectorCount)
+            table.initialize(repeating: nil, count: vectorCount)
+            handlers = table
+        }
+        handlers![vector] = handler
     }
 
     static func name(of vector: UInt64) -> StaticString {
@@ -53,7 +60,7 @@ func trapDispatch(_ rawFrame: UnsafeMutableRawPointer) {
     let frame = rawFrame.assumingMemoryBound(to: TrapFrame.self)
     Traps.enter?()
     let vector = Int(truncatingIfNeeded: frame.pointee.vector)
-    if vector >= 0 && vector < Traps.vectorCount, let handler = Traps.handlers[vector] {
+    if vector >= 0 && vector < Traps.vectorCount, let table = Traps.handlers, let handler = table[vector] {
         handler(frame)
     } else if let fatal = Traps.fatal {
         fatal(frame)
