@@ -30,6 +30,7 @@ enum SMP {
             l.write(LocalAPIC.mode == .x2apic ? "; x2APIC" : "; xAPIC")
         }
         buildPerCPU()
+        CPUCall.initialize()
         let bsp = PerCPU.cpus[0]
         PerCPU.attach(bsp)
         markOnline(bsp)
@@ -154,7 +155,17 @@ enum SMP {
 
 enum Idle {
     /// Halts with interrupts enabled until there is work (threads arrive later).
+    /// Interrupts are disabled while checking for work so that a wake-up IPI
+    /// arriving between the check and the HLT is not lost: STI;HLT is atomic.
     static func loop() -> Never {
-        while true { CPU.enableInterruptsAndHalt() }
+        while true {
+            CPU.disableInterrupts()
+            if CPUCall.hasPending {
+                CPU.enableInterrupts()
+                CPUCall.runPending()
+            } else {
+                CPU.enableInterruptsAndHalt()
+            }
+        }
     }
 }

@@ -7,6 +7,8 @@ enum SuiteRegistry {
             PageAllocatorSuite.suite,
             HeapSuite.suite,
             PagingSuite.suite,
+            SMPSuite.suite,
+            SpinlockTorture.suite,
             FaultSuites.pageFault,
             FaultSuites.divideError,
             FaultSuites.swiftTrap,

@@ -169,13 +169,15 @@ struct QEMUResult {
 
 enum QEMUError: Error, CustomStringConvertible {
     case kernelMissing(String)
-    case qemuMissing
+    case qemuMissing(String?)
     case launchFailed(String)
 
     var description: String {
         switch self {
         case .kernelMissing(let path): return "kernel \(path) not found: run `make` first"
-        case .qemuMissing:
+        case .qemuMissing(let override?):
+            return "QEMU=\(override) is not an executable; integration tests cannot run"
+        case .qemuMissing(nil):
             return "qemu-system-x86_64 is not on PATH (apt-get install qemu-system-x86); integration tests cannot run"
         case .launchFailed(let why): return "could not start QEMU: \(why)"
         }
@@ -254,7 +256,7 @@ enum QEMU {
     static func qemuBinary() throws -> String {
         let fm = FileManager.default
         if let q = ProcessInfo.processInfo.environment["QEMU"], !q.isEmpty {
-            guard fm.isExecutableFile(atPath: q) else { throw QEMUError.qemuMissing }
+            guard fm.isExecutableFile(atPath: q) else { throw QEMUError.qemuMissing(q) }
             return q
         }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
@@ -262,7 +264,7 @@ enum QEMU {
             let candidate = "\(dir)/qemu-system-x86_64"
             if fm.isExecutableFile(atPath: candidate) { return candidate }
         }
-        throw QEMUError.qemuMissing
+        throw QEMUError.qemuMissing(nil)
     }
 
     /// Boots the kernel once and returns everything it printed.
@@ -397,8 +399,8 @@ class QEMUTestCase: XCTestCase {
         }
         XCTAssertGreaterThan(s.tests, 0, "SUMMARY reports no tests", file: file, line: line)
         XCTAssertEqual(s.failures, 0, "SUMMARY reports unexpected failures", file: file, line: line)
-        XCTAssertEqual(r.passes.count + r.skips.count, s.tests,
-                       "SUMMARY test count disagrees with the PASS and SKIP lines", file: file, line: line)
+        XCTAssertEqual(r.passes.count + r.fails.count + r.skips.count, s.tests,
+                       "SUMMARY test count disagrees with the PASS, FAIL and SKIP lines", file: file, line: line)
         XCTAssertEqual(r.skips.count, s.skipped, "SUMMARY skip count disagrees with the SKIP lines",
                        file: file, line: line)
     }

@@ -1,0 +1,54 @@
+import Synchronization
+
+// smp: every CPU the firmware listed is online, each CPU's per-CPU data is its own
+// (checked ON that CPU), and every CPU's timer ticks.
+
+enum SMPSuite {
+    static let suite = TestSuite(name: "smp", kind: .normal,
+                                 summary: "CPUs online, per-CPU data, per-CPU timer ticks", body: run)
+
+    /// Per CPU: 1 when its self-check passed, 2 when it failed. Heap memory: each
+    /// CPU writes only its own byte.
+    nonisolated(unsafe) static var verdicts = UnsafeMutablePointer<UInt8>.allocate(capacity: PerCPU.maxCPUs)
+
+    static func run(_ t: inout TestContext) {
+        let online = SMP.online
+        let listed = SMP.madt?.enabledProcessorCount ?? 1
+        let expected = min(listed, KernelOptions.int("smp.maxcpus", default: PerCPU.maxCPUs))
+        t.check(online.count == expected) { l in
+            l.dec(online.count); l.write(" CPUs online, "); l.dec(expected); l.write(" expected from the MADT")
+        }
+        var distinctAPIC = true
+        for a in PerCPU.cpus { for b in PerCPU.cpus where a.id < b.id && a.apicID == b.apicID { distinctAPIC = false } }
+        t.check(distinctAPIC, "APIC ids are distinct")
+
+        for i in 0..<64 { verdicts[i] = 0 }
+        let ran = CPUCall.runEverywhere({ _ in SMPSuite.selfCheck() }, 0, timeoutMs: 5000)
+        var bad = 0
+        online.forEach { if verdicts[$0] != 1 { bad += 1 } }
+        t.check(ran && bad == 0) { l in
+            l.write("per-CPU data checked on each CPU (GS header, mycpu, APIC id): ")
+            l.dec(online.count - bad); l.write(" of "); l.dec(online.count); l.write(" correct")
+        }
+
+        // Ticks: every CPU's counter must advance within ~10 tick periods.
+        guard Clock.enabled else { t.skip("timer ticks: tick=0 given"); return }
+        var before = InlineArray<64, UInt64>(repeating: 0)
+        online.forEach { before[$0] = PerCPU.cpus[$0].ticks.load(ordering: .relaxed) }
+        let wait = TimeBudget(milliseconds: 1000 / Clock.hz * 10)
+        while !wait.expired { CPU.pause() }
+        var ticking = 0
+        online.forEach { if PerCPU.cpus[$0].ticks.load(ordering: .relaxed) > before[$0] { ticking += 1 } }
+        t.check(ticking == online.count) { l in
+            l.dec(ticking); l.write(" of "); l.dec(online.count); l.write(" CPUs' timers ticked within 10 periods")
+        }
+    }
+
+    static func selfCheck() {
+        let n = PerCPU.currentNumber
+        let cpu = mycpu
+        let ok = cpu.id == n && cpu.apicID == LocalAPIC.id && PerCPU.cpus[n] === cpu
+            && cpu.online.load(ordering: .relaxed) && !PerCPU.inInterrupt
+        verdicts[n] = ok ? 1 : 2
+    }
+}
