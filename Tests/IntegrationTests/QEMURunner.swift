@@ -222,12 +222,13 @@ enum QEMU {
         return repoRoot.appendingPathComponent("build/kernel.elf").path
     }
 
-    /// The kernel is copied once per test process so that a rebuild during the run
-    /// (the Makefile rewrites build/kernel.elf) cannot hand QEMU a half-written file.
+    /// The kernel is read once per test process, so that every boot uses the same
+    /// image and a rebuild during the run (the Makefile rewrites build/kernel.elf)
+    /// cannot hand QEMU a half-written file. Each boot gets its own temporary copy.
     private static let snapshotLock = NSLock()
-    private static var snapshot: String?
+    private static var snapshot: Data?
 
-    static func kernelSnapshot() throws -> String {
+    static func kernelImage() throws -> Data {
         snapshotLock.lock(); defer { snapshotLock.unlock() }
         if let s = snapshot { return s }
         let path = kernelPath
@@ -245,12 +246,17 @@ enum QEMU {
         guard bytes.count > 64, bytes.prefix(4) == Data([0x7F, 0x45, 0x4C, 0x46]) else {
             throw QEMUError.kernelMissing(path + " (not an ELF file; rebuild with `make`)")
         }
-        let dir = fm.temporaryDirectory.appendingPathComponent("quartet-integ-\(getpid())")
-        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
-        let copy = dir.appendingPathComponent("kernel.elf")
-        try bytes.write(to: copy)
-        snapshot = copy.path
-        return copy.path
+        snapshot = bytes
+        return bytes
+    }
+
+    /// Writes the kernel snapshot to a fresh temporary file (removed by the caller).
+    static func kernelCopy() throws -> URL {
+        let bytes = try kernelImage()
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("quartet-kernel-\(getpid())-\(UUID().uuidString).elf")
+        try bytes.write(to: url)
+        return url
     }
 
     static func qemuBinary() throws -> String {
@@ -269,8 +275,10 @@ enum QEMU {
 
     /// Boots the kernel once and returns everything it printed.
     static func boot(_ run: QEMURun) throws -> QEMUResult {
-        let kernel = try kernelSnapshot()
         let qemu = try qemuBinary()
+        let kernelURL = try kernelCopy()
+        defer { try? FileManager.default.removeItem(at: kernelURL) }
+        let kernel = kernelURL.path
         signal(SIGPIPE, SIG_IGN)   // QEMU may exit before we finish writing its stdin
 
         var args = ["-no-reboot", "-nodefaults", "-display", "none", "-serial", "stdio",

@@ -21,7 +21,9 @@ struct Serial16550 {
         data.write8(0x01)                     // divisor 1 = 115200 baud
         interruptEnable.write8(0x00)
         lineControl.write8(0x03)              // 8 data bits, no parity, 1 stop; DLAB off
-        fifoControl.write8(0xC7)              // FIFOs on, cleared, 14-byte threshold
+        // FIFOs on, clear only the transmit FIFO: input typed (or piped) before
+        // the kernel got here stays in the receive FIFO. 14-byte threshold.
+        fifoControl.write8(0xC5)
         modemControl.write8(0x1E)             // loopback mode for the self-test
         data.write8(0xAE)
         let ok = data.read8() == 0xAE
