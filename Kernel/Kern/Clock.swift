@@ -29,6 +29,7 @@ enum Clock {
         let cpu = mycpu
         cpu.ticks.wrappingAdd(1, ordering: .relaxed)
         LocalAPIC.eoi()
+        Scheduler.tick()
         for hook in hooks { hook() }
     }
 

@@ -16,6 +16,7 @@ enum KernelOptions {
         Option(key: "smp.maxcpus", help: "smp.maxcpus=N: start at most N CPUs (boot CPU included)"),
         Option(key: "tick", help: "tick=0|1: the periodic timer tick on every CPU (default 1)"),
         Option(key: "torture.seconds", help: "torture.seconds=N: duration of each torture test (default 2)"),
+        Option(key: "bug.sleep_nointerlock", help: "bug.sleep_nointerlock=1: negative control, sleep releases its interlock before queueing (lost wake-ups)"),
         Option(key: "locktorture.lock", help: "locktorture.lock=ticket|broken: the lock spinlock-torture hammers; broken is the negative control"),
     ]
 

@@ -32,6 +32,7 @@ func kmainEntry(_ magic: UInt32, _ infoAddress: UInt32) {
 
     // 4. Leave the boot stack for a guarded one (overflow is reported, not silent).
     guard let stack = KernelStacks.allocate() else { panic("no memory for the boot CPU's stack") }
+    Boot.mainStack = stack
     Boot.commandLine = info.cmdlineBytes(DirectMapReader())
     CPU.callOnStack({ _ in Boot.main() }, arg: 0, stackTop: stack.top)
     panic("kmain returned")
@@ -39,6 +40,8 @@ func kmainEntry(_ magic: UInt32, _ infoAddress: UInt32) {
 
 enum Boot {
     nonisolated(unsafe) static var commandLine: UnsafeRawBufferPointer? = nil
+    /// The guarded stack the boot CPU's main thread runs on.
+    nonisolated(unsafe) static var mainStack: KernelStacks.Stack? = nil
 
     /// The rest of the boot, on the boot CPU's guarded stack. Allocation works.
     static func main() {

@@ -11,6 +11,7 @@ import Synchronization
 //   gs:16  current thread (kernel threads, Kern/Thread.swift)
 //   gs:24  spinlock nesting count      gs:32  RFLAGS saved by the outermost spinlock_enter
 //   gs:40  interrupt nesting depth (C1: no context switch while > 0)
+//   gs:48  spinlocks held (no context switch while > 0)
 //
 // Rule (SPEC A1 style): a CPU writes only its own per-CPU data, except fields that
 // are Atomic and documented as written remotely. Remote reads are hints.
@@ -18,7 +19,7 @@ import Synchronization
 enum PerCPUHeader {
     static let offsetInPage = 256
     static let selfObject = 0, cpuNumber = 8, currentThread = 16
-    static let spinlockCount = 24, spinlockFlags = 32, interruptDepth = 40
+    static let spinlockCount = 24, spinlockFlags = 32, interruptDepth = 40, locksHeld = 48
 }
 
 final class GlobalData {
@@ -95,10 +96,14 @@ enum PerCPU {
             GSBase.write(PerCPUHeader.interruptDepth, GSBase.read(PerCPUHeader.interruptDepth) &+ 1)
         }
         Traps.exit = {
-            GSBase.write(PerCPUHeader.interruptDepth, GSBase.read(PerCPUHeader.interruptDepth) &- 1)
+            let depth = GSBase.read(PerCPUHeader.interruptDepth) &- 1
+            GSBase.write(PerCPUHeader.interruptDepth, depth)
+            // Back to thread context: take a preemption the interrupt requested.
+            if depth == 0 { Scheduler.preemptOnInterruptReturn() }
         }
     }
     static var inInterrupt: Bool { interruptDepth > 0 }
+    static var locksHeld: Int { Int(GSBase.read(PerCPUHeader.locksHeld)) }
 }
 
 /// The calling CPU's data (DragonFly's `mycpu`).

@@ -15,3 +15,12 @@ func arc4random_buf(_ buffer: UnsafeMutableRawPointer, _ count: Int) {
         buffer.storeBytes(of: UInt8(truncatingIfNeeded: z ^ (z >> 31)), toByteOffset: i, as: UInt8.self)
     }
 }
+
+/// Dictionary and Set size their hash tables with ceil(). Exact for the values
+/// the standard library passes (capacities, far below 2^53).
+@_cdecl("ceil")
+func ceil(_ x: Double) -> Double {
+    guard x.isFinite, x.magnitude < 9.0e15 else { return x }
+    let truncated = Double(Int64(x))
+    return truncated < x ? truncated + 1 : truncated
+}

@@ -31,8 +31,12 @@ enum SMP {
         }
         buildPerCPU()
         CPUCall.initialize()
+        Sleep.initialize()
+        Scheduler.initialize(cpuCount: PerCPU.count)
         let bsp = PerCPU.cpus[0]
+        bsp.bootStack = Boot.mainStack
         PerCPU.attach(bsp)
+        Scheduler.bootstrapThisCPU(isBootCPU: true)
         markOnline(bsp)
         Clock.startOnThisCPU()
         CPU.enableInterrupts()
@@ -132,6 +136,7 @@ enum SMP {
         PerCPU.attach(cpu)
         if abandoned[id] { CPU.haltForever() }     // too late: the boot CPU gave up on us
         LocalAPIC.enableOnThisCPU(lint1IsNMI: true)
+        Scheduler.bootstrapThisCPU(isBootCPU: false)
         markOnline(cpu)
         Clock.startOnThisCPU()
         CPU.enableInterrupts()
@@ -154,13 +159,19 @@ enum SMP {
 }
 
 enum Idle {
-    /// Halts with interrupts enabled until there is work (threads arrive later).
-    /// Interrupts are disabled while checking for work so that a wake-up IPI
-    /// arriving between the check and the HLT is not lost: STI;HLT is atomic.
+    /// The idle thread: runs queued threads, then CPUCall work, else halts with
+    /// interrupts enabled. Work is checked with interrupts disabled so that a
+    /// wake-up IPI arriving between the check and the HLT is not lost: STI;HLT
+    /// takes the interrupt only after the HLT has begun.
     static func loop() -> Never {
+        let s = Scheduler.mine
         while true {
             CPU.disableInterrupts()
-            if CPUCall.hasPending {
+            if s.inbox != nil { Scheduler.drainInbox() }
+            if !s.runQueue.isEmpty {
+                CPU.enableInterrupts()
+                Scheduler.yield()
+            } else if CPUCall.hasPending {
                 CPU.enableInterrupts()
                 CPUCall.runPending()
             } else {

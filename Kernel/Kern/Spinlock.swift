@@ -80,16 +80,21 @@ struct SpinLock: ~Copyable {
         // Taking a spinlock we already hold would spin forever: say so instead.
         if raw.isHeld(by: cpu) { recursive() }
         raw.lock(cpu: cpu)
+        GSBase.write(PerCPUHeader.locksHeld, GSBase.read(PerCPUHeader.locksHeld) &+ 1)
     }
 
     borrowing func tryLock() -> Bool {
         SpinlockSection.enter()
-        if raw.tryLock(cpu: Int32(truncatingIfNeeded: PerCPU.currentNumber)) { return true }
+        if raw.tryLock(cpu: Int32(truncatingIfNeeded: PerCPU.currentNumber)) {
+            GSBase.write(PerCPUHeader.locksHeld, GSBase.read(PerCPUHeader.locksHeld) &+ 1)
+            return true
+        }
         SpinlockSection.exit()
         return false
     }
 
     borrowing func unlock() {
+        GSBase.write(PerCPUHeader.locksHeld, GSBase.read(PerCPUHeader.locksHeld) &- 1)
         raw.unlock()
         SpinlockSection.exit()
     }

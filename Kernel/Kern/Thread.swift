@@ -1,11 +1,87 @@
-// Kernel threads. (Issue "kernel threads" grows this into the full LWKT thread:
-// stacks, context, run queues. For now: the per-thread critical-section state.)
+import Synchronization
 
-final class Thread {
-    /// Critical-section nesting depth. Written only by the thread itself.
+// Kernel threads (DragonFly's LWKT threads): each has its own guarded kernel stack,
+// belongs to exactly one CPU at a time (`cpu`), and runs only there until it hands
+// itself to another CPU (Scheduler.migrate). Scheduling: Kern/LWKTScheduler.swift.
+
+/// The part of a thread the assembly touches (Boot/switch.asm): raw memory with
+/// a stable address, never moved by Swift.
+struct ThreadContext {
+    /// Saved stack pointer while the thread is switched out.
+    var rsp: UInt64
+    /// 1 while a CPU runs on this thread's stack. Set by the CPU switching in,
+    /// cleared by the CPU switching out after its last write (SPEC section 2).
+    var running: UInt32
+    var pad: UInt32
+}
+
+final class Thread: RunQueueNode {
+    enum State: UInt8 { case embryo, runnable, running, sleeping, migrating, exited }
+
+    static let idlePriority = 0
+    static let normalPriority = 10
+    static let highPriority = 20
+
+    let id: Int
+    let name: StaticString
+    var priority: Int
+    /// Owning CPU. Written by the owner only, or by the thread itself when it gives
+    /// itself away (Scheduler.migrate).
+    var cpu: Int
+    let stateWord = Atomic<UInt8>(State.embryo.rawValue)
+    let context: UnsafeMutablePointer<ThreadContext>
+    let stack: KernelStacks.Stack?
+    var entry: (() -> Void)?
+
+    // Critical sections (SPEC section 3): written only by the thread itself.
     var critnest = 0
-    /// A preemption was requested while critnest > 0; the outermost exit takes it.
     var owepreempt = false
+    /// spinlock_enter state while switched out (the CPU's gs:24/gs:32 while in).
+    var spinCount: UInt64 = 0
+    var spinFlags: UInt64 = 0
+
+    // Run queue links (owner CPU only).
+    var rqNext: Thread? = nil
+    var rqPrev: Thread? = nil
+    var rqLevel = -1
+    /// Link in a CPU's incoming list, and whether it is on one (under that CPU's
+    /// inbox lock).
+    var inboxNext: Thread? = nil
+    var inboxQueued = false
+
+    // Sleep state (under the sleep-queue bucket lock, Kern/Sleep.swift).
+    var wchan: UInt = 0
+    var sleepNext: Thread? = nil
+    var sleepPrev: Thread? = nil
+    var sleepTimedOut = false
+    /// Tick deadline of a timed sleep (owner CPU's tick scans it), 0 = none.
+    var sleepDeadline: UInt64 = 0
+    var timeoutNext: Thread? = nil
+    var onTimeoutList = false
+
+    let exited = Atomic<Bool>(false)
+    let joinLock = SpinLock("thread join")
+    /// Times a CPU switched to this thread.
+    var switchesIn: UInt64 = 0
+
+    private static let nextID = Atomic<Int>(1)
+
+    init(name: StaticString, priority: Int, cpu: Int, stack: KernelStacks.Stack?) {
+        id = Thread.nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        self.name = name
+        self.priority = priority
+        self.cpu = cpu
+        self.stack = stack
+        context = .allocate(capacity: 1)
+        context.initialize(to: ThreadContext(rsp: 0, running: 0, pad: 0))
+    }
+
+    deinit { context.deallocate() }
+
+    var state: State {
+        get { State(rawValue: stateWord.load(ordering: .acquiring))! }
+        set { stateWord.store(newValue.rawValue, ordering: .releasing) }
+    }
 
     /// The thread running on this CPU (gs:16), or nil before threads exist here.
     static var currentIfAny: Thread? {
@@ -13,12 +89,66 @@ final class Thread {
         guard raw != 0 else { return nil }
         return Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!).takeUnretainedValue()
     }
+
+    static var current: Thread {
+        guard let td = currentIfAny else { panic("no current thread on this CPU") }
+        return td
+    }
+
+    /// Creates a thread on `cpu` and makes it runnable there.
+    @discardableResult
+    static func spawn(_ name: StaticString, priority: Int = normalPriority, cpu: Int? = nil,
+                      _ body: @escaping () -> Void) -> Thread? {
+        guard let td = create(name, priority: priority, cpu: cpu ?? PerCPU.currentNumber, body) else { return nil }
+        Scheduler.schedule(td)
+        return td
+    }
+
+    /// Creates a thread without scheduling it.
+    static func create(_ name: StaticString, priority: Int, cpu: Int, _ body: @escaping () -> Void) -> Thread? {
+        guard let stack = KernelStacks.allocate() else { return nil }
+        let td = Thread(name: name, priority: priority, cpu: cpu, stack: stack)
+        td.entry = body
+        // The first switch into the thread "returns" into thread_bootstrap with
+        // rbx = the thread (Boot/switch.asm). Six callee-saved slots, then the
+        // return address at top-8 so that rsp is 16-byte aligned after `ret`.
+        let top = stack.top
+        let frame = UnsafeMutablePointer<UInt64>(bitPattern: UInt(top - 56))!
+        for i in 0..<6 { frame[i] = 0 }
+        frame[4] = UInt64(UInt(bitPattern: Unmanaged.passUnretained(td).toOpaque()))   // rbx
+        frame[6] = LinkerSymbols.threadBootstrap
+        td.context.pointee.rsp = top - 56
+        td.spinCount = 0
+        td.spinFlags = 0
+        return td
+    }
+
+    /// Waits until the thread has exited.
+    func join() {
+        joinLock.lock()
+        while !exited.load(ordering: .acquiring) {
+            _ = Sleep.sleep(on: Sleep.channel(self), releasing: joinLock)
+        }
+        joinLock.unlock()
+    }
 }
 
-enum Scheduler {
-    /// Takes a deferred preemption (called by critical_exit with critnest == 1).
-    static func preemptOwed(_ td: Thread) {
-        td.owepreempt = false
-        td.critnest = 0
-    }
+/// First Swift code of every new thread (called by thread_bootstrap), on its own
+/// stack, interrupts still disabled from the switch.
+@_cdecl("thread_start")
+func threadStart(_ raw: UnsafeMutableRawPointer) {
+    runThreadBody(raw)
+    Scheduler.exitCurrent()
+}
+
+/// Everything that touches the Thread object, in a frame that returns (and so
+/// releases what it retained) before the thread's last switch.
+@inline(never)
+private func runThreadBody(_ raw: UnsafeMutableRawPointer) {
+    let td = Unmanaged<Thread>.fromOpaque(raw).takeUnretainedValue()
+    Scheduler.afterSwitch()
+    CPU.enableInterrupts()
+    let body = td.entry
+    td.entry = nil
+    body?()
 }

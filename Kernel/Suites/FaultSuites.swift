@@ -35,6 +35,14 @@ enum FaultSuites {
             Console.line { $0.write("fault-trap: no trap, x = "); $0.dec(x) }
         })
 
+    static let threadStackOverflow = TestSuite(name: "fault-thread-stack", kind: .fatal,
+        summary: "a kernel thread overflows its stack: #DF report names the guard page", body: { _ in
+            Console.print("fault-thread-stack: a thread recurses without bound; a #DF report follows")
+            let td = Thread.spawn("overflow", { _ = FaultSuites.recurse(1) })
+            td?.join()
+            Console.print("fault-thread-stack: the thread returned (no fault)")
+        })
+
     static let stackOverflow = TestSuite(name: "fault-stack", kind: .fatal,
         summary: "unbounded recursion on a guarded stack: #DF on its IST stack", body: { _ in
             guard let stack = KernelStacks.allocate(pages: 4) else {

@@ -79,7 +79,8 @@ enum SpinlockTorture {
     private static func acquire(_ i: Int) {
         if useBrokenLock {
             // Test, then set: two CPUs can both see 0 before either stores 1.
-            let flag = UnsafeMutablePointer<UInt64>(&shared![i].brokenFlag)
+            let flag = (UnsafeMutableRawPointer(shared! + i) + MemoryLayout<Shared>.offset(of: \.brokenFlag)!)
+                .assumingMemoryBound(to: UInt64.self)
             while true {
                 CPU.compilerBarrier()
                 if flag.pointee == 0 { break }

@@ -9,11 +9,16 @@ enum SuiteRegistry {
             PagingSuite.suite,
             SMPSuite.suite,
             SpinlockTorture.suite,
+            ThreadSuite.suite,
+            PreemptSuite.suite,
+            SleepSuite.suite,
+            MigrateSuite.suite,
             FaultSuites.pageFault,
             FaultSuites.divideError,
             FaultSuites.swiftTrap,
             FaultSuites.stackOverflow,
             FaultSuites.nullPointer,
+            FaultSuites.threadStackOverflow,
         ]
     }
 }

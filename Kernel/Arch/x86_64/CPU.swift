@@ -54,6 +54,9 @@
 @_silgen_name("addr_trampoline_start") private func _addrTrampolineStart() -> UnsafeRawPointer
 @_silgen_name("addr_trampoline_data") private func _addrTrampolineData() -> UnsafeRawPointer
 @_silgen_name("addr_trampoline_end") private func _addrTrampolineEnd() -> UnsafeRawPointer
+@_silgen_name("addr_thread_bootstrap") private func _addrThreadBootstrap() -> UInt64
+@_silgen_name("cpu_switch") private func _cpuSwitch(_ saveRSP: UnsafeMutablePointer<UInt64>, _ newRSP: UInt64,
+                                                   _ oldRunning: UnsafeMutablePointer<UInt32>)
 @_silgen_name("addr_bsp_arch_area") private func _addrBSPArchArea() -> UnsafeMutableRawPointer
 @_silgen_name("addr_isr_stub_table") private func _addrISRStubTable() -> UnsafeRawPointer
 @_silgen_name("addr_page_zero_copy") private func _addrPageZeroCopy() -> UnsafeMutableRawPointer
@@ -69,6 +72,7 @@ enum LinkerSymbols {
     static var trampolineData: UnsafeRawPointer { _addrTrampolineData() }
     static var trampolineEnd: UnsafeRawPointer { _addrTrampolineEnd() }
     static var kernelStart: UInt64 { _addrKernelStart() }
+    static var threadBootstrap: UInt64 { _addrThreadBootstrap() }
     static var kernelEnd: UInt64 { _addrKernelEnd() }
 }
 
@@ -168,6 +172,12 @@ enum CPU {
     /// Runs `fn(arg)` on the stack whose top is `stackTop`, then returns on ours.
     static func callOnStack(_ fn: @convention(c) (UInt64) -> Void, arg: UInt64, stackTop: UInt64) {
         _callOnStack(fn, arg, stackTop)
+    }
+    /// Saves callee-saved registers and rsp into `saveRSP`, clears `*oldRunning`,
+    /// and continues on the stack `newRSP` (Boot/switch.asm).
+    static func switchContext(save saveRSP: UnsafeMutablePointer<UInt64>, to newRSP: UInt64,
+                              clearing oldRunning: UnsafeMutablePointer<UInt32>) {
+        _cpuSwitch(saveRSP, newRSP, oldRunning)
     }
     /// Copies `count` bytes from physical/virtual address 0 (the BIOS data area).
     static func copyFromAddressZero(to dst: UnsafeMutableRawPointer, count: Int) { _copyFromPhysicalZero(dst, count) }

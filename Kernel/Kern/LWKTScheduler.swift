@@ -1,0 +1,325 @@
+import Synchronization
+
+// The LWKT-style per-CPU thread scheduler (after DragonFly's lwkt_thread.c).
+//
+// Each CPU owns a run queue of its kernel threads by priority (Core/RunQueue) and
+// touches it only itself, with interrupts off: no lock. Another CPU that wants a
+// thread to run here (a wake-up, a new thread, a hand-off) puts it on this CPU's
+// incoming list and interrupts it; this CPU moves it to its run queue. (The IPI
+// queues of Kern/IPIQueue.swift are the long-term carrier for these requests.)
+//
+// Switch rules, asserted in `switchAway`:
+//   C1  never from interrupt context (per-CPU interrupt depth is 0);
+//       never while holding a spinlock (per-CPU held-lock count is 0).
+// Preemption: `requestPreemption` sets owepreempt on the running thread; it is
+// taken at once if allowed, else by the outermost critical_exit (SPEC section 3)
+// or on the way out of the interrupt that requested it.
+
+final class CPUScheduler {
+    let cpu: Int
+    var runQueue = RunQueue<Thread>()
+    /// Runs when nothing else can; never on the run queue.
+    var idle: Thread! = nil
+    /// Strong reference to the running thread (gs:16 holds it unretained).
+    var running: Thread! = nil
+    /// A thread that exited on this CPU; its stack is freed after switching away.
+    var zombie: Thread? = nil
+    /// Threads with a timed sleep, scanned by this CPU's tick.
+    var timedSleepers: Thread? = nil
+    let inboxLock = SpinLock("lwkt inbox")
+    var inbox: Thread? = nil
+    let switches = Atomic<UInt64>(0)
+    let preemptions = Atomic<UInt64>(0)
+
+    init(cpu: Int) { self.cpu = cpu }
+}
+
+enum Scheduler {
+    nonisolated(unsafe) static var perCPU: [CPUScheduler] = []
+
+    static var mine: CPUScheduler { perCPU[PerCPU.currentNumber] }
+    static var current: Thread { Thread.current }
+
+    /// Boot CPU, before any AP starts: one scheduler per CPU, and the interrupt
+    /// vector other CPUs use to hand us threads.
+    static func initialize(cpuCount: Int) {
+        perCPU = (0..<cpuCount).map { CPUScheduler(cpu: $0) }
+        Traps.register(vector: Vectors.reschedule) { _ in
+            LocalAPIC.eoi()
+            Scheduler.drainInbox()
+        }
+    }
+
+    /// Turns the code running on this CPU into its first thread. On the boot CPU
+    /// that is the main thread (normal priority) and a separate idle thread is
+    /// created; on an AP the boot context itself becomes the idle thread.
+    static func bootstrapThisCPU(isBootCPU: Bool) {
+        let s = mine
+        let td = Thread(name: isBootCPU ? "main" : "idle",
+                        priority: isBootCPU ? Thread.normalPriority : Thread.idlePriority,
+                        cpu: s.cpu, stack: PerCPU.current.bootStack)
+        td.state = .running
+        td.context.pointee.running = 1
+        s.running = td
+        GSBase.write(PerCPUHeader.currentThread, UInt64(UInt(bitPattern: Unmanaged.passUnretained(td).toOpaque())))
+        if isBootCPU {
+            guard let idle = Thread.create("idle", priority: Thread.idlePriority, cpu: s.cpu, { Idle.loop() }) else {
+                panic("no memory for the idle thread")
+            }
+            idle.state = .runnable
+            s.idle = idle
+        } else {
+            s.idle = td
+        }
+    }
+
+    // MARK: making threads runnable
+
+    /// Makes `td` runnable on its CPU, from any CPU.
+    static func schedule(_ td: Thread) {
+        td.state = .runnable
+        if td.cpu == PerCPU.currentNumber {
+            let flags = CPU.saveFlagsAndDisableInterrupts()
+            enqueueLocal(td)
+            CPU.restoreFlags(flags)
+        } else {
+            sendToOwner(td)
+        }
+    }
+
+    /// A woken thread (state already runnable): queue it on its CPU.
+    static func makeRunnableAfterWakeup(_ td: Thread) {
+        if td.cpu == PerCPU.currentNumber {
+            let flags = CPU.saveFlagsAndDisableInterrupts()
+            enqueueLocal(td)
+            CPU.restoreFlags(flags)
+        } else {
+            sendToOwner(td)
+        }
+    }
+
+    /// Owner CPU, interrupts off: queue `td` unless it is running or queued.
+    static func enqueueLocal(_ td: Thread) {
+        let s = mine
+        guard td !== s.running, td !== s.idle, td.rqLevel == -1, td.state == .runnable else { return }
+        s.runQueue.enqueue(td, level: td.priority)
+        if td.priority > s.running.priority || s.running === s.idle { requestPreemption() }
+    }
+
+    /// Puts `td` on its owner's incoming list and interrupts the owner.
+    static func sendToOwner(_ td: Thread) {
+        let target = perCPU[td.cpu]
+        target.inboxLock.lock()
+        // A thread is on one incoming list at most once; a second request while it
+        // waits there is satisfied by the first.
+        if !td.inboxQueued {
+            td.inboxQueued = true
+            td.inboxNext = target.inbox
+            target.inbox = td
+        }
+        target.inboxLock.unlock()
+        LocalAPIC.sendIPI(to: PerCPU.cpus[td.cpu].apicID, vector: UInt8(Vectors.reschedule))
+    }
+
+    /// Owner CPU (interrupt handler or idle loop): moves incoming threads to the
+    /// run queue. A thread handed over by another CPU may still be running there
+    /// until that CPU finishes switching away: wait for RUNNING to clear, then one
+    /// full fence before touching it (lwkt_acquire, SPEC section 2, D6).
+    static func drainInbox() {
+        let s = mine
+        s.inboxLock.lock()
+        var list = s.inbox
+        s.inbox = nil
+        var n = list
+        while let td = n { td.inboxQueued = false; n = td.inboxNext }
+        s.inboxLock.unlock()
+        let flags = CPU.saveFlagsAndDisableInterrupts()
+        while let td = list {
+            list = td.inboxNext
+            td.inboxNext = nil
+            if td !== s.running {
+                while Volatile.running(td.context) != 0 { CPU.pause() }
+                if !HandOffKnobs.skipAcquireFence { CPU.mfence() }
+            }
+            if td.state == .migrating { td.state = .runnable }
+            enqueueLocal(td)
+        }
+        CPU.restoreFlags(flags)
+    }
+
+    // MARK: preemption
+
+    /// Asks the running thread to give up the CPU as soon as it may.
+    static func requestPreemption() {
+        guard let td = Thread.currentIfAny else { return }
+        td.owepreempt = true
+        if td.critnest == 0 && !PerCPU.inInterrupt && SpinlockSection.depth == 0 {
+            td.owepreempt = false
+            mine.preemptions.wrappingAdd(1, ordering: .relaxed)
+            switchAway()
+        }
+    }
+
+    /// critical_exit found owepreempt with critnest 1 (CriticalSection.swift).
+    static func preemptOwed(_ td: Thread) {
+        td.owepreempt = false
+        mine.preemptions.wrappingAdd(1, ordering: .relaxed)
+        switchAway()
+        td.critnest = 0
+    }
+
+    /// Last step of every interrupt, after the depth went back to 0: take a
+    /// preemption the interrupt asked for, unless the thread it interrupted is in
+    /// a critical section (its critical_exit will) or holds spinlocks.
+    static func preemptOnInterruptReturn() {
+        guard let td = Thread.currentIfAny, td.owepreempt, td.critnest == 0,
+              SpinlockSection.depth == 0, !PerCPU.inInterrupt else { return }
+        td.owepreempt = false
+        mine.preemptions.wrappingAdd(1, ordering: .relaxed)
+        switchAway()
+    }
+
+    /// The tick (interrupt context): round robin among equal priorities, and
+    /// expired sleep timeouts.
+    static func tick() {
+        guard perCPU.count > PerCPU.currentNumber, let td = Thread.currentIfAny else { return }
+        let s = mine
+        Sleep.expireTimeouts(s)
+        if let level = s.runQueue.highestLevel, td === s.idle || level >= td.priority {
+            requestPreemption()
+        }
+    }
+
+    // MARK: switching
+
+    /// Gives up the CPU. A running or runnable current thread goes back to the
+    /// tail of its level; a sleeping, migrating or exited one does not.
+    static func switchAway() {
+        let flags = CPU.saveFlagsAndDisableInterrupts()
+        if PerCPU.inInterrupt { panic("C1: context switch in interrupt context") }
+        if PerCPU.locksHeld != 0 {
+            panic("context switch while holding a spinlock") { $0.dec(PerCPU.locksHeld); $0.write(" held") }
+        }
+        let s = mine
+        let old = s.running!
+        if old.state == .running { old.state = .runnable }
+        if old.state == .runnable && old !== s.idle && old.rqLevel == -1 {
+            s.runQueue.enqueue(old, level: old.priority)
+        }
+        let next = s.runQueue.popHighest() ?? s.idle!
+        if next === old {
+            old.state = .running
+            CPU.restoreFlags(flags)
+            return
+        }
+        switchTo(next, from: old, s)
+        afterSwitch()
+        CPU.restoreFlags(flags)
+    }
+
+    /// What the assembly needs for one switch: raw pointers only, so that a
+    /// thread that never resumes (an exited one) leaves no strong reference
+    /// behind in a frame that will never return.
+    struct SwitchRegisters {
+        let saveRSP: UnsafeMutablePointer<UInt64>
+        let newRSP: UInt64
+        let oldRunning: UnsafeMutablePointer<UInt32>
+    }
+
+    private static func switchTo(_ next: Thread, from old: Thread, _ s: CPUScheduler) {
+        let r = prepareSwitch(to: next, from: old, s)
+        CPU.switchContext(save: r.saveRSP, to: r.newRSP, clearing: r.oldRunning)
+    }
+
+    /// All bookkeeping of a switch from `old` to `next` (interrupts off).
+    @inline(never)
+    private static func prepareSwitch(to next: Thread, from old: Thread, _ s: CPUScheduler) -> SwitchRegisters {
+        next.state = .running
+        next.context.pointee.running = 1
+        next.switchesIn &+= 1
+        // The spinlock_enter state belongs to the thread (FreeBSD keeps it in the
+        // thread); the CPU's gs:24/gs:32 hold the running thread's copy.
+        old.spinCount = GSBase.read(PerCPUHeader.spinlockCount)
+        old.spinFlags = GSBase.read(PerCPUHeader.spinlockFlags)
+        GSBase.write(PerCPUHeader.spinlockCount, next.spinCount)
+        GSBase.write(PerCPUHeader.spinlockFlags, next.spinFlags)
+        GSBase.write(PerCPUHeader.currentThread, UInt64(UInt(bitPattern: Unmanaged.passUnretained(next).toOpaque())))
+        if let stack = next.stack { PerCPU.current.tables.setKernelStack(stack.top) }
+        s.running = next
+        s.switches.wrappingAdd(1, ordering: .relaxed)
+        let raw = UnsafeMutableRawPointer(old.context)
+        return SwitchRegisters(
+            saveRSP: raw.assumingMemoryBound(to: UInt64.self),
+            newRSP: next.context.pointee.rsp,
+            oldRunning: (raw + MemoryLayout<ThreadContext>.offset(of: \.running)!).assumingMemoryBound(to: UInt32.self))
+    }
+
+    /// Runs in the thread that was just switched to: frees the stack of a thread
+    /// that exited on this CPU (it could not free the stack it was running on).
+    static func afterSwitch() {
+        let s = mine
+        if let z = s.zombie, z !== s.running {
+            s.zombie = nil
+            if let stack = z.stack { KernelStacks.free(stack) }
+        }
+    }
+
+    static func yield() { switchAway() }
+
+    /// Ends the current thread: wakes joiners, switches away for good. Written so
+    /// that no frame left on the dead stack holds a strong reference (it would
+    /// never be released): the work happens in `prepareExit`, which returns raw
+    /// pointers only.
+    static func exitCurrent() -> Never {
+        let r = prepareExit()
+        CPU.switchContext(save: r.saveRSP, to: r.newRSP, clearing: r.oldRunning)
+        panic("an exited thread was switched back in")
+    }
+
+    @inline(never)
+    private static func prepareExit() -> SwitchRegisters {
+        let td = current
+        td.joinLock.lock()
+        td.exited.store(true, ordering: .releasing)
+        Sleep.wakeup(Sleep.channel(td))
+        SpinlockSection.enter()          // interrupts stay off into the switch
+        td.joinLock.unlock()
+        if PerCPU.locksHeld != 0 { panic("thread exited holding a spinlock") }
+        td.state = .exited
+        let s = mine
+        s.zombie = td                    // the next thread frees the stack
+        let next = s.runQueue.popHighest() ?? s.idle!
+        return prepareSwitch(to: next, from: td, s)
+    }
+
+    // MARK: hand-off between CPUs
+
+    /// Moves the calling thread to `target` (lwkt_giveaway + lwkt_acquire): this
+    /// CPU gives it away and switches out; `target` waits until RUNNING is clear,
+    /// fences, and queues it. Returns on `target`.
+    static func migrate(to target: Int) {
+        let td = current
+        guard target != td.cpu else { return }
+        SpinlockSection.enter()          // no interrupt until we have switched out
+        Sleep.forgetTimeout(td, mine)
+        td.state = .migrating
+        td.cpu = target
+        sendToOwner(td)
+        switchAway()
+        SpinlockSection.exit()
+    }
+}
+
+/// Negative-control knobs for the hand-off (command line, read at boot).
+enum HandOffKnobs {
+    nonisolated(unsafe) static var skipAcquireFence = false
+}
+
+/// Loads that the compiler may not hoist out of a spin loop (the opaque barrier
+/// call forces a fresh load each time).
+enum Volatile {
+    static func running(_ c: UnsafeMutablePointer<ThreadContext>) -> UInt32 {
+        CPU.compilerBarrier()
+        return c.pointee.running
+    }
+}

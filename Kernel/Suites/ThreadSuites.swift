@@ -1,0 +1,159 @@
+import Synchronization
+
+// threads, preempt: kernel threads and the LWKT scheduler (issue: kernel threads).
+// Work is spread over every online CPU and sized by time (TimeBudget).
+
+/// 64 plain counters in raw heap memory shared by a suite's threads (not a Swift
+/// Array: concurrent mutation of an Array may copy its buffer). Each suite says
+/// which lock or which single writer protects each slot.
+final class SharedCounters {
+    let values = UnsafeMutablePointer<UInt64>.allocate(capacity: 64)
+    init() { values.initialize(repeating: 0, count: 64) }
+    deinit { values.deallocate() }
+}
+
+enum ThreadSuite {
+    static let suite = TestSuite(name: "threads", kind: .normal,
+                                 summary: "create/exit/join on all CPUs, stack reuse, guard pages", body: run)
+
+    static func run(_ t: inout TestContext) {
+        let cpus = SMP.online
+        let stacksBefore = KernelStacks.liveCount
+        let heapBefore = Heap.statistics().allocations
+        let budget = TimeBudget(milliseconds: 800)
+        var created = 0, wrong = 0, batches = 0, guarded = true
+        var ids = Set<Int>()
+        while !budget.expired && created < 2000 {
+            let results = SharedCounters()
+            var batch: [Thread] = []
+            for i in 0..<16 {
+                let cpu = cpus.next(atOrAfter: i) ?? 0
+                guard let td = Thread.spawn("worker", cpu: cpu, {
+                    // Each worker proves it ran, and on the CPU it was created for.
+                    results.values[i] = UInt64(i * i + 1) | (PerCPU.currentNumber == cpu ? 0 : 1 << 63)
+                }) else { break }
+                if let s = td.stack, Paging.translate(s.guardPage) != nil { guarded = false }
+                batch.append(td)
+                ids.insert(td.id)
+            }
+            for td in batch { td.join() }
+            for i in 0..<batch.count where results.values[i] != UInt64(i * i + 1) { wrong += 1 }
+            created += batch.count
+            batches += 1
+        }
+        let n = created
+        t.check(n >= 16 && wrong == 0) { l in
+            l.dec(n); l.write(" threads created on "); l.dec(cpus.count); l.write(" CPUs, each ran once on its CPU and was joined ("); l.dec(wrong); l.write(" wrong)")
+        }
+        t.check(ids.count == n, "thread ids are unique")
+        t.check(guarded, "every thread stack has an unmapped guard page")
+        let stacksAfter = KernelStacks.liveCount
+        t.check(stacksAfter == stacksBefore) { l in
+            l.write("exited threads' stacks were freed and their slots reused ("); l.dec(stacksAfter)
+            l.write(" live, "); l.dec(stacksBefore); l.write(" before)")
+        }
+        let heapAfter = Heap.statistics().allocations
+        t.check(heapAfter <= heapBefore + 2) { l in
+            l.write("thread objects were freed ("); l.dec(heapAfter); l.write(" heap allocations, "); l.dec(heapBefore); l.write(" before)")
+        }
+    }
+}
+
+enum PreemptSuite {
+    static let suite = TestSuite(name: "preempt", kind: .normal,
+                                 summary: "tick preemption, deferred preemption in critical sections, C3", body: run)
+
+    static func run(_ t: inout TestContext) {
+        tickPreemption(&t)
+        deferredPreemption(&t)
+        criticalSectionStorm(&t)
+    }
+
+    /// Two CPU-bound threads of equal priority on one CPU: without time slicing
+    /// one would finish before the other starts.
+    static func tickPreemption(_ t: inout TestContext) {
+        let cpu = SMP.online.count > 1 ? 1 : 0
+        let c = SharedCounters()   // [0], [1]: progress; [2], [3]: other's progress seen changing
+        let end = TSC.now &+ TSC.ticksPerMs &* 300
+        let before = Scheduler.perCPU[cpu].preemptions.load(ordering: .relaxed)
+        var threads: [Thread] = []
+        for me in 0..<2 {
+            if let td = Thread.spawn("spinner", cpu: cpu, {
+                var lastOther: UInt64 = 0
+                while TSC.now < end {
+                    c.values[me] &+= 1
+                    CPU.compilerBarrier()
+                    let other = c.values[1 - me]
+                    if other != lastOther { c.values[2 + me] &+= 1; lastOther = other }
+                }
+            }) { threads.append(td) }
+        }
+        for td in threads { td.join() }
+        let preemptions = Scheduler.perCPU[cpu].preemptions.load(ordering: .relaxed) &- before
+        t.check(c.values[2] >= 2 && c.values[3] >= 2) { l in
+            l.write("two spinning threads on CPU "); l.dec(cpu); l.write(" interleaved (each saw the other progress ")
+            l.dec(c.values[2]); l.write("/"); l.dec(c.values[3]); l.write(" times); "); l.dec(preemptions); l.write(" preemptions")
+        }
+    }
+
+    /// A wake-up of a higher-priority thread inside a critical section only sets
+    /// owepreempt; the outermost critical_exit switches to it; then C3 holds.
+    static func deferredPreemption(_ t: inout TestContext) {
+        let c = SharedCounters()   // [0] = high-priority thread ran, [1..] = observations
+        guard let high = Thread.create("high", priority: Thread.highPriority, cpu: PerCPU.currentNumber, {
+            c.values[0] = 1
+        }) else { t.check(false, "create a high-priority thread"); return }
+        let me = Thread.current
+        CriticalSection.enter()
+        Scheduler.schedule(high)                 // runnable here, higher priority than us
+        let ranInside = c.values[0]
+        let owed = me.owepreempt
+        CriticalSection.exit()                   // the deferred preemption happens here
+        let ranAfter = c.values[0]
+        let c3 = me.critnest == 0 && !me.owepreempt
+        high.join()
+        t.check(ranInside == 0 && owed) { $0.write("wake-up inside a critical section deferred (owepreempt set, thread not run)") }
+        t.check(ranAfter == 1) { $0.write("the outer critical_exit switched to the woken thread") }
+        t.check(c3) { $0.write("C3: critical_exit returned with critnest 0 and owepreempt 0") }
+
+        // Without a critical section the same wake-up preempts at once.
+        let d = SharedCounters()
+        if let high2 = Thread.create("high", priority: Thread.highPriority, cpu: PerCPU.currentNumber, { d.values[0] = 1 }) {
+            Scheduler.schedule(high2)
+            let immediate = d.values[0]
+            high2.join()
+            t.check(immediate == 1, "outside a critical section the wake-up preempts immediately")
+        }
+    }
+
+    /// Every CPU: threads loop critical_enter/exit with nesting while ticks and
+    /// wake-ups request preemptions; C3 is checked after every outer exit.
+    static func criticalSectionStorm(_ t: inout TestContext) {
+        let c = SharedCounters()   // [cpu] = violations, [32 + cpu] = outer exits
+        let end = TSC.now &+ TSC.ticksPerMs &* 400
+        var threads: [Thread] = []
+        SMP.online.forEach { cpu in
+            for k in 0..<2 {
+                if let td = Thread.spawn("critstorm", cpu: cpu, {
+                    let me = Thread.current
+                    var n: UInt64 = 0
+                    while TSC.now < end {
+                        CriticalSection.enter()
+                        if k == 0 { CriticalSection.enter(); CPU.pause(); CriticalSection.exit() }
+                        for _ in 0..<20 { CPU.pause() }
+                        CriticalSection.exit()
+                        if me.critnest != 0 || me.owepreempt { c.values[cpu] &+= 1 }
+                        n &+= 1
+                    }
+                    c.values[32 + cpu] &+= n
+                }) { threads.append(td) }
+            }
+        }
+        for td in threads { td.join() }
+        var violations: UInt64 = 0, exits: UInt64 = 0
+        for i in 0..<32 { violations += c.values[i]; exits += c.values[32 + i] }
+        t.check(violations == 0 && exits > 0) { l in
+            l.write("C3 held after "); l.dec(exits); l.write(" outer critical_exits under preemption ("); l.dec(violations); l.write(" violations)")
+        }
+    }
+}
