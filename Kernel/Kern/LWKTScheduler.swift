@@ -161,11 +161,17 @@ enum Scheduler {
     }
 
     /// critical_exit found owepreempt with critnest 1 (CriticalSection.swift).
+    /// critnest drops to 0 only with interrupts still off: an interrupt arriving
+    /// after the switch back but before that store would see critnest 1, leave its
+    /// request in owepreempt, and nobody would take it (C3 broken). FreeBSD gets
+    /// the same effect from the nested critical_exit of the thread lock.
     static func preemptOwed(_ td: Thread) {
+        let flags = CPU.saveFlagsAndDisableInterrupts()
         td.owepreempt = false
         mine.preemptions.wrappingAdd(1, ordering: .relaxed)
         switchAway()
         td.critnest = 0
+        CPU.restoreFlags(flags)
     }
 
     /// Last step of every interrupt, after the depth went back to 0: take a
