@@ -4,8 +4,10 @@ import Foundation
 import XCTest
 
 final class BootTests: QEMUTestCase {
-    static let nonFatalSuites = ["console", "pages", "heap", "paging"]
-    static let fatalSuites = ["fault-pf", "fault-de", "fault-trap", "fault-stack", "fault-null"]
+    static let nonFatalSuites = ["console", "pages", "heap", "paging", "smp", "spinlock-torture",
+                                 "threads", "preempt", "sleep", "migrate"]
+    static let fatalSuites = ["fault-pf", "fault-de", "fault-trap", "fault-stack", "fault-null",
+                              "fault-thread-stack"]
 
     /// "memory: N MiB usable, ..." → N.
     private func usableMiB(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) -> Int? {

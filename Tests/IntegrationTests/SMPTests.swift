@@ -1,0 +1,74 @@
+import XCTest
+
+/// SMP bring-up and spinlocks (issue: SMP bring-up).
+final class SMPTests: QEMUTestCase {
+    private func assertCPUsOnline(_ r: QEMUResult, _ n: Int, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertTrue(r.hasLine(containing: "smp: \(n) of \(n) CPUs online; boot took "),
+                      "expected all \(n) CPUs online", file: file, line: line)
+        let online = r.lines.filter { $0.hasPrefix("smp: CPU ") && $0.contains(" online, APIC id ") }
+        XCTAssertEqual(online.count, n, "one 'online' line per CPU", file: file, line: line)
+        for cpu in 0..<n {
+            XCTAssertTrue(online.contains { $0.hasPrefix("smp: CPU \(cpu) online, APIC id \(cpu),") },
+                          "CPU \(cpu) with APIC id \(cpu)", file: file, line: line)
+        }
+        XCTAssertTrue(r.hasLine("PASS: smp: \(n) CPUs online, \(n) expected from the MADT"), file: file, line: line)
+    }
+
+    func testEveryCPUOnlineUnderTCG() throws {
+        for n in [1, 2, 4, 8] {
+            let r = try boot(QEMURun(smp: n, accel: .tcg, cmdline: "run=smp", timeout: 90))
+            assertPassed(r)
+            assertCPUsOnline(r, n)
+            XCTAssertTrue(r.hasLine(containing: "PASS: smp: per-CPU data checked on each CPU"))
+            XCTAssertTrue(r.hasLine("PASS: smp: \(n) of \(n) CPUs' timers ticked within 10 periods"))
+        }
+    }
+
+    func testEveryCPUOnlineUnderKVM() throws {
+        try requireKVM()
+        let r = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: "run=smp", timeout: 120))
+        assertPassed(r)
+        assertCPUsOnline(r, 4)
+    }
+
+    func testCalibrationIsReported() throws {
+        let r = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "run=smp"))
+        let clock = r.lines.first { $0.hasPrefix("clock: TSC ") }
+        XCTAssertNotNil(clock, "the calibration line")
+        XCTAssertTrue(clock?.contains("tick 100 Hz") ?? false)
+        XCTAssertTrue(r.hasLine(containing: "acpi: MADT at 0x"))
+    }
+
+    func testMaxCPUsLimitsBringUp() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=smp smp.maxcpus=2"))
+        assertPassed(r)
+        XCTAssertTrue(r.hasLine(containing: "smp: 2 of 2 CPUs online"))
+    }
+
+    func testSpinlockTorturePasses() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=spinlock-torture torture.seconds=3", timeout: 90))
+        assertPassed(r)
+        XCTAssertTrue(r.hasLine(containing: "3 s on 4 CPUs"), "the configured duration is used")
+        XCTAssertTrue(r.hasLine("End of test: SUCCESS"))
+        let writes = r.lines.first { $0.hasPrefix("Writes:  Total: ") }
+        XCTAssertNotNil(writes)
+        XCTAssertFalse(writes?.contains("!!!") ?? true)
+        XCTAssertTrue(writes?.contains("Exclusion errors: 0  Lost updates: 0") ?? false)
+    }
+
+    /// Negative control: the broken lock must be caught.
+    func testBrokenLockIsReportedAsFailure() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=spinlock-torture locktorture.lock=broken", timeout: 90))
+        XCTAssertEqual(r.status, 3, "the torture test must fail: \(r.statusDescription)")
+        XCTAssertTrue(r.hasLine("End of test: FAILURE"))
+        XCTAssertTrue(r.hasLine(containing: "!!!"))
+        XCTAssertFalse(r.fails.isEmpty)
+    }
+
+    func testXAPICModeUnderKVM() throws {
+        try requireKVM()
+        let r = try boot(QEMURun(smp: 2, accel: .kvm, cmdline: "run=smp apic=xapic", timeout: 120))
+        assertPassed(r)
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("clock: ") && $0.hasSuffix("; xAPIC") })
+    }
+}
