@@ -29,6 +29,7 @@ enum Clock {
         let cpu = mycpu
         cpu.ticks.wrappingAdd(1, ordering: .relaxed)
         LocalAPIC.eoi()
+        if IPIQueue.hasPending { IPIQueue.process() }    // passive messages ride the tick
         Scheduler.tick()
         for hook in hooks { hook() }
     }

@@ -11,6 +11,14 @@ enum CriticalSection {
         td.critnest += 1          // plain increment: only this thread writes it
     }
 
+    /// The rendezvous fix (seed 002, FreeBSD r222254): raise critnest DIRECTLY,
+    /// for code running inside an interrupt handler. Its exit lowers it directly
+    /// without looking at owepreempt, so it can never switch from interrupt
+    /// context; a preemption requested meanwhile stays owed and is taken by the
+    /// interrupted thread (its critical_exit or the interrupt return).
+    static func enterRaw() { Thread.currentIfAny?.critnest += 1 }
+    static func exitRaw() { Thread.currentIfAny?.critnest -= 1 }
+
     static func exit() {
         guard let td = Thread.currentIfAny else { return }
         precondition(td.critnest > 0, "critical_exit without critical_enter")

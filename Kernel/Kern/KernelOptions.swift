@@ -17,6 +17,9 @@ enum KernelOptions {
         Option(key: "tick", help: "tick=0|1: the periodic timer tick on every CPU (default 1)"),
         Option(key: "torture.seconds", help: "torture.seconds=N: duration of each torture test (default 2)"),
         Option(key: "bug.sleep_nointerlock", help: "bug.sleep_nointerlock=1: negative control, sleep releases its interlock before queueing (lost wake-ups)"),
+        Option(key: "ipiq.fifo", help: "ipiq.fifo=N: slots per IPI ring, a power of two 4..256 (default 32)"),
+        Option(key: "bug.ipiq_nofence", help: "bug.ipiq_nofence=1: negative control, no MFENCE between releasing the IPI poll latch and the re-check"),
+        Option(key: "bug.ipiq_noargfence", help: "bug.ipiq_noargfence=1: no fence between reading rindex and the message arguments (seed 003)"),
         Option(key: "locktorture.lock", help: "locktorture.lock=ticket|broken: the lock spinlock-torture hammers; broken is the negative control"),
     ]
 

@@ -4,9 +4,8 @@ import Synchronization
 //
 // Each CPU owns a run queue of its kernel threads by priority (Core/RunQueue) and
 // touches it only itself, with interrupts off: no lock. Another CPU that wants a
-// thread to run here (a wake-up, a new thread, a hand-off) puts it on this CPU's
-// incoming list and interrupts it; this CPU moves it to its run queue. (The IPI
-// queues of Kern/IPIQueue.swift are the long-term carrier for these requests.)
+// thread to run here (a wake-up, a new thread, a hand-off) sends this CPU an IPI
+// queue message (Kern/IPIQueue.swift) and this CPU queues the thread itself.
 //
 // Switch rules, asserted in `switchAway`:
 //   C1  never from interrupt context (per-CPU interrupt depth is 0);
@@ -26,8 +25,6 @@ final class CPUScheduler {
     var zombie: Thread? = nil
     /// Threads with a timed sleep, scanned by this CPU's tick.
     var timedSleepers: Thread? = nil
-    let inboxLock = SpinLock("lwkt inbox")
-    var inbox: Thread? = nil
     let switches = Atomic<UInt64>(0)
     let preemptions = Atomic<UInt64>(0)
 
@@ -40,14 +37,9 @@ enum Scheduler {
     static var mine: CPUScheduler { perCPU[PerCPU.currentNumber] }
     static var current: Thread { Thread.current }
 
-    /// Boot CPU, before any AP starts: one scheduler per CPU, and the interrupt
-    /// vector other CPUs use to hand us threads.
+    /// Boot CPU, before any AP starts: one scheduler per CPU.
     static func initialize(cpuCount: Int) {
         perCPU = (0..<cpuCount).map { CPUScheduler(cpu: $0) }
-        Traps.register(vector: Vectors.reschedule) { _ in
-            LocalAPIC.eoi()
-            Scheduler.drainInbox()
-        }
     }
 
     /// Turns the code running on this CPU into its first thread. On the boot CPU
@@ -106,45 +98,41 @@ enum Scheduler {
         if td.priority > s.running.priority || s.running === s.idle { requestPreemption() }
     }
 
-    /// Puts `td` on its owner's incoming list and interrupts the owner.
+    /// Asks the owner CPU to queue `td` (an IPI queue message carrying a retained
+    /// reference; the handler takes it back).
     static func sendToOwner(_ td: Thread) {
-        let target = perCPU[td.cpu]
-        target.inboxLock.lock()
-        // A thread is on one incoming list at most once; a second request while it
-        // waits there is satisfied by the first.
-        if !td.inboxQueued {
-            td.inboxQueued = true
-            td.inboxNext = target.inbox
-            target.inbox = td
-        }
-        target.inboxLock.unlock()
-        LocalAPIC.sendIPI(to: PerCPU.cpus[td.cpu].apicID, vector: UInt8(Vectors.reschedule))
+        let raw = UInt64(UInt(bitPattern: Unmanaged.passRetained(td).toOpaque()))
+        IPIQueue.send(to: td.cpu, { p, _ in Scheduler.acquire(p) }, raw)
     }
 
-    /// Owner CPU (interrupt handler or idle loop): moves incoming threads to the
-    /// run queue. A thread handed over by another CPU may still be running there
-    /// until that CPU finishes switching away: wait for RUNNING to clear, then one
-    /// full fence before touching it (lwkt_acquire, SPEC section 2, D6).
-    static func drainInbox() {
-        let s = mine
-        s.inboxLock.lock()
-        var list = s.inbox
-        s.inbox = nil
-        var n = list
-        while let td = n { td.inboxQueued = false; n = td.inboxNext }
-        s.inboxLock.unlock()
+    /// Owner CPU, in IPI processing: queue a thread sent by another CPU. A thread
+    /// handed over may still be running there until that CPU finishes switching
+    /// away: spin while RUNNING (draining our own IPI rings, as DragonFly's
+    /// lwkt_acquire does), then ONE full fence after the loop, before touching the
+    /// thread (SPEC section 2, D6).
+    static func acquire(_ raw: UInt64) {
+        let td = Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!).takeRetainedValue()
         let flags = CPU.saveFlagsAndDisableInterrupts()
-        while let td = list {
-            list = td.inboxNext
-            td.inboxNext = nil
-            if td !== s.running {
-                while Volatile.running(td.context) != 0 { CPU.pause() }
-                if !HandOffKnobs.skipAcquireFence { CPU.mfence() }
+        if td !== mine.running {
+            while Volatile.running(td.context) != 0 {
+                IPIQueue.process()
+                CPU.pause()
             }
-            if td.state == .migrating { td.state = .runnable }
-            enqueueLocal(td)
+            if !HandOffKnobs.skipAcquireFence { CPU.mfence() }
         }
+        if td.state == .migrating { td.state = .runnable }
+        enqueueLocal(td)
         CPU.restoreFlags(flags)
+    }
+
+    /// Takes a preemption left pending by work done with a raw critical section
+    /// (IPI processing), once back in plain thread context.
+    static func preemptIfOwed() {
+        guard let td = Thread.currentIfAny, td.owepreempt, td.critnest == 0,
+              !PerCPU.inInterrupt, SpinlockSection.depth == 0 else { return }
+        td.owepreempt = false
+        mine.preemptions.wrappingAdd(1, ordering: .relaxed)
+        switchAway()
     }
 
     // MARK: preemption

@@ -33,6 +33,9 @@ enum SMP {
         CPUCall.initialize()
         Sleep.initialize()
         Scheduler.initialize(cpuCount: PerCPU.count)
+        IPIQueue.initialize(cpuCount: PerCPU.count, capacity: IPIQueue.configuredCapacity())
+        IPIQueue.skipRecheckFence = KernelOptions.flag("bug.ipiq_nofence", default: false)
+        IPIQueue.skipArgumentFence = KernelOptions.flag("bug.ipiq_noargfence", default: false)
         let bsp = PerCPU.cpus[0]
         bsp.bootStack = Boot.mainStack
         PerCPU.attach(bsp)
@@ -167,7 +170,7 @@ enum Idle {
         let s = Scheduler.mine
         while true {
             CPU.disableInterrupts()
-            if s.inbox != nil { Scheduler.drainInbox() }
+            if IPIQueue.hasPending { IPIQueue.process() }
             if !s.runQueue.isEmpty {
                 CPU.enableInterrupts()
                 Scheduler.yield()

@@ -119,15 +119,15 @@ enum Sleep {
             guard t.wchan == chan, t.state == .sleeping else { continue }
             unlink(t, b)
             t.state = .runnable
-            t.inboxNext = woken      // a private list until the bucket lock is dropped
+            t.wakeNext = woken      // a private list until the bucket lock is dropped
             woken = t
             n += 1
             if !all { break }
         }
         b.pointee.lock.unlock()
         while let t = woken {
-            woken = t.inboxNext
-            t.inboxNext = nil
+            woken = t.wakeNext
+            t.wakeNext = nil
             Scheduler.makeRunnableAfterWakeup(t)
         }
         return n

@@ -44,10 +44,8 @@ final class Thread: RunQueueNode {
     var rqNext: Thread? = nil
     var rqPrev: Thread? = nil
     var rqLevel = -1
-    /// Link in a CPU's incoming list, and whether it is on one (under that CPU's
-    /// inbox lock).
-    var inboxNext: Thread? = nil
-    var inboxQueued = false
+    /// Link in a waker's private list of threads it just woke (Sleep.swift).
+    var wakeNext: Thread? = nil
 
     // Sleep state (under the sleep-queue bucket lock, Kern/Sleep.swift).
     var wchan: UInt = 0

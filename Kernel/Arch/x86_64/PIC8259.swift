@@ -22,7 +22,6 @@ enum Vectors {
     static let picSpuriousMaster: Int = 0x27
     static let picSpuriousSlave: Int = 0x2F
     static let ipiQueue: Int = 0xE0          // LWKT IPI queue messages
-    static let reschedule: Int = 0xE2        // "threads for you on your incoming list"
     static let rendezvous: Int = 0xE1
     static let testIPI: Int = 0xE8           // suites: raw IPI ping-pong
     static let timer: Int = 0xEF             // local APIC timer tick
