@@ -122,7 +122,10 @@ enum IPIQueue {
                 CriticalSection.exit()
                 return nil
             }
-            guard ring.isNearlyFull(occupancy) else { break }
+            // nowait never waits (it may be called from a handler, where waiting
+            // would process, and so re-enter, further messages): below 2/3 it
+            // simply writes.
+            guard mode != .nowait && ring.isNearlyFull(occupancy) else { break }
             targets[me].fifoFullWaits.wrappingAdd(1, ordering: .relaxed)
             CPU.restoreFlags(flags)
             waitForRoom(q, target: target)
