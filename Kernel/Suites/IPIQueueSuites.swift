@@ -178,6 +178,8 @@ enum IPIQueueFlood {
                                  summary: "two CPUs flood each other with full FIFOs, interrupts off: no deadlock", body: run)
 
     nonisolated(unsafe) static var received: UnsafeMutablePointer<Atomic<UInt64>>? = nil
+    static let startLine = Atomic<UInt64>(0)
+    static let deadline = Atomic<UInt64>(0)
 
     static func run(_ t: inout TestContext) {
         let cpus = SMP.online
@@ -187,11 +189,19 @@ enum IPIQueueFlood {
         received = .allocate(capacity: 2)
         received!.initialize(to: Atomic(0)); (received! + 1).initialize(to: Atomic(0))
         let before = IPIStats.now()
-        let end = TSC.now &+ TSC.ticksPerMs &* 1000
-        let sent = SharedCounters()
+        let sent = SharedCounters()      // [0], [1]: messages sent by each flooder
+        startLine.store(0, ordering: .relaxed)
+        deadline.store(0, ordering: .relaxed)
         var threads: [Thread] = []
         for (i, (me, other)) in [(a, b), (b, a)].enumerated() {
             if let td = Thread.spawn("flood", cpu: me, {
+                // Start together: otherwise the first flooder keeps the second
+                // one's CPU busy in its IPI handler before that one ever runs.
+                IPIQueueFlood.startLine.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                while IPIQueueFlood.startLine.load(ordering: .acquiring) < 2 { CPU.pause() }
+                if i == 0 { IPIQueueFlood.deadline.store(TSC.now &+ TSC.ticksPerMs &* 1000, ordering: .releasing) }
+                while IPIQueueFlood.deadline.load(ordering: .acquiring) == 0 { CPU.pause() }
+                let end = IPIQueueFlood.deadline.load(ordering: .acquiring)
                 while TSC.now < end {
                     // A batch with interrupts OFF: only the sender's own draining in
                     // the nearly-full path lets the other side make progress.
