@@ -20,6 +20,9 @@ enum KernelOptions {
         Option(key: "ipiq.fifo", help: "ipiq.fifo=N: slots per IPI ring, a power of two 4..256 (default 32)"),
         Option(key: "bug.ipiq_nofence", help: "bug.ipiq_nofence=1: negative control, no MFENCE between releasing the IPI poll latch and the re-check"),
         Option(key: "bug.ipiq_noargfence", help: "bug.ipiq_noargfence=1: no fence between reading rindex and the message arguments (seed 003)"),
+        Option(key: "litmus.iterations", help: "litmus.iterations=N: at most N runs of each litmus test (default 200000)"),
+        Option(key: "litmus.tests", help: "litmus.tests=SB,MP,...: run only these litmus tests (default all)"),
+        Option(key: "litmus.ms", help: "litmus.ms=N: at most N ms per litmus test (default 300)"),
         Option(key: "locktorture.lock", help: "locktorture.lock=ticket|broken: the lock spinlock-torture hammers; broken is the negative control"),
     ]
 

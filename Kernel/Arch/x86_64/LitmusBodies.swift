@@ -1,0 +1,33 @@
+// The litmus test bodies of Boot/litmus.asm, declared once here (they are
+// assembly so that each runs exactly the instructions of its test).
+
+typealias LitmusBody = (UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> Void
+
+@_silgen_name("litmus_sb_p0") func litmus_sb_p0(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_sb_p1") func litmus_sb_p1(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_sbmf_p0") func litmus_sbmf_p0(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_sbmf_p1") func litmus_sbmf_p1(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_sbx_p0") func litmus_sbx_p0(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_sbx_p1") func litmus_sbx_p1(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_mp_p0") func litmus_mp_p0(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_mp_p1") func litmus_mp_p1(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_lb_p0") func litmus_lb_p0(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_lb_p1") func litmus_lb_p1(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_s_p0") func litmus_s_p0(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_s_p1") func litmus_s_p1(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_r_p0") func litmus_r_p0(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_r_p1") func litmus_r_p1(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_rmf_p1") func litmus_rmf_p1(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_w22_p0") func litmus_w22_p0(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_w22_p1") func litmus_w22_p1(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_wrc_p0") func litmus_wrc_p0(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_wrc_p1") func litmus_wrc_p1(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_wrc_p2") func litmus_wrc_p2(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_rwc_p0") func litmus_rwc_p0(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_rwc_p1") func litmus_rwc_p1(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_rwc_p2") func litmus_rwc_p2(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_rwcmf_p2") func litmus_rwcmf_p2(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_iriw_p0") func litmus_iriw_p0(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_iriw_p1") func litmus_iriw_p1(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_iriw_p2") func litmus_iriw_p2(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
+@_silgen_name("litmus_iriw_p3") func litmus_iriw_p3(_ s: UnsafeMutableRawPointer, _ r: UnsafeMutableRawPointer)
