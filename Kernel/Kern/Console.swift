@@ -55,18 +55,34 @@ enum Console {
 }
 
 /// The Embedded Swift runtime prints (print(), fatalError messages) through putchar.
-/// Bytes are collected until a newline so that runtime messages stay whole lines.
-nonisolated(unsafe) private var putcharLine = FixedLineBuffer()
+/// Bytes are collected per CPU until a newline, so that runtime messages stay
+/// whole lines even when several CPUs print at once. The per-CPU buffers live on
+/// the heap once it exists (Console.allocateLineBuffers); before that only the
+/// boot CPU runs and uses the static one.
+nonisolated(unsafe) private var bootLine = FixedLineBuffer()
+nonisolated(unsafe) private var cpuLines: UnsafeMutablePointer<FixedLineBuffer>? = nil
+
+extension Console {
+    static func allocateLineBuffers(cpus: Int) {
+        let p = UnsafeMutablePointer<FixedLineBuffer>.allocate(capacity: cpus)
+        p.initialize(repeating: FixedLineBuffer(), count: cpus)
+        cpuLines = p
+    }
+}
 
 @_cdecl("putchar")
 func putchar(_ c: Int32) -> Int32 {
     let byte = UInt8(truncatingIfNeeded: c)
-    if byte == 0x0A || putcharLine.count >= FixedLineBuffer.capacity - 1 {
-        putcharLine.put(0x0A)
-        putcharLine.withBytes { Console.emit($0) }
-        putcharLine = FixedLineBuffer()
+    let cpu = PerCPU.currentNumber
+    let line: UnsafeMutablePointer<FixedLineBuffer>
+    if let lines = cpuLines, cpu < PerCPU.count { line = lines + cpu }
+    else { line = withUnsafeMutablePointer(to: &bootLine) { $0 } }
+    if byte == 0x0A || line.pointee.count >= FixedLineBuffer.capacity - 1 {
+        line.pointee.put(0x0A)
+        line.pointee.withBytes { Console.emit($0) }
+        line.pointee.reset()
     } else {
-        putcharLine.put(byte)
+        line.pointee.put(byte)
     }
     return c
 }

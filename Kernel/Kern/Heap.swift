@@ -14,7 +14,7 @@ struct KernelPageSource: PageSource {
 }
 
 enum Heap {
-    static let lock = TicketLock()
+    static let lock = SpinLock("heap")
     nonisolated(unsafe) static var slab: SlabHeap<KernelPageSource>? = nil
     /// Allocation failures, for the memory summary and tests.
     nonisolated(unsafe) static var failures = 0
@@ -24,21 +24,17 @@ enum Heap {
     }
 
     static func allocate(size: Int, alignment: Int) -> UnsafeMutableRawPointer? {
-        let flags = CPU.saveFlagsAndDisableInterrupts()
-        lock.lock(cpu: currentCPUNumberForLocks())
+        lock.lock()
         let p = slab?.allocate(size: size, alignment: alignment)
         if p == nil { failures += 1 }
         lock.unlock()
-        CPU.restoreFlags(flags)
         return p
     }
 
     static func free(_ p: UnsafeMutableRawPointer?) {
-        let flags = CPU.saveFlagsAndDisableInterrupts()
-        lock.lock(cpu: currentCPUNumberForLocks())
+        lock.lock()
         let result = slab?.free(p) ?? .badMagic
         lock.unlock()
-        CPU.restoreFlags(flags)
         if result.isError {
             panic(result.message) { $0.write("pointer "); $0.hex(UInt64(UInt(bitPattern: p))) }
         }
@@ -46,11 +42,9 @@ enum Heap {
 
     /// A consistent snapshot of the statistics (taken under the lock).
     static func statistics() -> (bytes: Int, allocations: Int, pages: Int, consistent: Bool) {
-        let flags = CPU.saveFlagsAndDisableInterrupts()
-        lock.lock(cpu: currentCPUNumberForLocks())
+        lock.lock()
         let s = (slab?.bytesInUse ?? 0, slab?.allocationsInUse ?? 0, slab?.pagesHeld ?? 0, slab?.check() ?? false)
         lock.unlock()
-        CPU.restoreFlags(flags)
         return s
     }
 }

@@ -90,15 +90,21 @@ enum PerCPU {
     static var interruptDepth: Int { Int(GSBase.read(PerCPUHeader.interruptDepth)) }
 
     /// Counts interrupt nesting on every trap (invariant C1 reads it: no context
-    /// switch while the depth is non-zero).
+    /// switch while the depth is non-zero), and runs every handler inside a RAW
+    /// critical section (the seed-002 fix, applied to all interrupts): a handler
+    /// that takes and releases a spinlock can never bring critnest to 0 with
+    /// owepreempt set and switch before its EOI, even if it interrupted a
+    /// critical_exit in its window. Preemptions a handler requests stay owed and
+    /// are taken here, on the way out, back in thread context.
     static func installInterruptAccounting() {
         Traps.enter = {
             GSBase.write(PerCPUHeader.interruptDepth, GSBase.read(PerCPUHeader.interruptDepth) &+ 1)
+            CriticalSection.enterRaw()
         }
         Traps.exit = {
+            CriticalSection.exitRaw()
             let depth = GSBase.read(PerCPUHeader.interruptDepth) &- 1
             GSBase.write(PerCPUHeader.interruptDepth, depth)
-            // Back to thread context: take a preemption the interrupt requested.
             if depth == 0 { Scheduler.preemptOnInterruptReturn() }
         }
     }

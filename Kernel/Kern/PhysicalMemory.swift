@@ -29,7 +29,7 @@ enum PhysicalMemory {
     static let pageSize: UInt64 = 4096
     /// Below 1 MiB: BIOS data, EBDA, the AP trampoline page. Never handed out.
     static let lowMemoryEnd: UInt64 = 0x10_0000
-    static let lock = TicketLock()
+    static let lock = SpinLock("physical pages")
     nonisolated(unsafe) static var bitmap: PageBitmap? = nil
     nonisolated(unsafe) static var totalUsableBytes: UInt64 = 0
     nonisolated(unsafe) static var ignoredAbove4GiB: UInt64 = 0
@@ -82,23 +82,19 @@ enum PhysicalMemory {
     static func allocatePage() -> UInt64? { allocate(pages: 1) }
 
     static func allocate(pages: Int, alignPages: Int = 1, below: UInt64? = nil) -> UInt64? {
-        let flags = CPU.saveFlagsAndDisableInterrupts()
-        lock.lock(cpu: currentCPUNumberForLocks())
+        lock.lock()
         let limit = below.map { Int($0 / pageSize) }
         let frame = bitmap?.allocate(count: pages, alignFrames: alignPages, below: limit)
         lock.unlock()
-        CPU.restoreFlags(flags)
         return frame.map { UInt64($0) * pageSize }
     }
 
     static func freePage(_ physical: UInt64) { free(physical, pages: 1) }
 
     static func free(_ physical: UInt64, pages: Int) {
-        let flags = CPU.saveFlagsAndDisableInterrupts()
-        lock.lock(cpu: currentCPUNumberForLocks())
+        lock.lock()
         let ok = bitmap?.free(first: Int(physical / pageSize), count: pages) ?? false
         lock.unlock()
-        CPU.restoreFlags(flags)
         if !ok {
             panic("physical page freed twice or out of range") { $0.hex(physical); $0.write(" x"); $0.dec(pages) }
         }

@@ -30,6 +30,7 @@ enum SMP {
             l.write(LocalAPIC.mode == .x2apic ? "; x2APIC" : "; xAPIC")
         }
         buildPerCPU()
+        Console.allocateLineBuffers(cpus: PerCPU.count)
         CPUCall.initialize()
         Sleep.initialize()
         Scheduler.initialize(cpuCount: PerCPU.count)

@@ -113,7 +113,10 @@ enum IPIQueueTorture {
             nextSeq![me, dst] = seq
             preSend![me, dst] = seq                 // the caller's write before the send
             let a1 = encode(seq: seq, kind: 0, src: me, dst: dst)
-            guard let s = IPIQueue.send(to: dst, { a, b in IPIQueueTorture.handler(a, b) }, a1, ~a1) else { continue }
+            // One send in 16 is passive: no IPI, the target finds it at its next
+            // tick or with the next message.
+            let mode: IPIQueue.Mode = rng >> 40 & 15 == 0 ? .passive : .normal
+            guard let s = IPIQueue.send(to: dst, { a, b in IPIQueueTorture.handler(a, b) }, a1, ~a1, mode: mode) else { continue }
             if rng & 7 == 0 {                       // wait for it, then read the handler's write
                 IPIQueue.wait(target: dst, sequence: s)
                 if handlerAck![me, dst] < seq { error(.missedHandlerWrite) }
@@ -244,7 +247,8 @@ enum IPIQueueWakeup {
         if Clock.enabled { t.note { $0.write("the periodic tick is on: it would hide lost wake-ups (use tick=0)") } }
         if IPIQueue.skipRecheckFence { t.note { $0.write("negative control: no fence between latch release and re-check") } }
         let boundMs: UInt64 = 100
-        let end = TSC.now &+ TSC.ticksPerMs &* 1500
+        let seconds = UInt64(max(1, KernelOptions.int("torture.seconds", default: 2)))
+        let end = TSC.now &+ TSC.ticksPerMs &* 1000 &* seconds
         let c = SharedCounters()      // per sender: [i] messages, [16 + i] lost wake-ups
         var threads: [Thread] = []
         var i = 0

@@ -16,6 +16,7 @@ enum SuiteRegistry {
             IPIQueueTorture.suite,
             IPIQueueFlood.suite,
             IPIQueueWakeup.suite,
+            CPUSyncSuite.suite,
             LitmusSuite.suite,
             FaultSuites.pageFault,
             FaultSuites.divideError,

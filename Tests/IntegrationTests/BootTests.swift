@@ -5,7 +5,8 @@ import XCTest
 
 final class BootTests: QEMUTestCase {
     static let nonFatalSuites = ["console", "pages", "heap", "paging", "smp", "spinlock-torture",
-                                 "threads", "preempt", "sleep", "migrate"]
+                                 "threads", "preempt", "sleep", "migrate", "ipiq-torture", "ipiq-flood",
+                                 "ipiq-wakeup", "cpusync", "litmus"]
     static let fatalSuites = ["fault-pf", "fault-de", "fault-trap", "fault-stack", "fault-null",
                               "fault-thread-stack"]
 
