@@ -11,7 +11,7 @@ enum KernelOptions {
     /// Every known option. Negative-control knobs re-introduce a historical bug on
     /// purpose; they are named `bug.*` so nobody mistakes them for tuning.
     static let known: [Option] = [
-        Option(key: "run", help: "run=NAME[,NAME...] | all | list: run in-kernel test suites, then exit QEMU"),
+        Option(key: "run", help: "run=NAME[,NAME...] | all | bench | list: run in-kernel suites, then exit QEMU"),
         Option(key: "apic", help: "apic=x2apic|xapic: local APIC access (default x2APIC when the CPU has it)"),
         Option(key: "smp.maxcpus", help: "smp.maxcpus=N: start at most N CPUs (boot CPU included)"),
         Option(key: "tick", help: "tick=0|1: the periodic timer tick on every CPU (default 1)"),
@@ -23,6 +23,7 @@ enum KernelOptions {
         Option(key: "litmus.iterations", help: "litmus.iterations=N: at most N runs of each litmus test (default 200000)"),
         Option(key: "litmus.tests", help: "litmus.tests=SB,MP,...: run only these litmus tests (default all)"),
         Option(key: "litmus.ms", help: "litmus.ms=N: at most N ms per litmus test (default 300)"),
+        Option(key: "bench.ms", help: "bench.ms=N: time per benchmark (default 400)"),
         Option(key: "locktorture.lock", help: "locktorture.lock=ticket|broken: the lock spinlock-torture hammers; broken is the negative control"),
     ]
 

@@ -18,6 +18,7 @@ enum SuiteRegistry {
             IPIQueueWakeup.suite,
             CPUSyncSuite.suite,
             LitmusSuite.suite,
+            Benchmarks.suite,
             FaultSuites.pageFault,
             FaultSuites.divideError,
             FaultSuites.swiftTrap,

@@ -8,6 +8,7 @@ struct TestSuite {
         case normal        // part of run=all
         case fatal         // ends the kernel on purpose (fault suites); run by name only
         case interactive   // needs a person at the console; run by name only
+        case benchmark     // prints figures, never fails on timing; run=bench or by name
     }
     let name: StaticString
     let kind: Kind
@@ -76,6 +77,7 @@ enum TestRunner {
                 case .normal: l.write("        ")
                 case .fatal: l.write("[fatal] ")
                 case .interactive: l.write("[inter] ")
+                case .benchmark: l.write("[bench] ")
                 }
                 l.write(s.summary)
             }
@@ -93,6 +95,8 @@ enum TestRunner {
         for name in names {
             if name == "all" {
                 for s in SuiteRegistry.all where s.kind == .normal { selected.append(s) }
+            } else if name == "bench" {
+                for s in SuiteRegistry.all where s.kind == .benchmark { selected.append(s) }
             } else if let s = find(name) {
                 selected.append(s)
             } else {
