@@ -70,16 +70,10 @@ enum Scheduler {
     /// Makes `td` runnable on its CPU, from any CPU.
     static func schedule(_ td: Thread) {
         td.state = .runnable
-        if td.cpu == PerCPU.currentNumber {
-            let flags = CPU.saveFlagsAndDisableInterrupts()
-            enqueueLocal(td)
-            CPU.restoreFlags(flags)
-        } else {
-            sendToOwner(td)
-        }
+        makeRunnableAfterWakeup(td)
     }
 
-    /// A woken thread (state already runnable): queue it on its CPU.
+    /// Queues a thread whose state is already runnable (a woken one) on its CPU.
     static func makeRunnableAfterWakeup(_ td: Thread) {
         if td.cpu == PerCPU.currentNumber {
             let flags = CPU.saveFlagsAndDisableInterrupts()
