@@ -10,6 +10,9 @@ import Synchronization
 // A held remote does not spin inside the handler that received the request: it
 // parks the request on its own CPU's cpusync list and re-checks it every time its
 // IPI processing loop goes round (DragonFly's gd_cpusyncq), never recursing.
+// A CPU that is itself inside a cpusync is not held by the others' requests: it
+// runs their parked list once per pass and goes back to its own wait (DragonFly's
+// td_cscount rule), so concurrent cpusyncs cannot hold each other forever.
 
 final class CPUSyncState {
     let function: IPIFunction
@@ -35,9 +38,20 @@ enum CPUSync {
         var remotes = mask.intersection(SMP.online)
         remotes.remove(me)
         let cs = CPUSyncState(function: fn, argument: arg, remotes: remotes)
+        let t = IPIQueue.targets[me]
+        let flags = CPU.saveFlagsAndDisableInterrupts()
+        t.cpusyncInitiating += 1
+        CPU.restoreFlags(flags)
         interlock(cs)
         if mask.contains(me) { fn(arg, 0) }
         deinterlock(cs)
+        CPU.disableInterrupts()
+        t.cpusyncInitiating -= 1
+        CPU.restoreFlags(flags)
+        // Requests from others that arrived while we were initiating were parked,
+        // not held: now that we are a plain remote again, hold for them here
+        // (process() loops until every parked request has been released and run).
+        if t.cpusyncInitiating == 0 && !t.cpusyncWaiting.isEmpty { IPIQueue.process() }
     }
 
     static func interlock(_ cs: CPUSyncState) {

@@ -43,6 +43,10 @@ final class IPITarget {
     var processing = 0
     /// cpusync remotes waiting for their release (DragonFly's gd_cpusyncq).
     var cpusyncWaiting: [CPUSyncState] = []
+    /// cpusyncs this CPU itself is running: while > 0 it is not held by the
+    /// others' requests (it runs their parked list once per pass), otherwise two
+    /// CPUs starting cpusyncs at once would each hold for the other forever.
+    var cpusyncInitiating = 0
 }
 
 enum IPIQueue {
@@ -217,7 +221,7 @@ enum IPIQueue {
             // instruction) keeps in order on x86.
             t.npoll.store(0, ordering: .relaxed)
             if !skipRecheckFence { CPU.mfence() }
-            if t.sources.load(ordering: .relaxed) == 0 && t.cpusyncWaiting.isEmpty { break }
+            if t.sources.load(ordering: .relaxed) == 0 && (t.cpusyncWaiting.isEmpty || t.cpusyncInitiating > 0) { break }
             // More work arrived: take the latch back (coalescing again) and loop.
             _ = t.npoll.exchange(1, ordering: .sequentiallyConsistent)
         }
@@ -250,7 +254,8 @@ enum IPIQueue {
     /// True when messages are waiting for this CPU (a cheap hint for idle loops).
     static var hasPending: Bool {
         guard cpuCount > 0 else { return false }
-        return targets[PerCPU.currentNumber].sources.load(ordering: .relaxed) != 0
+        let t = targets[PerCPU.currentNumber]
+        return t.sources.load(ordering: .relaxed) != 0 || !t.cpusyncWaiting.isEmpty
     }
 
     private static func runWaitingCPUSyncs(_ t: IPITarget) {

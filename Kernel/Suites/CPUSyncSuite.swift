@@ -52,10 +52,10 @@ enum CPUSyncSuite {
         var threads: [Thread] = []
         cpus.forEach { cpu in
             if let td = Thread.spawn("cpusyncer", cpu: cpu, {
-                while TSC.now < end {
+                repeat {                              // at least one each, however slow
                     CPUSync.run(mask: cpus, { _, _ in CPU.pause() })
                     c.values[cpu] &+= 1
-                }
+                } while TSC.now < end
             }) { threads.append(td) }
         }
         for td in threads { td.join() }

@@ -72,7 +72,7 @@ enum TestRunner {
     static func printList() {
         for s in SuiteRegistry.all {
             Console.line { l in
-                l.padRight(s.name, width: 18)
+                l.padRight(s.name, width: 20)
                 switch s.kind {
                 case .normal: l.write("        ")
                 case .fatal: l.write("[fatal] ")
