@@ -298,7 +298,9 @@ enum Scheduler {
     }
 }
 
-/// Negative-control knobs for the hand-off (command line, read at boot).
+/// Negative-control knob for the hand-off (`bug.handoff_nofence=1`, read at boot):
+/// no MFENCE after the RUNNING spin. On x86-TSO loads are not reordered with
+/// older loads, so the migrate suite is not expected to catch it here.
 enum HandOffKnobs {
     nonisolated(unsafe) static var skipAcquireFence = false
 }

@@ -9,6 +9,7 @@ func kmainEntry(_ magic: UInt32, _ infoAddress: UInt32) {
     Console.print("")
     Console.print("Quartet: an x86-64 SMP microkernel in Embedded Swift")
     BootCPU.installDescriptorTables()
+    PerCPU.installHeader(archPage: LinkerSymbols.bspArchArea, cpuNumber: 0)
     FaultReport.install()
     PerCPU.installInterruptAccounting()
 

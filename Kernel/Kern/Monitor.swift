@@ -42,16 +42,21 @@ enum Monitor {
             Console.print("  list            the test suites")
             Console.print("  run NAME...     run test suites (then QEMU exits with the result)")
             Console.print("  mem             memory summary")
-            Console.print("  options         the parsed kernel command line")
+            Console.print("  options         the parsed kernel command line and every known option")
             Console.print("  exit [CODE]     leave QEMU through isa-debug-exit (0 = success)")
         case "list":
             TestRunner.printList()
         case "run":
-            TestRunner.run(Array(words.dropFirst()))
+            let names = Array(words.dropFirst())
+            if names.isEmpty { Console.print("run: name one or more suites ('list' shows them), or 'all'") }
+            else if names == ["list"] { TestRunner.printList() }
+            else { TestRunner.run(names) }
         case "mem":
             BootReport.memorySummary()
         case "options":
             KernelOptions.printParsed()
+            Console.print("known options:")
+            KernelOptions.printKnown()
         case "exit":
             let code = words.count > 1 ? UInt8(words[1]) : 0
             guard let code else { Console.print("exit: the code must be 0..255"); return }

@@ -32,8 +32,6 @@ final class GlobalData {
     let online = Atomic<Bool>(false)
     /// Local APIC timer ticks taken on this CPU (written by it, read by anyone).
     let ticks = Atomic<UInt64>(0)
-    /// Interrupts of any kind handled on this CPU.
-    let interrupts = Atomic<UInt64>(0)
     /// TSC when the CPU reported in (for the boot-time report).
     var onlineTSC: UInt64 = 0
     /// Guarded kernel stacks this CPU boots on and takes #DF/NMI/#MC on.

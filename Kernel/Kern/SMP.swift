@@ -37,6 +37,7 @@ enum SMP {
         IPIQueue.initialize(cpuCount: PerCPU.count, capacity: IPIQueue.configuredCapacity())
         IPIQueue.skipRecheckFence = KernelOptions.flag("bug.ipiq_nofence", default: false)
         IPIQueue.skipArgumentFence = KernelOptions.flag("bug.ipiq_noargfence", default: false)
+        HandOffKnobs.skipAcquireFence = KernelOptions.flag("bug.handoff_nofence", default: false)
         let bsp = PerCPU.cpus[0]
         bsp.bootStack = Boot.mainStack
         PerCPU.attach(bsp)

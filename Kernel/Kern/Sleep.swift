@@ -7,8 +7,10 @@ import Synchronization
 // be ON the sleep queue before L is released, and a waker changes the condition
 // and calls wakeup under L. `sleep(on:releasing:)` enqueues under the bucket lock
 // while L is still held, then releases L (msleep). The negative control
-// `bug.sleep_nointerlock=1` releases L first and waits a moment: a wakeup in that
-// window finds nobody and is lost (the `sleep` suite counts those).
+// `bug.sleep_nointerlock=1` makes the `sleep` suite's sleeper threads release L
+// first and wait a moment: a wakeup in that window finds nobody and is lost (the
+// suite counts those). It is per thread so that join() and the mutex of the rest
+// of the kernel keep working while the control runs.
 
 enum Sleep {
     static let bucketCount = 64
@@ -17,8 +19,6 @@ enum Sleep {
         var head: Thread? = nil
     }
     nonisolated(unsafe) static var buckets: UnsafeMutablePointer<Bucket>? = nil
-    /// Negative control (command line `bug.sleep_nointerlock=1`).
-    nonisolated(unsafe) static var dropInterlock = false
 
     enum Result { case woken, timedOut }
 
@@ -40,15 +40,16 @@ enum Sleep {
     /// queue, and held again on return.
     static func sleep(on chan: UInt, releasing interlock: borrowing SpinLock, timeoutTicks: UInt64 = 0) -> Result {
         SpinlockSection.enter()                  // interrupts stay off into the switch
-        if dropInterlock {
+        let td = Thread.current
+        let bug = td.dropsSleepInterlock
+        if bug {
             // BUG (negative control): the condition may change from here on and
             // its wakeup finds an empty queue.
             interlock.unlock()
-            TSC.delay(microseconds: 50)
+            TSC.delay(microseconds: 200)
         }
-        let td = Thread.current
         enqueue(td, chan, timeoutTicks)
-        if !dropInterlock { interlock.unlock() }
+        if !bug { interlock.unlock() }
         Scheduler.switchAway()                   // returns once woken (or timed out)
         SpinlockSection.exit()
         interlock.lock()

@@ -113,10 +113,10 @@ struct SpinLock: ~Copyable {
 }
 
 /// spinlock_enter / spinlock_exit (FreeBSD order, SPEC.md section 3). The nesting
-/// count and saved RFLAGS live in the per-CPU header (gs:24, gs:32), so they work
-/// from the first instruction after GS is set, before any thread exists. (FreeBSD
-/// keeps them per thread; a thread cannot switch while holding a spinlock, so per
-/// CPU is equivalent and simpler across the context switch.)
+/// count and saved RFLAGS are the running thread's, as in FreeBSD: the CPU keeps
+/// the running thread's copy in its per-CPU header (gs:24, gs:32), so they work
+/// from the first instruction after GS is set, before any thread exists, and the
+/// context switch saves and restores them per thread (LWKTScheduler).
 enum SpinlockSection {
     static func enter() {
         let count = GSBase.read(PerCPUHeader.spinlockCount)

@@ -56,6 +56,8 @@ final class Thread: RunQueueNode {
     var sleepDeadline: UInt64 = 0
     var timeoutNext: Thread? = nil
     var onTimeoutList = false
+    /// Negative control of the sleep suite: this thread's sleeps drop the interlock.
+    var dropsSleepInterlock = false
 
     let exited = Atomic<Bool>(false)
     let joinLock = SpinLock("thread join")

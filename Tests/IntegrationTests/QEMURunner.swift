@@ -48,8 +48,9 @@ struct QEMURun {
     /// Bytes written to the serial port (QEMU's stdin); nil leaves stdin empty (/dev/null).
     var stdin: [UInt8]? = nil
     /// Write `stdin` once this text has appeared on the serial output (nil: immediately).
-    /// The default waits for the monitor prompt: bytes that reach the UART before the
-    /// kernel initialises it are lost when it clears the FIFO.
+    /// The default waits for the monitor prompt, which is how a person types: the
+    /// kernel keeps bytes that arrive before it initialises the UART (it clears only
+    /// the transmit FIFO), but the 16550's receive FIFO holds just 16 of them.
     var stdinAfter: String? = "quartet> "
 
     init(smp: Int = 1, accel: Accel = .tcg, cmdline: String = "", timeout: TimeInterval = 60,

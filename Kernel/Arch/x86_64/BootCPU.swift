@@ -13,6 +13,5 @@ enum BootCPU {
         let tables = DescriptorTables(page: base, istTops: (df: top(0), nmi: top(1), mc: top(2)))
         tables.load()
         IDT.install(storage: base + 4096)
-        PerCPU.installHeader(archPage: base, cpuNumber: 0)
     }
 }
