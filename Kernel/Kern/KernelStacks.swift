@@ -10,7 +10,7 @@ enum KernelStacks {
     static let slotSize: UInt64 = 128 * 1024      // guard page + up to 124 KiB of stack
     static let maxSlots = 4096
     static let defaultPages = 16                  // 64 KiB
-    static let lock = TicketLock()
+    static let lock = SpinLock("kernel stacks")
     nonisolated(unsafe) static var slotsInUse = InlineArray<64, UInt64>(repeating: 0)  // 4096 bits
     nonisolated(unsafe) static var liveCount = 0
 
@@ -25,8 +25,7 @@ enum KernelStacks {
     /// Maps a new stack of `pages` pages (<= 31). Returns nil when out of memory.
     static func allocate(pages: Int = defaultPages) -> Stack? {
         precondition(pages >= 1 && UInt64(pages + 1) * 4096 <= slotSize, "kernel stack too large")
-        let flags = CPU.saveFlagsAndDisableInterrupts()
-        lock.lock(cpu: currentCPUNumberForLocks())
+        lock.lock()
         var slot = -1
         for w in 0..<64 where slotsInUse[w] != UInt64.max {
             let bit = (~slotsInUse[w]).trailingZeroBitCount
@@ -36,7 +35,6 @@ enum KernelStacks {
             break
         }
         lock.unlock()
-        CPU.restoreFlags(flags)
         guard slot >= 0 else { return nil }
         let stack = Stack(slot: slot, pages: pages)
         for i in 0..<pages {
@@ -63,12 +61,10 @@ enum KernelStacks {
                 PhysicalMemory.freePage(frame)
             }
         }
-        let flags = CPU.saveFlagsAndDisableInterrupts()
-        lock.lock(cpu: currentCPUNumberForLocks())
+        lock.lock()
         slotsInUse[stack.slot / 64] &= ~(1 << UInt64(stack.slot % 64))
         liveCount -= 1
         lock.unlock()
-        CPU.restoreFlags(flags)
     }
 
     /// True when `address` is in the guard page of some kernel stack slot.
