@@ -32,6 +32,12 @@ enum CriticalSection {
                 td.critnest = 1
                 Scheduler.preemptOwed(td)   // clears owepreempt, switches, returns critnest to 0
             }
+            // An outermost exit in thread context is also an IPI-queue processing
+            // point (SPEC section 2). Not inside spinlock_exit (interrupts still
+            // off, the lock's section not closed yet) and not in a handler.
+            if SpinlockSection.depth == 0 && !PerCPU.inInterrupt && IPIQueue.hasPending {
+                IPIQueue.process()
+            }
         } else {
             td.critnest -= 1
         }

@@ -200,7 +200,8 @@ enum IPIQueue {
     // MARK: receive
 
     /// Runs every pending message for this CPU. Called from the IPI handler, the
-    /// idle loop, the tick (passive messages) and while waiting in send/wait.
+    /// idle loop, the tick (passive messages), every outermost critical_exit in
+    /// thread context, and while waiting in send/wait.
     /// Re-entrant: a handler may send, wait, and so process further messages.
     static func process() {
         guard cpuCount > 0 else { return }
