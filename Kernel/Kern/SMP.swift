@@ -31,7 +31,6 @@ enum SMP {
         }
         buildPerCPU()
         Console.allocateLineBuffers(cpus: PerCPU.count)
-        CPUCall.initialize()
         Sleep.initialize()
         Scheduler.initialize(cpuCount: PerCPU.count)
         IPIQueue.initialize(cpuCount: PerCPU.count, capacity: IPIQueue.configuredCapacity())
@@ -164,8 +163,8 @@ enum SMP {
 }
 
 enum Idle {
-    /// The idle thread: runs queued threads, then CPUCall work, else halts with
-    /// interrupts enabled. Work is checked with interrupts disabled so that a
+    /// The idle thread: processes IPI messages, runs queued threads, else halts
+    /// with interrupts enabled. Work is checked with interrupts disabled so that a
     /// wake-up IPI arriving between the check and the HLT is not lost: STI;HLT
     /// takes the interrupt only after the HLT has begun.
     static func loop() -> Never {
@@ -176,9 +175,6 @@ enum Idle {
             if !s.runQueue.isEmpty {
                 CPU.enableInterrupts()
                 Scheduler.yield()
-            } else if CPUCall.hasPending {
-                CPU.enableInterrupts()
-                CPUCall.runPending()
             } else {
                 CPU.enableInterruptsAndHalt()
             }

@@ -23,7 +23,7 @@ enum SMPSuite {
         t.check(distinctAPIC, "APIC ids are distinct")
 
         for i in 0..<64 { verdicts[i] = 0 }
-        let ran = CPUCall.runEverywhere({ _ in SMPSuite.selfCheck() }, 0, timeoutMs: 5000)
+        let ran = SuiteThreads.runOnEveryCPU("smp-check") { SMPSuite.selfCheck() } == online.count
         var bad = 0
         online.forEach { if verdicts[$0] != 1 { bad += 1 } }
         t.check(ran && bad == 0) { l in

@@ -32,7 +32,7 @@ enum SpinlockTorture {
         useBrokenLock = KernelOptions.value("locktorture.lock") == "broken"
         t.note { $0.write("lock type "); $0.write(useBrokenLock ? "broken (negative control)" : "ticket SpinLock"); $0.write(", "); $0.dec(seconds); $0.write(" s on "); $0.dec(SMP.online.count); $0.write(" CPUs") }
         deadline = TSC.now &+ TSC.ticksPerMs &* 1000 &* seconds
-        let finished = CPUCall.runEverywhere({ _ in SpinlockTorture.hammer() }, 0, timeoutMs: seconds * 1000 + 5000)
+        let finished = SuiteThreads.runOnEveryCPU("locktorture") { SpinlockTorture.hammer() } == SMP.online.count
         report(&t, finished: finished)
     }
 

@@ -23,7 +23,6 @@ enum Vectors {
     static let picSpuriousSlave: Int = 0x2F
     static let ipiQueue: Int = 0xE0          // LWKT IPI queue messages
     static let rendezvous: Int = 0xE1
-    static let testIPI: Int = 0xE8           // CPUCall wake-up
     static let benchPing: Int = 0xE9         // bench: raw IPI ping-pong
     static let benchPong: Int = 0xEA
     static let timer: Int = 0xEF             // local APIC timer tick
