@@ -201,8 +201,9 @@ enum Scheduler {
             return
         }
         switchTo(next, from: old, s)
-        afterSwitch()
+        let zombie = afterSwitch()
         CPU.restoreFlags(flags)
+        reap(zombie)
     }
 
     /// What the assembly needs for one switch: raw pointers only, so that a
@@ -244,12 +245,33 @@ enum Scheduler {
 
     /// Runs in the thread that was just switched to: frees the stack of a thread
     /// that exited on this CPU (it could not free the stack it was running on).
-    static func afterSwitch() {
+    /// Interrupts are still off here: only take the zombie, so that a second exit
+    /// on this CPU cannot overwrite it. Free it with `reap` once interrupts are
+    /// back on (unmapping a stack is slow, and under shadow paging very slow: the
+    /// tick must not wait for it).
+    static func afterSwitch() -> Thread? {
         let s = mine
-        if let z = s.zombie, z !== s.running {
-            s.zombie = nil
-            if let stack = z.stack { KernelStacks.free(stack) }
-        }
+        guard let z = s.zombie, z !== s.running else { return nil }
+        s.zombie = nil
+        return z
+    }
+
+    /// Frees an exited thread's stack (interrupts may be on).
+    static func reap(_ z: Thread?) {
+        guard let z else { return }
+        if let stack = z.stack { KernelStacks.free(stack) }
+        pendingReaps.wrappingSubtract(1, ordering: .releasing)
+    }
+
+    /// Exited threads whose stacks are not freed yet (join() returns as soon as a
+    /// thread has exited; its CPU frees the stack right after switching away).
+    static let pendingReaps = Atomic<Int>(0)
+
+    /// Waits (bounded) until every exited thread's stack is freed: for checks
+    /// that count stacks.
+    static func waitForReaps(milliseconds: UInt64 = 2000) {
+        let budget = TSC.now &+ TSC.ticksPerMs &* milliseconds
+        while pendingReaps.load(ordering: .acquiring) > 0 && TSC.now < budget { yield() }
     }
 
     static func yield() { switchAway() }
@@ -276,6 +298,7 @@ enum Scheduler {
         td.state = .exited
         let s = mine
         s.zombie = td                    // the next thread frees the stack
+        pendingReaps.wrappingAdd(1, ordering: .relaxed)
         let next = s.runQueue.popHighest() ?? s.idle!
         return prepareSwitch(to: next, from: td, s)
     }

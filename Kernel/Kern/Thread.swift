@@ -146,8 +146,9 @@ func threadStart(_ raw: UnsafeMutableRawPointer) {
 @inline(never)
 private func runThreadBody(_ raw: UnsafeMutableRawPointer) {
     let td = Unmanaged<Thread>.fromOpaque(raw).takeUnretainedValue()
-    Scheduler.afterSwitch()
+    let zombie = Scheduler.afterSwitch()
     CPU.enableInterrupts()
+    Scheduler.reap(zombie)
     let body = td.entry
     td.entry = nil
     body?()

@@ -31,16 +31,25 @@ enum SMPSuite {
             l.dec(online.count - bad); l.write(" of "); l.dec(online.count); l.write(" correct")
         }
 
-        // Ticks: every CPU's counter must advance within ~10 tick periods.
+        // Ticks: every CPU's counter must advance by at least two (periodic, not one
+        // pending interrupt). Bounded by 2 s: under this workplace's slow nested KVM
+        // a CPU can still be busy for ~100 ms finishing the threads above.
         guard Clock.enabled else { t.skip("timer ticks: tick=0 given"); return }
         var before = InlineArray<64, UInt64>(repeating: 0)
         online.forEach { before[$0] = PerCPU.cpus[$0].ticks.load(ordering: .relaxed) }
-        let wait = TimeBudget(milliseconds: 1000 / Clock.hz * 10)
-        while !wait.expired { CPU.pause() }
+        let start = TSC.now
+        let wait = TimeBudget(milliseconds: 2000)
         var ticking = 0
-        online.forEach { if PerCPU.cpus[$0].ticks.load(ordering: .relaxed) > before[$0] { ticking += 1 } }
+        repeat {
+            ticking = 0
+            online.forEach { if PerCPU.cpus[$0].ticks.load(ordering: .relaxed) >= before[$0] &+ 2 { ticking += 1 } }
+            CPU.pause()
+        } while ticking < online.count && !wait.expired
+        let ms = TSC.nanoseconds(TSC.now &- start) / 1_000_000
         t.check(ticking == online.count) { l in
-            l.dec(ticking); l.write(" of "); l.dec(online.count); l.write(" CPUs' timers ticked within 10 periods")
+            l.dec(ticking); l.write(" of "); l.dec(online.count); l.write(" CPUs' timers ticked twice (in ")
+            l.dec(ms); l.write(" ms; "); l.dec(2000 / Clock.hz); l.write(" ms expected at ")
+            l.dec(Clock.hz); l.write(" Hz)")
         }
     }
 

@@ -18,6 +18,7 @@ enum ThreadSuite {
 
     static func run(_ t: inout TestContext) {
         let cpus = SMP.online
+        Scheduler.waitForReaps()            // earlier suites' threads, still being freed
         let stacksBefore = KernelStacks.liveCount
         let heapBefore = Heap.statistics().allocations
         let budget = TimeBudget(milliseconds: 800)
@@ -51,6 +52,7 @@ enum ThreadSuite {
         }
         t.check(idsIncreasing, "thread ids are unique")
         t.check(guarded, "every thread stack has an unmapped guard page")
+        Scheduler.waitForReaps()
         let stacksAfter = KernelStacks.liveCount
         t.check(stacksAfter == stacksBefore) { l in
             l.write("exited threads' stacks were freed and their slots reused ("); l.dec(stacksAfter)
