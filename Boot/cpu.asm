@@ -196,6 +196,29 @@ FN cpu_touch                ; rdi = address, a load that can fault
     mov rax, [rdi]
     ret
 
+; probe_read(rdi = address, rsi = &value) -> eax: a load that may fault without
+; ending the kernel. 0: loaded into *value. 1: it faulted; the trap path
+; (Arch/x86_64/ExceptionFixup.swift) resumed at probe_read_resume with rax = 1.
+FN cpu_probe_read
+    xor eax, eax
+FN cpu_probe_read_insn
+    mov rdx, [rdi]
+    mov [rsi], rdx
+FN cpu_probe_read_resume
+    ret
+FN addr_probe_read_insn
+    lea rax, [rel cpu_probe_read_insn]
+    ret
+FN addr_probe_read_resume
+    lea rax, [rel cpu_probe_read_resume]
+    ret
+
+; Full TLB flush of non-global entries: reload CR3.
+FN cpu_flush_tlb
+    mov rax, cr3
+    mov cr3, rax
+    ret
+
 ; Addresses of linker and assembly symbols, for Swift. (Taking `&symbol` of an
 ; imported global in Swift may hand out the address of a temporary copy.)
 extern bsp_arch_area, isr_stub_table, _kernel_start, _kernel_end

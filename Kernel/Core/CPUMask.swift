@@ -36,6 +36,23 @@ struct CPUMask: Equatable {
         return high != 0 ? high.trailingZeroBitCount : bits.trailingZeroBitCount
     }
 
+    /// The k-th CPU of the set in ascending order (k from 0), or nil when the set
+    /// has k or fewer CPUs. With k uniform in 0..<count this is a uniform choice
+    /// (a rotor like `next(atOrAfter:)` is not: it favours CPUs after gaps).
+    func nth(_ k: Int) -> Int? {
+        guard k >= 0 && k < count else { return nil }
+        var b = bits
+        for _ in 0..<k { b &= b &- 1 }
+        return b.trailingZeroBitCount
+    }
+
+    /// The position of `cpu` in the set in ascending order (the inverse of nth),
+    /// or nil when it is not in the set.
+    func rank(of cpu: Int) -> Int? {
+        guard contains(cpu) else { return nil }
+        return (bits & (CPUMask.bit(cpu) &- 1)).nonzeroBitCount
+    }
+
     /// Calls `body` for every CPU in ascending order.
     func forEach(_ body: (Int) -> Void) {
         var b = bits

@@ -1,26 +1,39 @@
+import Synchronization
+
 // The kernel console: COM1 output with one lock, so that lines from different CPUs
 // never interleave mid-line. Callers format a whole line first (FixedLineBuffer,
 // no allocation, usable from interrupt handlers) and emit it in one locked write.
 //
-// The fault and panic paths call `enterEmergencyMode()`: from then on output goes
-// straight to the UART without the lock, because the CPU that died may hold it.
+// The fault and panic paths claim the console for their CPU (`claimEmergency`):
+// from then on that CPU's output goes straight to the UART without the lock,
+// because a CPU that died may hold it, and every other CPU's output is dropped,
+// so the report stays whole and readable instead of interleaving byte by byte.
 
 enum Console {
     static let lock = TicketLock()
-    nonisolated(unsafe) static var emergency = false
+    /// The CPU printing a fault or panic report, or -1.
+    static let emergencyOwner = Atomic<Int32>(-1)
     nonisolated(unsafe) static var serial = Serial16550.com1
 
     static func initialize() { serial.initialize() }
 
-    static func enterEmergencyMode() { emergency = true }
+    /// Makes this CPU the only one that prints from now on. Returns false when
+    /// another CPU already owns the console (its report is in progress).
+    static func claimEmergency() -> Bool {
+        let me = currentCPUNumberForLocks()
+        let (won, owner) = emergencyOwner.compareExchange(expected: -1, desired: me, ordering: .sequentiallyConsistent)
+        return won || owner == me
+    }
 
-    /// Formats one line with `body` and prints it atomically, newline added.
+    /// Formats one line with `body` and prints it atomically, newline added (also
+    /// after a line cut at the buffer's capacity, which then ends in "...").
     static func line(_ body: (inout FixedLineBuffer) -> Void) {
         var buffer = FixedLineBuffer()
         body(&buffer)
-        buffer.put(0x0A)
-        buffer.withBytes { emit($0) }
+        buffer.withBytes { emit($0, endLine: buffer.truncated ? .cut : .plain) }
     }
+
+    enum LineEnd { case none, plain, cut }
 
     static func print(_ s: StaticString) {
         line { $0.write(s) }
@@ -30,24 +43,27 @@ enum Console {
         line { $0.write(s) }
     }
 
-    /// Writes bytes as one unit. Converts "\n" to "\r\n" for terminals.
-    static func emit(_ bytes: UnsafeRawBufferPointer) {
-        if emergency {
-            putBytes(bytes)
+    /// Writes bytes as one unit, then the line end. Converts "\n" to "\r\n".
+    static func emit(_ bytes: UnsafeRawBufferPointer, endLine: LineEnd = .none) {
+        let owner = emergencyOwner.load(ordering: .relaxed)
+        if owner >= 0 {
+            if owner == currentCPUNumberForLocks() { putBytes(bytes, endLine) }
             return
         }
         let flags = CPU.saveFlagsAndDisableInterrupts()
         lock.lock(cpu: currentCPUNumberForLocks())
-        putBytes(bytes)
+        putBytes(bytes, endLine)
         lock.unlock()
         CPU.restoreFlags(flags)
     }
 
-    private static func putBytes(_ bytes: UnsafeRawBufferPointer) {
+    private static func putBytes(_ bytes: UnsafeRawBufferPointer, _ end: LineEnd) {
         for b in bytes {
             if b == 0x0A { serial.put(0x0D) }
             serial.put(b)
         }
+        if end == .cut { for _ in 0..<3 { serial.put(0x2E) } }
+        if end != .none { serial.put(0x0D); serial.put(0x0A) }
     }
 
     /// Reads a byte if one is waiting (polled input).
@@ -78,8 +94,7 @@ func putchar(_ c: Int32) -> Int32 {
     if let lines = cpuLines, cpu < PerCPU.count { line = lines + cpu }
     else { line = withUnsafeMutablePointer(to: &bootLine) { $0 } }
     if byte == 0x0A || line.pointee.count >= FixedLineBuffer.capacity - 1 {
-        line.pointee.put(0x0A)
-        line.pointee.withBytes { Console.emit($0) }
+        line.pointee.withBytes { Console.emit($0, endLine: .plain) }
         line.pointee.reset()
     } else {
         line.pointee.put(byte)

@@ -1,14 +1,20 @@
-// Critical sections (FreeBSD critical_enter/critical_exit, SPEC.md section 3).
+// Critical sections (FreeBSD critical_enter/critical_exit; docs/critical-sections.md).
 // Per-thread `critnest` and `owepreempt`: a preemption requested while critnest > 0
 // only sets owepreempt; the outermost critical_exit takes it.
 //
 // Until kernel threads exist on a CPU (early boot, and each AP before its first
 // thread), there is nobody to preempt: enter/exit do nothing then.
+//
+// The compiler barriers are FreeBSD's __compiler_membar(): critnest and owepreempt
+// are plain fields, and without them an optimizer may move the owepreempt load
+// above the store that opens the window, or code of the section above the
+// increment. (The barrier is an opaque call into Boot/cpu.asm.)
 
 enum CriticalSection {
     static func enter() {
         guard let td = Thread.currentIfAny else { return }
         td.critnest += 1          // plain increment: only this thread writes it
+        CPU.compilerBarrier()     // the section's code stays below the increment
     }
 
     /// The rendezvous fix (seed 002, FreeBSD r222254): raise critnest DIRECTLY,
@@ -16,29 +22,32 @@ enum CriticalSection {
     /// without looking at owepreempt, so it can never switch from interrupt
     /// context; a preemption requested meanwhile stays owed and is taken by the
     /// interrupted thread (its critical_exit or the interrupt return).
-    static func enterRaw() { Thread.currentIfAny?.critnest += 1 }
-    static func exitRaw() { Thread.currentIfAny?.critnest -= 1 }
+    static func enterRaw() { Thread.currentIfAny?.critnest += 1; CPU.compilerBarrier() }
+    static func exitRaw() { CPU.compilerBarrier(); Thread.currentIfAny?.critnest -= 1 }
 
     static func exit() {
         guard let td = Thread.currentIfAny else { return }
         precondition(td.critnest > 0, "critical_exit without critical_enter")
         if td.critnest == 1 {
+            CPU.compilerBarrier()
             // The window opens here: critnest is 0 while owepreempt may be 1. An
             // interrupt arriving now that enters and exits a critical section of
-            // its own would see (0, 1) - the seed-002 race; the rendezvous action
-            // guards against it (Rendezvous.swift).
+            // its own would see (0, 1) - the seed-002 race; every trap handler runs
+            // in a raw section (PerCPU.installInterruptAccounting) against it.
             td.critnest = 0
+            CPU.compilerBarrier()     // C3: owepreempt is loaded after the store
             if td.owepreempt {
                 td.critnest = 1
                 Scheduler.preemptOwed(td)   // clears owepreempt, switches, returns critnest to 0
             }
             // An outermost exit in thread context is also an IPI-queue processing
-            // point (SPEC section 2). Not inside spinlock_exit (interrupts still
-            // off, the lock's section not closed yet) and not in a handler.
+            // point (docs/ipi-queues.md). Not inside spinlock_exit (interrupts
+            // still off, the lock's section not closed yet) and not in a handler.
             if SpinlockSection.depth == 0 && !PerCPU.inInterrupt && IPIQueue.hasPending {
                 IPIQueue.process()
             }
         } else {
+            CPU.compilerBarrier()
             td.critnest -= 1
         }
     }

@@ -1,3 +1,5 @@
+import Synchronization
+
 // What happens when kernel code faults: a readable report on the serial console
 // (vector name, error code, CR2, every register, an rbp-chain backtrace), then a
 // failure exit through isa-debug-exit. Never a silent triple fault or reboot.
@@ -5,20 +7,32 @@
 enum FaultReport {
     /// QEMU exit code for a kernel fault or panic (QEMU status (2<<1)|1 = 5).
     static let exitCode: UInt8 = 2
-    nonisolated(unsafe) static var reporting = false
+    /// The CPU whose fault or panic report is being printed, or -1. Only one
+    /// report is printed, whole: a second CPU that faults meanwhile stops
+    /// silently; the reporting CPU faulting again prints one line and exits.
+    static let reporter = Atomic<Int32>(-1)
 
     static func install() {
         Traps.fatal = { frame in FaultReport.fatalTrap(frame) }
     }
 
+    /// Makes this CPU the reporter (and the console's only writer). Returns
+    /// false when this CPU is already reporting (a fault inside its own report);
+    /// never returns on a CPU that lost to another reporter.
+    static func claim() -> Bool {
+        let me = currentCPUNumberForLocks()
+        let (won, owner) = reporter.compareExchange(expected: -1, desired: me, ordering: .sequentiallyConsistent)
+        if !won && owner != me { CPU.haltForever() }     // another CPU's report is in progress
+        _ = Console.claimEmergency()
+        return won
+    }
+
     static func fatalTrap(_ frame: UnsafeMutablePointer<TrapFrame>) {
-        Console.enterEmergencyMode()
-        if reporting {
+        guard claim() else {
             // A fault while reporting a fault: say so briefly and stop.
             Console.line { $0.write("FAULT: recursive fault while reporting; vector "); $0.dec(UInt64(frame.pointee.vector)) }
             QEMUExit.exit(code: exitCode)
         }
-        reporting = true
         report(frame.pointee)
         QEMUExit.exit(code: exitCode)
     }

@@ -1,67 +1,106 @@
 import Synchronization
 
-// LWKT-style IPI message queues (DragonFly lwkt_ipiq.c, SPEC.md section 2).
+// LWKT-style IPI message queues (DragonFly lwkt_ipiq.c; docs/ipi-queues.md).
 //
 // One single-producer single-consumer ring per ordered (source, target) pair.
-// The source alone writes slots and `windex`; the target alone advances `rindex`
-// (slot taken) and `xindex` (function done). Each target has a poll latch
-// (`npoll`) that coalesces hardware IPIs and a mask of sources with pending work.
+// Who writes what:
+//   source CPU   the slots and `windex`
+//   target CPU   `rindex` (slot taken), `xindex` (every message below it has
+//                finished), the ring's in-flight bookkeeping, its own latch release
+//   anyone       the target's `npoll` latch (test-and-set) and `sources` mask
+// Each target has a poll latch (`npoll`) that coalesces hardware IPIs and a mask
+// of sources with pending work.
 //
 // Producer exclusivity: our critical sections do not block interrupts (FreeBSD
 // style), so a handler on this CPU could send to the same target in the middle of
 // a send. The slot write and the windex increment therefore run with interrupts
-// off; waiting for room does not.
+// off; waiting for room does not change the caller's interrupt state.
 
 typealias IPIFunction = @convention(c) (UInt64, UInt64) -> Void
 
 /// One ring. Lives in memory that never moves (allocated once at boot).
 struct IPIRingState: ~Copyable {
-    let windex = Atomic<UInt32>(0)
-    let rindex = Atomic<UInt32>(0)
-    let xindex = Atomic<UInt32>(0)
+    let windex: Atomic<UInt32>
+    let rindex: Atomic<UInt32>
+    let xindex: Atomic<UInt32>
     let slots: UnsafeMutablePointer<IPIMessage>
+    /// Target only: messages taken from this ring whose handler has not returned
+    /// yet (more than one when a handler waits and so processes further
+    /// messages), and the index of the outermost of them.
+    var inFlight: UInt32 = 0
+    var inFlightBase: UInt32 = 0
+
+    init(start: UInt32, slots: UnsafeMutablePointer<IPIMessage>) {
+        windex = Atomic(start); rindex = Atomic(start); xindex = Atomic(start)
+        self.slots = slots
+    }
 }
 
 struct IPIMessage {
     var function: UInt
     var arg1: UInt64
     var arg2: UInt64
+    /// The windex the slot was written at: D2's stamp, checked by the consumer.
+    var sequence: UInt32
+}
+
+/// What a send did; `IPIQueue.wait` takes it. The ring is named by source and
+/// target, so a ticket stays valid if the sending thread moves to another CPU,
+/// and "ran here" is told by the CPUs, never by a sequence value (which wraps).
+struct IPITicket {
+    enum Delivery { case ranHere, interrupted, coalesced, passive }
+    let source: Int
+    let target: Int
+    /// windex after our write: the message is finished once xindex reaches it.
+    let sequence: UInt32
+    let delivery: Delivery
+    /// The ring was nearly full: the send waited (and drained) before writing.
+    var waitedForRoom = false
 }
 
 /// Per target CPU: the poll latch, the pending-source mask, and statistics.
 final class IPITarget {
     let npoll = Atomic<UInt32>(0)
     let sources = Atomic<UInt64>(0)
-    // Statistics (SPEC: sent/received, hardware IPIs, IPIs avoided, full waits).
+    // Statistics (sent/received, hardware IPIs, IPIs avoided, full waits).
     let sent = Atomic<UInt64>(0)            // by this CPU as a source
     let received = Atomic<UInt64>(0)        // handled on this CPU
     let ipisSent = Atomic<UInt64>(0)        // hardware IPIs this CPU sent
     let ipisAvoided = Atomic<UInt64>(0)     // sends that found the target's latch set
     let fifoFullWaits = Atomic<UInt64>(0)
     let nowaitRefused = Atomic<UInt64>(0)
-    /// Nesting depth of `process` on this CPU (handlers may send and wait).
+    /// Nesting depth of `process` on this CPU (handlers may send and wait), the
+    /// deepest seen, and passes refused at the nesting bound.
     var processing = 0
-    /// cpusync remotes waiting for their release (DragonFly's gd_cpusyncq).
-    var cpusyncWaiting: [CPUSyncState] = []
-    /// cpusyncs this CPU itself is running: while > 0 it is not held by the
-    /// others' requests (it runs their parked list once per pass), otherwise two
-    /// CPUs starting cpusyncs at once would each hold for the other forever.
-    var cpusyncInitiating = 0
+    var deepest = 0
+    var nestingRefused: UInt64 = 0
+    /// cpusync requests parked on this CPU, one slot per initiating CPU (written
+    /// only by this CPU with interrupts off; Kern/CPUSync.swift).
+    let parked: UnsafeMutablePointer<UInt>
+    var parkedCount = 0
+
+    init(cpus: Int) {
+        parked = .allocate(capacity: cpus)
+        parked.initialize(repeating: 0, count: cpus)
+    }
 }
 
 enum IPIQueue {
     enum Mode { case normal, passive, nowait }
 
+    /// Bound on nested processing: handler → send → wait for room → process →
+    /// handler ... Deeper passes do not run messages; their waits keep spinning
+    /// (under the watchdog) until an outer level drains.
+    static let maxNesting = 6
+    /// Rings start just below the wrap of their 32-bit indices, so that every
+    /// boot crosses it within the first messages on each pair (after Linux's
+    /// INITIAL_JIFFIES): index arithmetic that is not wrap-safe fails at once.
+    static let startIndex: UInt32 = 0xFFFF_FFF0
+
     nonisolated(unsafe) static var ring = IPIRing(capacity: 32)
     nonisolated(unsafe) static var cpuCount = 0
     nonisolated(unsafe) static var rings: UnsafeMutablePointer<IPIRingState>? = nil
     nonisolated(unsafe) static var targets: [IPITarget] = []
-    /// Negative control (`bug.ipiq_nofence=1`): no MFENCE between releasing the
-    /// poll latch and re-checking the source mask.
-    nonisolated(unsafe) static var skipRecheckFence = false
-    /// `bug.ipiq_noargfence=1`: no fence between reading rindex and the arguments
-    /// (the seed-003 bug; on x86-TSO loads are not reordered, so expect no effect).
-    nonisolated(unsafe) static var skipArgumentFence = false
 
     /// `ipiq.fifo=N` (a power of two, 4..256; default 32, DragonFly's MAXCPUFIFO).
     static func configuredCapacity() -> UInt32 {
@@ -80,11 +119,11 @@ enum IPIQueue {
         let r = UnsafeMutablePointer<IPIRingState>.allocate(capacity: n * n)
         for i in 0..<(n * n) {
             let slots = UnsafeMutablePointer<IPIMessage>.allocate(capacity: Int(capacity))
-            slots.initialize(repeating: IPIMessage(function: 0, arg1: 0, arg2: 0), count: Int(capacity))
-            (r + i).initialize(to: IPIRingState(slots: slots))
+            slots.initialize(repeating: IPIMessage(function: 0, arg1: 0, arg2: 0, sequence: 0), count: Int(capacity))
+            (r + i).initialize(to: IPIRingState(start: startIndex, slots: slots))
         }
         rings = r
-        targets = (0..<n).map { _ in IPITarget() }
+        targets = (0..<n).map { _ in IPITarget(cpus: n) }
         Traps.register(vector: Vectors.ipiQueue) { _ in
             LocalAPIC.eoi()
             IPIQueue.process()
@@ -97,23 +136,22 @@ enum IPIQueue {
 
     // MARK: send
 
-    /// Sends `fn(arg1, arg2)` to run on `target`. Returns the sequence number for
-    /// `wait` (the message's windex + 1), 0 when it ran here at once, nil when a
-    /// nowait send found the ring too full.
+    /// Sends `fn(arg1, arg2)` to run on `target`. Returns the ticket for `wait`,
+    /// or nil when a nowait send found the ring too full.
     @discardableResult
     static func send(to target: Int, _ fn: IPIFunction, _ arg1: UInt64 = 0, _ arg2: UInt64 = 0,
-                     mode: Mode = .normal) -> UInt32? {
-        let me = PerCPU.currentNumber
+                     mode: Mode = .normal) -> IPITicket? {
+        CriticalSection.enter()                            // 2. no preemption, no migration:
+        let me = PerCPU.currentNumber                      //    `me` stays true until exit
         if target == me {                                  // 1. to self: just call it
-            CriticalSection.enter()
             fn(arg1, arg2)
             CriticalSection.exit()
-            return 0
+            return IPITicket(source: me, target: me, sequence: 0, delivery: .ranHere)
         }
-        CriticalSection.enter()                            // 2. no preemption, no migration
         let q = ringFor(source: me, target: target)
         let t = targets[target]
         var flags = CPU.saveFlagsAndDisableInterrupts()
+        var waited = false
         // 3. Nearly full: wait for room with interrupts as they were, and keep
         // draining our own incoming rings: two CPUs flooding each other both
         // make progress this way instead of deadlocking.
@@ -131,100 +169,128 @@ enum IPIQueue {
             // simply writes.
             guard mode != .nowait && ring.isNearlyFull(occupancy) else { break }
             targets[me].fifoFullWaits.wrappingAdd(1, ordering: .relaxed)
+            waited = true
             CPU.restoreFlags(flags)
             waitForRoom(q, target: target)
             flags = CPU.saveFlagsAndDisableInterrupts()
         }
-        // 4. Slot, then windex (release: the slot's stores are visible before the
-        // new windex; on x86 a plain store after a compiler barrier, which is
-        // what DragonFly's cpu_sfence() amounts to there), then our source bit.
+        // 4. Slot (stamped with its index, D2), then windex (release: the slot's
+        // stores are visible before the new windex; on x86 a plain store after a
+        // compiler barrier, which is what DragonFly's cpu_sfence() amounts to
+        // there), then our source bit.
         let w = q.pointee.windex.load(ordering: .relaxed)
         q.pointee.slots[ring.slot(w)] = IPIMessage(function: UInt(bitPattern: unsafeBitCast(fn, to: UnsafeRawPointer.self)),
-                                                    arg1: arg1, arg2: arg2)
+                                                    arg1: arg1, arg2: arg2, sequence: w)
         q.pointee.windex.store(w &+ 1, ordering: .releasing)
         t.sources.bitwiseOr(CPUMask.bit(me), ordering: .sequentiallyConsistent)
         targets[me].sent.wrappingAdd(1, ordering: .relaxed)
         // 5. Coalesce: interrupt the target only if we are the one who set its latch.
-        if mode != .passive { signal(target, t) }
+        let delivery: IPITicket.Delivery = mode == .passive ? .passive : signal(target, t, from: me)
         CPU.restoreFlags(flags)
         CriticalSection.exit()
-        return w &+ 1                                      // 6. sequence for wait()
+        return IPITicket(source: me, target: target, sequence: w &+ 1, delivery: delivery, waitedForRoom: waited)   // 6.
     }
 
-    private static func signal(_ target: Int, _ t: IPITarget) {
-        let me = targets[PerCPU.currentNumber]
-        if t.npoll.exchange(1, ordering: .sequentiallyConsistent) == 0 {
-            me.ipisSent.wrappingAdd(1, ordering: .relaxed)
-            LocalAPIC.sendIPI(to: PerCPU.cpus[target].apicID, vector: UInt8(Vectors.ipiQueue))
-        } else {
-            me.ipisAvoided.wrappingAdd(1, ordering: .relaxed)
-        }
+    private static func signal(_ target: Int, _ t: IPITarget, from me: Int) -> IPITicket.Delivery {
+        if kick(target, t, from: me) { return .interrupted }
+        targets[me].ipisAvoided.wrappingAdd(1, ordering: .relaxed)
+        return .coalesced
     }
 
+    /// Test-and-set of the target's latch; the hardware IPI only if it was clear
+    /// (the target is then certain to look at its source mask again).
+    private static func kick(_ target: Int, _ t: IPITarget, from me: Int) -> Bool {
+        guard t.npoll.exchange(1, ordering: .sequentiallyConsistent) == 0 else { return false }
+        targets[me].ipisSent.wrappingAdd(1, ordering: .relaxed)
+        LocalAPIC.sendIPI(to: PerCPU.cpus[target].apicID, vector: UInt8(Vectors.ipiQueue))
+        return true
+    }
+
+    /// The nearly-full wait (DragonFly lwkt_send_ipiq3): until the ring is back to
+    /// a quarter, make sure the target will look (respecting its latch), drain our
+    /// own incoming rings, pause. Bounded by the watchdog.
     private static func waitForRoom(_ q: UnsafeMutablePointer<IPIRingState>, target: Int) {
+        var dog = SpinWatchdog("ipiq: no room in the ring to CPU", other: target)
         while !ring.hasDrained(ring.occupancy(windex: q.pointee.windex.load(ordering: .relaxed),
                                                rindex: q.pointee.rindex.load(ordering: .acquiring))) {
-            // Make sure the target knows (its latch may be set by a poll that
-            // already finished), drain our own incoming rings, pause.
-            LocalAPIC.sendIPI(to: PerCPU.cpus[target].apicID, vector: UInt8(Vectors.ipiQueue))
-            process()
+            _ = kick(target, targets[target], from: PerCPU.currentNumber)
+            if !BugKnobs.ipiqNoDrain { process() }
             CPU.pause()
+            dog.check()
         }
     }
 
     /// Sends to every CPU in `mask` (self included: called directly).
-    static func send(toMask mask: CPUMask, _ fn: IPIFunction, _ arg1: UInt64 = 0, _ arg2: UInt64 = 0) {
-        mask.forEach { send(to: $0, fn, arg1, arg2) }
+    @discardableResult
+    static func send(toMask mask: CPUMask, _ fn: IPIFunction, _ arg1: UInt64 = 0, _ arg2: UInt64 = 0) -> IPITickets {
+        var tickets = IPITickets()
+        mask.forEach { if let t = send(to: $0, fn, arg1, arg2) { tickets.add(t) } }
+        return tickets
     }
 
-    /// wait_ipiq: returns once `target` finished the message with sequence `seq`
-    /// from this CPU. Drains our own rings while waiting (the target may be
-    /// waiting for us). Warns after 1 s, panics after 10 s.
-    static func wait(target: Int, sequence seq: UInt32) {
-        guard seq != 0 else { return }
-        let q = ringFor(source: PerCPU.currentNumber, target: target)
-        let start = TSC.now
-        var warned = false
-        while !IPIRing.reached(q.pointee.xindex.load(ordering: .acquiring), seq) {
+    /// wait_ipiq: returns once the message of `ticket` has finished on its
+    /// target. Drains our own rings while waiting (the target may be waiting for
+    /// us). Warns after 1 s, panics after 10 s.
+    static func wait(_ ticket: IPITicket) {
+        guard ticket.source != ticket.target else { return }
+        let q = ringFor(source: ticket.source, target: ticket.target)
+        var dog = SpinWatchdog("wait_ipiq: no answer from CPU", other: ticket.target)
+        while !IPIRing.reached(q.pointee.xindex.load(ordering: .acquiring), ticket.sequence) {
             process()
             CPU.pause()
-            let waited = TSC.now &- start
-            if !warned && waited > TSC.ticksPerMs &* 1000 {
-                warned = true
-                Console.line { $0.write("ipiq: CPU "); $0.dec(PerCPU.currentNumber); $0.write(" waiting > 1 s for CPU "); $0.dec(target) }
-            }
-            if waited > TSC.ticksPerMs &* 10_000 { panic("wait_ipiq: target did not answer in 10 s") { $0.dec(target) } }
+            dog.check()
         }
+    }
+
+    static func wait(_ tickets: IPITickets) {
+        for i in 0..<tickets.count { wait(tickets[i]) }
     }
 
     // MARK: receive
 
     /// Runs every pending message for this CPU. Called from the IPI handler, the
     /// idle loop, the tick (passive messages), every outermost critical_exit in
-    /// thread context, and while waiting in send/wait.
-    /// Re-entrant: a handler may send, wait, and so process further messages.
+    /// thread context, and while waiting in send/wait/cpusync.
+    /// Re-entrant up to `maxNesting`: a handler may send, wait, and so process
+    /// further messages.
     static func process() {
         guard cpuCount > 0 else { return }
-        let me = PerCPU.currentNumber
-        let t = targets[me]
         let flags = CPU.saveFlagsAndDisableInterrupts()
-        // Handlers must not switch threads: raw critical section (see enterRaw).
+        let me = PerCPU.currentNumber                  // interrupts off: we stay here
+        let t = targets[me]
+        guard t.processing < maxNesting else {
+            t.nestingRefused &+= 1
+            CPU.restoreFlags(flags)
+            return
+        }
+        // Handlers must not switch threads: raw critical section (see enterRaw);
+        // the switch path also asserts processing == 0.
         CriticalSection.enterRaw()
         t.processing += 1
+        if t.processing > t.deepest { t.deepest = t.processing }
+        var hold: SpinWatchdog? = nil
         while true {
             let pending = t.sources.exchange(0, ordering: .sequentiallyConsistent)
             CPUMask(bits: pending).forEach { processRing(ringFor(source: $0, target: me), t) }
-            runWaitingCPUSyncs(t)
+            CPUSync.runParked(t, me)
             if t.processing > 1 { break }                  // the outer level re-checks
             // Release the latch, then re-check: a sender that saw the latch still
             // set skipped its IPI, so its bit must be seen here. Store npoll then
             // load sources: the SB shape, which only MFENCE (or a locked
-            // instruction) keeps in order on x86.
+            // instruction) keeps in order on x86 (docs/ipi-queues.md, D5).
             t.npoll.store(0, ordering: .relaxed)
-            if !skipRecheckFence { CPU.mfence() }
-            if t.sources.load(ordering: .relaxed) == 0 && (t.cpusyncWaiting.isEmpty || t.cpusyncInitiating > 0) { break }
-            // More work arrived: take the latch back (coalescing again) and loop.
+            if BugKnobs.ipiqNoRecheck { break }
+            if !BugKnobs.ipiqNoFence { CPU.mfence() }
+            let held = CPUSync.holds(t)
+            if t.sources.load(ordering: .relaxed) == 0 && !held { break }
+            // More work arrived, or a parked cpusync holds us: take the latch back
+            // (senders coalesce again) and go round.
             _ = t.npoll.exchange(1, ordering: .sequentiallyConsistent)
+            if held {
+                CPU.pause()
+                if hold == nil { hold = SpinWatchdog("cpusync: held, never released by its caller") }
+                hold!.check()
+            }
         }
         t.processing -= 1
         CriticalSection.exitRaw()
@@ -235,20 +301,48 @@ enum IPIQueue {
     }
 
     /// Drains one ring: rindex, fence, arguments, full fence, ++rindex, call,
-    /// xindex = rindex (SPEC section 2; D2: the arguments are read only after rindex).
+    /// xindex (D2: the arguments are read only after rindex and windex).
     private static func processRing(_ q: UnsafeMutablePointer<IPIRingState>, _ t: IPITarget) {
-        let w = q.pointee.windex.load(ordering: .acquiring)
+        var w = q.pointee.windex.load(ordering: .acquiring)
         while true {
             let r = q.pointee.rindex.load(ordering: .relaxed)   // re-read: nested levels advance it
-            guard Int32(bitPattern: w &- r) > 0 else { break }
-            if !skipArgumentFence { CPU.lfence() }                // seed 003: not before rindex
-            let m = q.pointee.slots[ring.slot(r)]
+            var m: IPIMessage
+            if BugKnobs.ipiqEarlyCopy {
+                // BUG (negative control): the slot is copied before windex says it
+                // was written (seed 003's bug in program order), window widened.
+                m = q.pointee.slots[ring.slot(r)]
+                for _ in 0..<64 { CPU.pause() }
+                w = q.pointee.windex.load(ordering: .acquiring)
+                guard Int32(bitPattern: w &- r) > 0 else { break }
+            } else {
+                guard Int32(bitPattern: w &- r) > 0 else { break }
+                CPU.lfence()                                      // seed 003: not before rindex
+                m = q.pointee.slots[ring.slot(r)]
+            }
+            if m.sequence != r { staleSlot(q, r, m.sequence) }
             CPU.mfence()                                          // copy done before the slot is freed
             q.pointee.rindex.store(r &+ 1, ordering: .releasing)
+            if q.pointee.inFlight == 0 { q.pointee.inFlightBase = r }
+            q.pointee.inFlight += 1
             let fn = unsafeBitCast(UnsafeRawPointer(bitPattern: m.function)!, to: IPIFunction.self)
             fn(m.arg1, m.arg2)
+            q.pointee.inFlight -= 1
             t.received.wrappingAdd(1, ordering: .relaxed)
-            q.pointee.xindex.store(q.pointee.rindex.load(ordering: .relaxed), ordering: .releasing)
+            // xindex: everything below it has finished. While an outer level's
+            // handler on this ring is still running (it waited, and so we ran
+            // later messages here), xindex stays at that message: a waiter for it
+            // must not return early.
+            let done = q.pointee.inFlight == 0 ? q.pointee.rindex.load(ordering: .relaxed) : q.pointee.inFlightBase
+            q.pointee.xindex.store(done, ordering: .releasing)
+        }
+    }
+
+    /// D2 broken: the slot does not hold the message written at this index.
+    private static func staleSlot(_ q: UnsafeMutablePointer<IPIRingState>, _ r: UInt32, _ found: UInt32) -> Never {
+        let pair = (q - rings!)
+        panic("D2: IPI slot read before it was written") { l in
+            l.write("ring "); l.dec(pair / cpuCount); l.write("->"); l.dec(pair % cpuCount)
+            l.write(" index "); l.hex(UInt64(r)); l.write(" holds the message of index "); l.hex(UInt64(found))
         }
     }
 
@@ -256,16 +350,19 @@ enum IPIQueue {
     static var hasPending: Bool {
         guard cpuCount > 0 else { return false }
         let t = targets[PerCPU.currentNumber]
-        return t.sources.load(ordering: .relaxed) != 0 || !t.cpusyncWaiting.isEmpty
+        return t.sources.load(ordering: .relaxed) != 0 || t.parkedCount > 0
     }
 
-    private static func runWaitingCPUSyncs(_ t: IPITarget) {
-        guard !t.cpusyncWaiting.isEmpty else { return }
-        let me = PerCPU.currentNumber
-        var still: [CPUSyncState] = []
-        for cs in t.cpusyncWaiting {
-            if !CPUSync.tryRun(cs, me) { still.append(cs) }
-        }
-        t.cpusyncWaiting = still
+    /// Processing depth on this CPU (the switch path asserts it is 0).
+    static var processingDepth: Int {
+        cpuCount > 0 ? targets[PerCPU.currentNumber].processing : 0
     }
+}
+
+/// The tickets of a send to a CPU mask, one per target.
+struct IPITickets {
+    private var storage = InlineArray<64, IPITicket>(repeating: IPITicket(source: 0, target: 0, sequence: 0, delivery: .ranHere))
+    private(set) var count = 0
+    mutating func add(_ t: IPITicket) { storage[count] = t; count += 1 }
+    subscript(_ i: Int) -> IPITicket { storage[i] }
 }

@@ -26,12 +26,17 @@ enum KernelOptions {
         Option(key: "torture.seconds", help: "torture.seconds=N: duration of each torture test (default 2)", .int),
         Option(key: "bug.sleep_nointerlock", help: "bug.sleep_nointerlock=1: negative control, sleep releases its interlock before queueing (lost wake-ups)", .flag),
         Option(key: "ipiq.fifo", help: "ipiq.fifo=N: slots per IPI ring, a power of two 4..256 (default 32)", .int),
-        Option(key: "bug.ipiq_nofence", help: "bug.ipiq_nofence=1: negative control, no MFENCE between releasing the IPI poll latch and the re-check", .flag),
-        Option(key: "bug.ipiq_noargfence", help: "bug.ipiq_noargfence=1: no fence between reading rindex and the message arguments (seed 003)", .flag),
+        Option(key: "bug.ipiq_nofence", help: "bug.ipiq_nofence=1: observation (not a control): no MFENCE between releasing the IPI poll latch and the re-check; a loss needs the host's store buffer at that moment", .flag),
+        Option(key: "bug.ipiq_norecheck", help: "bug.ipiq_norecheck=1: negative control for ipiq-wakeup (tick=0): the target releases its poll latch without fence and re-check (lost wake-ups, D5)", .flag),
+        Option(key: "bug.ipiq_early_copy", help: "bug.ipiq_early_copy=1: negative control for ipiq-torture: the consumer copies a slot before loading windex (D2 panic)", .flag),
+        Option(key: "bug.ipiq_nodrain", help: "bug.ipiq_nodrain=1: negative control for ipiq-flood: the nearly-full wait does not drain its own rings (deadlock, reported)", .flag),
+        Option(key: "bug.handoff_early_clear", help: "bug.handoff_early_clear=1: negative control for migrate: the switch clears RUNNING before saving rsp (D6)", .flag),
+        Option(key: "bug.cpusync_early_release", help: "bug.cpusync_early_release=1: negative control for cpusync: remotes released before the caller's function ends", .flag),
+        Option(key: "bug.c3_window", help: "bug.c3_window=1: negative control for preempt: critnest lowered after interrupts are back on, window widened (C3)", .flag),
+        Option(key: "bug.tlb_local_only", help: "bug.tlb_local_only=1: negative control for tlb-shootdown: unmapping invalidates only the calling CPU's TLB", .flag),
         Option(key: "litmus.iterations", help: "litmus.iterations=N: at most N runs of each litmus test (default 200000)", .int),
         Option(key: "litmus.tests", help: "litmus.tests=SB,MP,...: run only these litmus tests (default all)"),
         Option(key: "litmus.ms", help: "litmus.ms=N: at most N ms per litmus test (default 300)", .int),
-        Option(key: "bug.handoff_nofence", help: "bug.handoff_nofence=1: no MFENCE after a hand-off's RUNNING spin (D6; not expected to show on x86-TSO)", .flag),
         Option(key: "bench.ms", help: "bench.ms=N: time per benchmark (default 400)", .int),
         Option(key: "locktorture.lock", help: "locktorture.lock=ticket|broken: the lock spinlock-torture hammers; broken is the negative control"),
     ]
@@ -71,8 +76,12 @@ enum KernelOptions {
         }
     }
 
+    /// One line per option: the key in a column as wide as the longest key, then
+    /// its description.
     static func printKnown() {
-        for o in known { Console.line { $0.write("  "); $0.padRight(o.key, width: 16); $0.write(o.help) } }
+        var width = 0
+        for o in known { width = max(width, o.key.utf8CodeUnitCount) }
+        for o in known { Console.line { $0.write("  "); $0.padRight(o.key, width: width + 2); $0.write(o.help) } }
     }
 
     static func value(_ key: String) -> String? { parsed.value(for: key) }

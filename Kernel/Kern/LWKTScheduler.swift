@@ -7,11 +7,13 @@ import Synchronization
 // thread to run here (a wake-up, a new thread, a hand-off) sends this CPU an IPI
 // queue message (Kern/IPIQueue.swift) and this CPU queues the thread itself.
 //
-// Switch rules, asserted in `switchAway`:
+// Switch rules, asserted in `switchAway` (docs/critical-sections.md):
 //   C1  never from interrupt context (per-CPU interrupt depth is 0);
-//       never while holding a spinlock (per-CPU held-lock count is 0).
+//       never while holding a spinlock (per-CPU held-lock count is 0);
+//       never from inside IPI message processing (a handler that slept would
+//       leave this CPU's processing depth above 0 and its poll latch set: D5).
 // Preemption: `requestPreemption` sets owepreempt on the running thread; it is
-// taken at once if allowed, else by the outermost critical_exit (SPEC section 3)
+// taken at once if allowed, else by the outermost critical_exit (docs/critical-sections.md)
 // or on the way out of the interrupt that requested it.
 
 final class CPUScheduler {
@@ -93,30 +95,49 @@ enum Scheduler {
     }
 
     /// Asks the owner CPU to queue `td` (an IPI queue message carrying a retained
-    /// reference; the handler takes it back).
-    static func sendToOwner(_ td: Thread) {
+    /// reference; the handler takes it back). A hand-off passes the switch-out
+    /// stamp the old CPU will have written once it is done with the thread.
+    static func sendToOwner(_ td: Thread, expectingSwitchOuts stamp: UInt32? = nil) {
         let raw = UInt64(UInt(bitPattern: Unmanaged.passRetained(td).toOpaque()))
-        IPIQueue.send(to: td.cpu, { p, _ in Scheduler.acquire(p) }, raw)
+        let check = stamp.map { 1 << 32 | UInt64($0) } ?? 0
+        IPIQueue.send(to: td.cpu, { p, s in Scheduler.acquire(p, s) }, raw, check)
     }
 
     /// Owner CPU, in IPI processing: queue a thread sent by another CPU. A thread
     /// handed over may still be running there until that CPU finishes switching
     /// away: spin while RUNNING (draining our own IPI rings, as DragonFly's
     /// lwkt_acquire does), then ONE full fence after the loop, before touching the
-    /// thread (SPEC section 2, D6).
-    static func acquire(_ raw: UInt64) {
+    /// thread (D6, docs/ipi-queues.md).
+    static func acquire(_ raw: UInt64, _ stampCheck: UInt64) {
         let td = Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!).takeRetainedValue()
         let flags = CPU.saveFlagsAndDisableInterrupts()
         if td !== mine.running {
+            var dog = SpinWatchdog("hand-off: RUNNING never cleared on the old CPU")
+            if Volatile.running(td.context) != 0 { td.handoffSpins.wrappingAdd(1, ordering: .relaxed) }
             while Volatile.running(td.context) != 0 {
                 IPIQueue.process()
                 CPU.pause()
+                dog.check()
             }
-            if !HandOffKnobs.skipAcquireFence { CPU.mfence() }
+            CPU.mfence()
+            if stampCheck >> 32 != 0 { checkSwitchStamp(td, UInt32(truncatingIfNeeded: stampCheck)) }
         }
         if td.state == .migrating { td.state = .runnable }
         enqueueLocal(td)
         CPU.restoreFlags(flags)
+    }
+
+    /// D6 checked after the fence: the old CPU's last writes before it cleared
+    /// RUNNING (the saved rsp, then the stamp) must be visible. Behind means
+    /// RUNNING was cleared too early (only the negative control does that): count
+    /// it, and wait for the real end of the switch so the thread never runs on a
+    /// stale stack pointer.
+    private static func checkSwitchStamp(_ td: Thread, _ expected: UInt32) {
+        guard Volatile.switchOuts(td.context) != expected else { return }
+        td.handoffStampBehind.wrappingAdd(1, ordering: .relaxed)
+        var dog = SpinWatchdog("hand-off: switch-out stamp never written")
+        while Volatile.switchOuts(td.context) != expected { CPU.pause(); dog.check() }
+        CPU.mfence()
     }
 
     /// Takes a preemption left pending by work done with a raw critical section
@@ -150,17 +171,29 @@ enum Scheduler {
     static func preemptOwed(_ td: Thread) {
         let flags = CPU.saveFlagsAndDisableInterrupts()
         td.owepreempt = false
+        td.deferredPreemptions &+= 1
         mine.preemptions.wrappingAdd(1, ordering: .relaxed)
         switchAway()
+        if BugKnobs.c3Window {
+            // BUG (negative control): interrupts back on first, then critnest 0,
+            // with the window widened past a tick period.
+            CPU.restoreFlags(flags)
+            TSC.delay(microseconds: 1_500_000 / Clock.hz)
+            td.critnest = 0
+            return
+        }
         td.critnest = 0
         CPU.restoreFlags(flags)
     }
 
     /// Last step of every interrupt, after the depth went back to 0: take a
     /// preemption the interrupt asked for, unless the thread it interrupted is in
-    /// a critical section (its critical_exit will) or holds spinlocks.
-    static func preemptOnInterruptReturn() {
-        guard let td = Thread.currentIfAny, td.owepreempt, td.critnest == 0,
+    /// a critical section (its critical_exit will) or holds spinlocks, or the
+    /// vector or the interrupted state forbids it (InterruptReturn: never out of
+    /// an IST vector - NMI, #DF, #MC - nor into code that ran with interrupts off).
+    static func preemptOnInterruptReturn(vector: UInt64, interruptedFlags: UInt64) {
+        guard InterruptReturn.mayPreempt(vector: vector, interruptedFlags: interruptedFlags),
+              let td = Thread.currentIfAny, td.owepreempt, td.critnest == 0,
               SpinlockSection.depth == 0, !PerCPU.inInterrupt else { return }
         td.owepreempt = false
         mine.preemptions.wrappingAdd(1, ordering: .relaxed)
@@ -187,6 +220,11 @@ enum Scheduler {
         if PerCPU.inInterrupt { panic("C1: context switch in interrupt context") }
         if PerCPU.locksHeld != 0 {
             panic("context switch while holding a spinlock") { $0.dec(PerCPU.locksHeld); $0.write(" held") }
+        }
+        if IPIQueue.processingDepth != 0 {
+            panic("context switch inside IPI message processing (a handler slept or yielded)") {
+                $0.write("depth "); $0.dec(IPIQueue.processingDepth)
+            }
         }
         let s = mine
         let old = s.running!
@@ -217,7 +255,7 @@ enum Scheduler {
 
     private static func switchTo(_ next: Thread, from old: Thread, _ s: CPUScheduler) {
         let r = prepareSwitch(to: next, from: old, s)
-        CPU.switchContext(save: r.saveRSP, to: r.newRSP, clearing: r.oldRunning)
+        CPU.switchContext(save: r.saveRSP, to: r.newRSP, clearing: r.oldRunning, clearEarly: BugKnobs.handoffEarlyClear)
     }
 
     /// All bookkeeping of a switch from `old` to `next` (interrupts off).
@@ -272,6 +310,7 @@ enum Scheduler {
     static func waitForReaps(milliseconds: UInt64 = 2000) {
         let budget = TSC.now &+ TSC.ticksPerMs &* milliseconds
         while pendingReaps.load(ordering: .acquiring) > 0 && TSC.now < budget { yield() }
+        KernelStacks.reclaim()              // retired stacks back to the allocators
     }
 
     static func yield() { switchAway() }
@@ -282,7 +321,7 @@ enum Scheduler {
     /// pointers only.
     static func exitCurrent() -> Never {
         let r = prepareExit()
-        CPU.switchContext(save: r.saveRSP, to: r.newRSP, clearing: r.oldRunning)
+        CPU.switchContext(save: r.saveRSP, to: r.newRSP, clearing: r.oldRunning, clearEarly: BugKnobs.handoffEarlyClear)
         panic("an exited thread was switched back in")
     }
 
@@ -315,17 +354,12 @@ enum Scheduler {
         Sleep.forgetTimeout(td, mine)
         td.state = .migrating
         td.cpu = target
-        sendToOwner(td)
+        // The switch below is our next switch-out; its stamp tells the puller
+        // (after its fence) that the saved rsp is written (D6).
+        sendToOwner(td, expectingSwitchOuts: td.context.pointee.switchOuts &+ 1)
         switchAway()
         SpinlockSection.exit()
     }
-}
-
-/// Negative-control knob for the hand-off (`bug.handoff_nofence=1`, read at boot):
-/// no MFENCE after the RUNNING spin. On x86-TSO loads are not reordered with
-/// older loads, so the migrate suite is not expected to catch it here.
-enum HandOffKnobs {
-    nonisolated(unsafe) static var skipAcquireFence = false
 }
 
 /// Loads that the compiler may not hoist out of a spin loop (the opaque barrier
@@ -334,5 +368,9 @@ enum Volatile {
     static func running(_ c: UnsafeMutablePointer<ThreadContext>) -> UInt32 {
         CPU.compilerBarrier()
         return c.pointee.running
+    }
+    static func switchOuts(_ c: UnsafeMutablePointer<ThreadContext>) -> UInt32 {
+        CPU.compilerBarrier()
+        return c.pointee.switchOuts
     }
 }

@@ -48,6 +48,8 @@ enum Boot {
     static func main() {
         KernelOptions.load(commandLine)
         KernelOptions.printParsed()
+        BugKnobs.load()
+        BugKnobs.report()
         BootReport.memorySummary()
         Clock.enabled = KernelOptions.flag("tick", default: true)
         SMP.initializeBootCPU()

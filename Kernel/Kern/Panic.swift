@@ -7,7 +7,11 @@
 func panic(_ message: StaticString, _ detail: ((inout FixedLineBuffer) -> Void)? = nil) -> Never {
     let flags = CPU.saveFlagsAndDisableInterrupts()
     _ = flags
-    Console.enterEmergencyMode()
+    if !FaultReport.claim() {
+        // A panic inside this CPU's own report: one line, then stop.
+        Console.line { $0.write("panic: recursive panic while reporting: "); $0.write(message) }
+        QEMUExit.exit(code: FaultReport.exitCode)
+    }
     Console.line { l in
         l.write("panic: "); l.write(message)
         if let detail { l.write(": "); detail(&l) }

@@ -95,15 +95,17 @@ enum PerCPU {
     /// critical_exit in its window. Preemptions a handler requests stay owed and
     /// are taken here, on the way out, back in thread context.
     static func installInterruptAccounting() {
-        Traps.enter = {
+        Traps.enter = { _ in
             GSBase.write(PerCPUHeader.interruptDepth, GSBase.read(PerCPUHeader.interruptDepth) &+ 1)
             CriticalSection.enterRaw()
         }
-        Traps.exit = {
+        Traps.exit = { frame in
             CriticalSection.exitRaw()
             let depth = GSBase.read(PerCPUHeader.interruptDepth) &- 1
             GSBase.write(PerCPUHeader.interruptDepth, depth)
-            if depth == 0 { Scheduler.preemptOnInterruptReturn() }
+            if depth == 0 {
+                Scheduler.preemptOnInterruptReturn(vector: frame.pointee.vector, interruptedFlags: frame.pointee.rflags)
+            }
         }
     }
     static var inInterrupt: Bool { interruptDepth > 0 }

@@ -92,12 +92,18 @@ enum PhysicalMemory {
     static func freePage(_ physical: UInt64) { free(physical, pages: 1) }
 
     static func free(_ physical: UInt64, pages: Int) {
+        if !tryFree(physical, pages: pages) {
+            panic("physical page freed twice or out of range") { $0.hex(physical); $0.write(" x"); $0.dec(pages) }
+        }
+    }
+
+    /// Frees a run; false (and nothing changed) when any page of it is already
+    /// free or out of range. `free` turns that into a panic.
+    static func tryFree(_ physical: UInt64, pages: Int) -> Bool {
         lock.lock()
         let ok = bitmap?.free(first: Int(physical / pageSize), count: pages) ?? false
         lock.unlock()
-        if !ok {
-            panic("physical page freed twice or out of range") { $0.hex(physical); $0.write(" x"); $0.dec(pages) }
-        }
+        return ok
     }
 
     /// A zero-filled page for page tables.

@@ -29,14 +29,12 @@ enum SMP {
             l.dec(TSC.apicTicksPerMs); l.write(" counts/ms (divide 16); tick "); l.dec(Clock.hz); l.write(" Hz")
             l.write(LocalAPIC.mode == .x2apic ? "; x2APIC" : "; xAPIC")
         }
+        Console.line { $0.write("cpu: hypervisor "); $0.write(Hypervisor.current.name) }
         buildPerCPU()
         Console.allocateLineBuffers(cpus: PerCPU.count)
         Sleep.initialize()
         Scheduler.initialize(cpuCount: PerCPU.count)
         IPIQueue.initialize(cpuCount: PerCPU.count, capacity: IPIQueue.configuredCapacity())
-        IPIQueue.skipRecheckFence = KernelOptions.flag("bug.ipiq_nofence", default: false)
-        IPIQueue.skipArgumentFence = KernelOptions.flag("bug.ipiq_noargfence", default: false)
-        HandOffKnobs.skipAcquireFence = KernelOptions.flag("bug.handoff_nofence", default: false)
         let bsp = PerCPU.cpus[0]
         bsp.bootStack = Boot.mainStack
         PerCPU.attach(bsp)

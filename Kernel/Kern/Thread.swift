@@ -10,9 +10,12 @@ struct ThreadContext {
     /// Saved stack pointer while the thread is switched out.
     var rsp: UInt64
     /// 1 while a CPU runs on this thread's stack. Set by the CPU switching in,
-    /// cleared by the CPU switching out after its last write (SPEC section 2).
+    /// cleared by the CPU switching out after its last write (D6,
+    /// docs/ipi-queues.md).
     var running: UInt32
-    var pad: UInt32
+    /// Switch-outs so far: bumped by the switch after it saved rsp and before it
+    /// clears `running`. A CPU pulling the thread checks it after its fence (D6).
+    var switchOuts: UInt32
 }
 
 final class Thread: RunQueueNode {
@@ -33,9 +36,21 @@ final class Thread: RunQueueNode {
     let stack: KernelStacks.Stack?
     var entry: (() -> Void)?
 
-    // Critical sections (SPEC section 3): written only by the thread itself.
+    // Critical sections (docs/critical-sections.md): written only by the thread
+    // itself (and by an interrupt handler running on top of it, with its own
+    // balanced raw section).
     var critnest = 0
     var owepreempt = false
+    /// Preemptions this thread took at its outermost critical_exit (deferred).
+    var deferredPreemptions: UInt64 = 0
+    /// cpusyncs this thread is running as the caller (Kern/CPUSync.swift).
+    var cpusyncDepth = 0
+    /// Hand-offs of this thread whose puller found the switch-out stamp behind
+    /// after RUNNING was clear (D6 violations; only the negative control).
+    let handoffStampBehind = Atomic<UInt64>(0)
+    /// Hand-offs of this thread whose puller arrived while it was still RUNNING
+    /// on the old CPU (the D6 window) and had to spin.
+    let handoffSpins = Atomic<UInt64>(0)
     /// spinlock_enter state while switched out (the CPU's gs:24/gs:32 while in).
     var spinCount: UInt64 = 0
     var spinFlags: UInt64 = 0
@@ -73,7 +88,7 @@ final class Thread: RunQueueNode {
         self.cpu = cpu
         self.stack = stack
         context = .allocate(capacity: 1)
-        context.initialize(to: ThreadContext(rsp: 0, running: 0, pad: 0))
+        context.initialize(to: ThreadContext(rsp: 0, running: 0, switchOuts: 0))
     }
 
     deinit { context.deallocate() }

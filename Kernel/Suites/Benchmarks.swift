@@ -3,7 +3,7 @@ import Synchronization
 // Benchmarks (`run=bench`, `make bench`): figures and ratios, never a failure on
 // timing. Costs are given in TSC cycles and as ratios to a raw IPI ping-pong
 // measured in the same boot: under (nested) virtualisation the hypervisor sets
-// the floor of every cross-CPU operation (REFERENCES.md), so the ratio is the
+// the floor of every cross-CPU operation (docs/testing.md), so the ratio is the
 // figure that says something about the kernel.
 
 enum Benchmarks {
@@ -84,7 +84,7 @@ enum Benchmarks {
         let budget = TimeBudget(milliseconds: ms)
         while !budget.expired && s.values.count < 20_000 {
             let t0 = TSC.now
-            if let seq = IPIQueue.send(to: other, { _, _ in }) { IPIQueue.wait(target: other, sequence: seq) }
+            if let tk = IPIQueue.send(to: other, { _, _ in }) { IPIQueue.wait(tk) }
             s.add(TSC.now &- t0)
         }
         report(&t, "IPI queue message round trip (send + wait_ipiq)", s, baseline: baseline)

@@ -1,80 +1,97 @@
 import Synchronization
 
-// cpusync: interlock / run / deinterlock, and sends to a CPU mask.
+// cpusync: interlock / run / deinterlock (docs/ipi-queues.md), and sends to a CPU
+// mask. Negative control: bug.cpusync_early_release=1 releases the remotes before
+// the caller's own call ends; "no remote ran before the caller's own call
+// finished" must then FAIL.
+//
+// Who writes what: `finishedRound` by the initiating caller only (inside its own
+// call, at the very end); ran[c] and early[c] by CPU c only.
 
 enum CPUSyncSuite {
     static let suite = TestSuite(name: "cpusync", kind: .normal,
-                                 summary: "cpusync holds the remotes while the caller runs; mask sends", body: run)
+                                 summary: "cpusync holds the remotes until the caller's call ends; concurrent cpusyncs; mask sends", body: run)
 
-    /// Per CPU: times the cpusync function ran there.
-    nonisolated(unsafe) static var ran: UnsafeMutablePointer<Atomic<UInt64>>? = nil
-    /// Violations: a remote ran the function before the caller's own call ended.
-    static let early = Atomic<UInt64>(0)
-    static let callerInside = Atomic<Bool>(false)
+    nonisolated(unsafe) static var ran: UnsafeMutablePointer<UInt64>? = nil
+    nonisolated(unsafe) static var early: UnsafeMutablePointer<UInt64>? = nil
+    /// The round whose caller-side call has completed.
+    static let finishedRound = Atomic<UInt64>(0)
+    static let round = Atomic<UInt64>(0)
+    nonisolated(unsafe) static var initiator = 0
 
     static func run(_ t: inout TestContext) {
         let cpus = SMP.online
         let n = PerCPU.count
-        ran = .allocate(capacity: n)
-        for i in 0..<n { (ran! + i).initialize(to: Atomic(0)) }
-        early.store(0, ordering: .relaxed)
+        ran = .allocate(capacity: n); ran!.initialize(repeating: 0, count: n)
+        early = .allocate(capacity: n); early!.initialize(repeating: 0, count: n)
+        if BugKnobs.cpusyncEarlyRelease { t.note { $0.write("negative control: remotes released before the caller's call ends") } }
+        holdRounds(&t, cpus)
+        concurrent(&t, cpus)
+        maskSend(&t, cpus)
+    }
 
-        // 1. cpusync from this CPU: remotes must wait until our call returns.
+    /// cpusync from this CPU, thousands of times: a remote may run the function
+    /// only once the caller's own call of the same round has finished.
+    static func holdRounds(_ t: inout TestContext, _ cpus: CPUMask) {
         initiator = PerCPU.currentNumber
+        finishedRound.store(0, ordering: .relaxed)
         let budget = TimeBudget(milliseconds: 400)
         var rounds: UInt64 = 0
         while !budget.expired && rounds < 2000 {
+            rounds += 1
+            round.store(rounds, ordering: .releasing)
             CPUSync.run(mask: cpus, { _, _ in
                 let me = PerCPU.currentNumber
-                if me != CPUSyncSuite.initiator && CPUSyncSuite.callerInside.load(ordering: .acquiring) {
-                    CPUSyncSuite.early.wrappingAdd(1, ordering: .relaxed)
-                }
+                let r = CPUSyncSuite.round.load(ordering: .acquiring)
                 if me == CPUSyncSuite.initiator {
-                    CPUSyncSuite.callerInside.store(true, ordering: .releasing)
-                    for _ in 0..<200 { CPU.pause() }      // give an unheld remote time to run early
-                    CPUSyncSuite.callerInside.store(false, ordering: .releasing)
+                    for _ in 0..<200 { CPU.pause() }       // an unheld remote would run now
+                    CPUSyncSuite.finishedRound.store(r, ordering: .releasing)
+                } else if CPUSyncSuite.finishedRound.load(ordering: .acquiring) != r {
+                    CPUSyncSuite.early![me] &+= 1
                 }
-                CPUSyncSuite.ran![me].wrappingAdd(1, ordering: .relaxed)
+                CPUSyncSuite.ran![me] &+= 1
             })
-            rounds += 1
         }
-        var everywhere = true
-        cpus.forEach { if ran![$0].load(ordering: .relaxed) != rounds { everywhere = false } }
-        t.check(rounds > 0 && everywhere) { l in
-            l.dec(rounds); l.write(" cpusyncs over "); l.dec(cpus.count); l.write(" CPUs: the function ran once per CPU each time")
+        // run() returned: every remote acknowledged having run the function.
+        var exact = true, e: UInt64 = 0
+        cpus.forEach { if ran![$0] != rounds { exact = false }; e &+= early![$0] }
+        t.check(rounds > 0 && exact) { l in
+            l.dec(rounds); l.write(" cpusyncs over "); l.dec(cpus.count); l.write(" CPUs: the function ran exactly once per CPU each time")
         }
-        let e = early.load(ordering: .relaxed)
-        t.check(e == 0) { $0.write("no remote ran before the caller's own call finished ("); $0.dec(e); $0.write(")") }
-
-        // 2. Concurrent cpusyncs started from every CPU at once must all finish.
-        let c = SharedCounters()
-        let end = TSC.now &+ TSC.ticksPerMs &* 300
-        var threads: [Thread] = []
-        cpus.forEach { cpu in
-            if let td = Thread.spawn("cpusyncer", cpu: cpu, {
-                repeat {                              // at least one each, however slow
-                    CPUSync.run(mask: cpus, { _, _ in CPU.pause() })
-                    c.values[cpu] &+= 1
-                } while TSC.now < end
-            }) { threads.append(td) }
-        }
-        for td in threads { td.join() }
-        var concurrent: UInt64 = 0, everyone = true
-        cpus.forEach { concurrent += c.values[$0]; if c.values[$0] == 0 { everyone = false } }
-        t.check(everyone) { l in l.dec(concurrent); l.write(" cpusyncs started concurrently from all CPUs completed (no deadlock)") }
-
-        // 3. A send to a CPU mask reaches every CPU in it exactly once.
-        for i in 0..<n { ran![i].store(0, ordering: .relaxed) }
-        IPIQueue.send(toMask: cpus, { _, _ in CPUSyncSuite.ran![PerCPU.currentNumber].wrappingAdd(1, ordering: .relaxed) })
-        let settle = TimeBudget(milliseconds: 2000)
-        var all = false
-        while !settle.expired && !all {
-            all = true
-            cpus.forEach { if ran![$0].load(ordering: .relaxed) != 1 { all = false } }
-            IPIQueue.process()
-        }
-        t.check(all, "a send to a CPU mask ran exactly once on every CPU in it")
+        t.check(e == 0) { $0.write("no remote ran before the caller's own call finished ("); $0.dec(e); $0.write(" early)") }
     }
 
-    nonisolated(unsafe) static var initiator = 0
+    /// cpusyncs started from every CPU at once must all finish.
+    static func concurrent(_ t: inout TestContext, _ cpus: CPUMask) {
+        let c = SharedCounters()
+        let end = TSC.now &+ TSC.ticksPerMs &* 300
+        SuiteThreads.runOnEveryCPU("cpusyncer") {
+            let me = PerCPU.currentNumber
+            repeat {                              // at least one each, however slow
+                CPUSync.run(mask: cpus, { _, _ in CPU.pause() })
+                c.values[me] &+= 1
+            } while TSC.now < end
+        }
+        var total: UInt64 = 0, everyone = true
+        cpus.forEach { total += c.values[$0]; if c.values[$0] == 0 { everyone = false } }
+        t.check(everyone) { l in l.dec(total); l.write(" cpusyncs started concurrently from all CPUs completed (no deadlock)") }
+    }
+
+    /// A send to a CPU mask reaches every CPU in it exactly once: waited for
+    /// through its tickets, then counted (a late duplicate would show).
+    static func maskSend(_ t: inout TestContext, _ cpus: CPUMask) {
+        for i in 0..<PerCPU.count { ran![i] = 0 }
+        var rounds: UInt64 = 0
+        let budget = TimeBudget(milliseconds: 200)
+        while !budget.expired && rounds < 200 {
+            let tickets = IPIQueue.send(toMask: cpus, { _, _ in CPUSyncSuite.ran![PerCPU.currentNumber] &+= 1 })
+            IPIQueue.wait(tickets)
+            rounds += 1
+        }
+        var exact = true
+        cpus.forEach { if ran![$0] != rounds { exact = false } }
+        t.check(rounds > 0 && exact) { l in
+            l.dec(rounds); l.write(" sends to a mask of "); l.dec(cpus.count); l.write(" CPUs: each ran exactly once on every CPU in it")
+        }
+    }
 }

@@ -53,6 +53,38 @@ enum FaultSuites {
             Console.print("fault-stack: recursion returned (no fault)")
         })
 
+    /// A handler that yields from thread-context IPI processing (a poller thread
+    /// on another CPU; run with tick=0 so no interrupt processes it first): the
+    /// switch path must refuse with a named panic (docs/ipi-queues.md, D5).
+    static let ipiHandlerYields = TestSuite(name: "fault-ipi-yield", kind: .fatal,
+        summary: "an IPI handler yields inside thread-context processing: named panic", body: { _ in
+            guard let cpu = SMP.online.nth(1) else { Console.print("fault-ipi-yield: needs 2 CPUs"); return }
+            Console.print("fault-ipi-yield: a handler yields; a panic follows")
+            Thread.spawn("poller", cpu: cpu, { while true { IPIQueue.process(); CPU.pause() } })
+            IPIQueue.send(to: cpu, { _, _ in Scheduler.yield() }, mode: .passive)
+            _ = spinUntil(milliseconds: 5000) { false }
+            Console.print("fault-ipi-yield: no panic")
+        })
+
+    /// Every CPU faults at the same moment: exactly one whole report (the others
+    /// stop silently), never a report cut off by another CPU's.
+    static let allCPUsFault = TestSuite(name: "fault-all-cpus", kind: .fatal,
+        summary: "every CPU reads an unmapped address at once: one whole #PF report", body: { _ in
+            Console.print("fault-all-cpus: every CPU faults at once; one #PF report follows")
+            let go = SharedCounters()
+            SMP.online.forEach { cpu in
+                guard cpu != PerCPU.currentNumber else { return }
+                Thread.spawn("faulter", cpu: cpu, {
+                    while go.values[0] == 0 { CPU.compilerBarrier(); CPU.pause() }
+                    _ = CPU.touch(unmappedAddress)
+                })
+            }
+            TSC.delay(microseconds: 20_000)
+            go.values[0] = 1
+            _ = CPU.touch(unmappedAddress)
+            Console.print("fault-all-cpus: the read returned (no fault)")
+        })
+
     nonisolated(unsafe) static var sink: UInt64 = 0
 
     /// Not a tail call (work after the call), 256 bytes of frame per level.

@@ -8,20 +8,30 @@ enum PageAllocatorSuite {
     static func run(_ t: inout TestContext) {
         let before = PhysicalMemory.freePages
         var frames = InlineArray<256, UInt64>(repeating: 0)
-        var distinct = true
+        var allocated = 0
         for i in 0..<256 {
-            guard let p = PhysicalMemory.allocatePage() else { distinct = false; break }
+            guard let p = PhysicalMemory.allocatePage() else { break }
             frames[i] = p
-            // Stamp each page; an overlap would overwrite another page's stamp.
-            AddressSpace.virtual(p).storeBytes(of: p ^ 0x5A5A, as: UInt64.self)
+            allocated += 1
+            // Stamp each page with ITS allocation's number: a frame handed out
+            // twice carries the later stamp, and the earlier allocation sees it.
+            AddressSpace.virtual(p).storeBytes(of: 0x5EED_0000 &+ UInt64(i), as: UInt64.self)
         }
-        for i in 0..<256 where AddressSpace.virtual(frames[i]).load(as: UInt64.self) != frames[i] ^ 0x5A5A {
-            distinct = false
+        var overwritten = 0, duplicates = 0
+        for i in 0..<allocated where AddressSpace.virtual(frames[i]).load(as: UInt64.self) != 0x5EED_0000 &+ UInt64(i) {
+            overwritten += 1
         }
-        t.check(distinct, "256 single pages allocated, distinct and writable")
+        for i in 0..<allocated { for j in 0..<i where frames[i] == frames[j] { duplicates += 1 } }
+        t.check(allocated == 256 && overwritten == 0 && duplicates == 0) { l in
+            l.dec(allocated); l.write(" single pages allocated: every one kept its own stamp ("); l.dec(overwritten)
+            l.write(" overwritten), no frame handed out twice ("); l.dec(duplicates); l.write(")")
+        }
         t.check(PhysicalMemory.freePages == before - 256, "free count dropped by exactly 256")
         for i in 0..<256 { PhysicalMemory.freePage(frames[i]) }
         t.check(PhysicalMemory.freePages == before, "free count restored after freeing")
+        let refused = !PhysicalMemory.tryFree(frames[0], pages: 1) && !PhysicalMemory.tryFree(frames[255], pages: 1)
+        t.check(refused && PhysicalMemory.freePages == before,
+                "a double free is refused and changes nothing (the kernel's free panics on it)")
 
         let run = PhysicalMemory.allocate(pages: 64, alignPages: 16)
         t.check(run != nil && run! % (16 * 4096) == 0, "64-page run aligned to 64 KiB")
@@ -143,23 +153,65 @@ enum PagingSuite {
         t.check(Paging.translate(0x0000_8000_0000_0000) == nil, "non-canonical address reported unmapped")
         guard let frame = PhysicalMemory.allocateZeroedPage() else { t.check(false, "allocate a page"); return }
         let va: UInt64 = AddressSpace.kernelStacksBase - 0x10_0000   // a scratch address below the stacks
-        t.check(Paging.map(virtual: va, physical: frame, flags: PageFlags.writable), "map a 4 KiB page")
+        t.check(KernelPageTables.map(virtual: va, physical: frame, flags: PageFlags.writable), "map a 4 KiB page")
         t.check(Paging.translate(va + 0x123) == frame + 0x123, "translate the new mapping")
         UnsafeMutableRawPointer(bitPattern: UInt(va))!.storeBytes(of: 0xC0FFEE, as: UInt64.self)
         t.check(AddressSpace.virtual(frame).load(as: UInt64.self) == 0xC0FFEE, "a write through it reaches the frame")
-        t.check(Paging.unmap(virtual: va) == frame && Paging.translate(va) == nil, "unmap removes it")
+        t.check(KernelPageTables.unmap(virtual: va) == frame && Paging.translate(va) == nil, "unmap removes it")
         PhysicalMemory.freePage(frame)
 
         if let stack = KernelStacks.allocate(pages: 4) {
             t.check(Paging.translate(stack.guardPage) == nil, "a kernel stack's guard page is unmapped")
             t.check(Paging.isMapped(stack.bottom, length: 4 * 4096), "its pages are mapped")
             t.check(KernelStacks.isGuardPage(stack.guardPage + 8), "the guard page is recognised")
+            Scheduler.waitForReaps()            // nothing else retired: the count below is ours
             let freeBefore = PhysicalMemory.freePages
             KernelStacks.free(stack)
+            KernelStacks.reclaim()
             t.check(PhysicalMemory.freePages == freeBefore + 4 && Paging.translate(stack.bottom) == nil,
-                    "freeing a stack unmaps it and returns its pages")
+                    "freeing a stack (then reclaiming after the TLB shootdown) unmaps it and returns its pages")
         } else {
             t.check(false, "allocate a guarded kernel stack")
+        }
+        concurrentMapping(&t)
+    }
+
+    /// Every CPU maps pages into the same fresh 2 MiB region at once, so they all
+    /// race to create the same missing table levels. The page-table lock keeps
+    /// every mapping; without it one CPU's new table page replaces another's.
+    nonisolated(unsafe) static var region: UInt64 = 0x0000_0100_0000_0000     // PML4 slot 2
+    static func concurrentMapping(_ t: inout TestContext) {
+        let cpus = SMP.online
+        guard cpus.count >= 2 else { t.skip("concurrent mapping needs 2 CPUs"); return }
+        region &+= 1 << 30                          // a new 1 GiB each run: new tables
+        let base = region, n = UInt64(cpus.count), perCPU: UInt64 = 32
+        let frames = UnsafeMutablePointer<UInt64>.allocate(capacity: Int(n * perCPU))
+        frames.initialize(repeating: 0, count: Int(n * perCPU))
+        let go = SharedCounters()
+        SuiteThreads.runOnEveryCPU("mapper") {
+            let k = UInt64(cpus.rank(of: PerCPU.currentNumber) ?? 0)
+            go.values[1 + Int(k)] = 1
+            while (0..<Int(n)).contains(where: { go.values[1 + $0] == 0 }) { CPU.compilerBarrier(); CPU.pause() }
+            for i in 0..<perCPU {
+                let page = i * n + k                      // interleaved: same tables for everyone
+                guard let f = PhysicalMemory.allocateZeroedPage() else { continue }
+                frames[Int(page)] = f
+                if !KernelPageTables.map(virtual: base + page * 4096, physical: f, flags: PageFlags.writable) {
+                    PhysicalMemory.freePage(f); frames[Int(page)] = 0
+                }
+            }
+        }
+        var present = 0, lost = 0
+        for p in 0..<Int(n * perCPU) where frames[p] != 0 {
+            if Paging.translate(base + UInt64(p) * 4096) == frames[p] { present += 1 } else { lost += 1 }
+        }
+        for p in 0..<Int(n * perCPU) where frames[p] != 0 { _ = KernelPageTables.unmapLocal(virtual: base + UInt64(p) * 4096) }
+        TLBShootdown.flushAll()
+        for p in 0..<Int(n * perCPU) where frames[p] != 0 { PhysicalMemory.freePage(frames[p]) }
+        frames.deallocate()
+        t.check(lost == 0 && present == Int(n * perCPU)) { l in
+            l.dec(cpus.count); l.write(" CPUs mapped "); l.dec(present); l.write(" pages into one fresh 2 MiB region at once; ")
+            l.dec(lost); l.write(" mappings lost")
         }
     }
 }

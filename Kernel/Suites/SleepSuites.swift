@@ -45,7 +45,9 @@ enum SleepSuite {
             if let w = Thread.spawn("waker", cpu: wakerCPU, { waker(p) }) { threads.append(w) }
         }
         let budget = TimeBudget(milliseconds: 1000)
-        while !budget.expired { _ = Sleep.sleep(on: 0xDEAD, timeoutTicks: 5) }
+        while !budget.expired {
+            if Clock.enabled { _ = Sleep.sleep(on: 0xDEAD, timeoutTicks: 5) } else { Scheduler.yield() }
+        }
         for p in pairs { p.lock.lock(); p.stop = true; Sleep.wakeup(p.channel); p.lock.unlock() }
         for td in threads { td.join() }
         var rounds: UInt64 = 0, lost: UInt64 = 0, timeouts: UInt64 = 0, wakeups: UInt64 = 0
@@ -119,6 +121,7 @@ enum SleepSuite {
     }
 
     static func timeout(_ t: inout TestContext) {
+        guard Clock.enabled else { t.skip("sleep timeouts: they count ticks (tick=0 given)"); return }
         let start = PerCPU.current.ticks.load(ordering: .relaxed)
         let r = Sleep.sleep(on: 0xBEEF, timeoutTicks: 3)
         let waited = PerCPU.current.ticks.load(ordering: .relaxed) &- start
@@ -128,15 +131,30 @@ enum SleepSuite {
     }
 }
 
+/// D6 (docs/ipi-queues.md): a thread handed from CPU to CPU. Every CPU also runs a
+/// low-priority poller that processes IPI messages continuously, so the puller
+/// is usually already spinning on RUNNING while the old CPU is still switching
+/// out (the window, counted: it must be hit). The switch-out stamp is checked by
+/// the puller after its fence; `bug.handoff_early_clear=1` clears RUNNING before
+/// the stamp and the saved rsp are written, and the check must catch it.
 enum MigrateSuite {
     static let suite = TestSuite(name: "migrate", kind: .normal,
-                                 summary: "a thread handed around all CPUs sees every earlier write (D6)", body: run)
+                                 summary: "a thread handed around all CPUs: D6 stamp after the fence, every earlier write seen", body: run)
+    static let stop = Atomic<Bool>(false)
 
     static func run(_ t: inout TestContext) {
         let cpus = SMP.online
+        if BugKnobs.handoffEarlyClear { t.note { $0.write("negative control: the switch clears RUNNING before saving rsp") } }
         let c = SharedCounters()     // [0] hops, [1] wrong CPU, [2] stale data
         let end = TSC.now &+ TSC.ticksPerMs &* 600
         let buffer = UnsafeMutablePointer<UInt64>.allocate(capacity: 64)
+        stop.store(false, ordering: .relaxed)
+        var pollers: [Thread] = []
+        cpus.forEach { cpu in
+            if let p = Thread.spawn("poller", priority: Thread.idlePriority + 1, cpu: cpu, {
+                while !MigrateSuite.stop.load(ordering: .acquiring) { IPIQueue.process(); CPU.pause() }
+            }) { pollers.append(p) }
+        }
         guard let td = Thread.spawn("migrator", cpu: cpus.first ?? 0, {
             var local = InlineArray<32, UInt64>(repeating: 0)
             var hop: UInt64 = 1
@@ -153,10 +171,23 @@ enum MigrateSuite {
             }
         }) else { t.check(false, "spawn the migrating thread"); return }
         td.join()
+        stop.store(true, ordering: .releasing)
+        for p in pollers { p.join() }
         buffer.deallocate()
         let hops = c.values[0]
+        let spins = td.handoffSpins.load(ordering: .relaxed), behind = td.handoffStampBehind.load(ordering: .relaxed)
+        Console.line { l in
+            l.write("migrate: "); l.dec(hops); l.write(" hand-offs, "); l.dec(spins); l.write(" with the puller spinning on RUNNING")
+            l.write(behind > 0 ? ", !!! switch-out stamp behind after the fence " : ", switch-out stamp behind after the fence "); l.dec(behind)
+        }
         t.check(hops >= UInt64(cpus.count)) { $0.dec(hops); $0.write(" hand-offs between "); $0.dec(cpus.count); $0.write(" CPUs") }
+        if cpus.count > 1 {
+            t.check(spins > 0) { l in l.write("the window was hit: "); l.dec(spins); l.write(" pullers arrived while the thread was still RUNNING") }
+        }
         t.check(c.values[1] == 0) { $0.write("the thread always arrived on the CPU it was handed to ("); $0.dec(c.values[1]); $0.write(" wrong)") }
+        t.check(behind == 0) { $0.write("D6: the switch-out stamp was current after the puller's fence ("); $0.dec(behind); $0.write(" behind)") }
         t.check(c.values[2] == 0) { $0.write("D6: every write made before a hand-off was seen after it ("); $0.dec(c.values[2]); $0.write(" stale)") }
+        Console.print(behind == 0 && c.values[1] == 0 && c.values[2] == 0 && (spins > 0 || cpus.count < 2)
+                      ? "End of test: SUCCESS" : "End of test: FAILURE")
     }
 }

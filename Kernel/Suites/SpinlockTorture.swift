@@ -4,8 +4,10 @@ import Synchronization
 // SpinLocks for `torture.seconds`. Each lock guards a plain (non-atomic) counter
 // and a plain holder field; a CPU that finds the holder set after acquiring, or a
 // final counter that differs from the sum of the acquisitions, proves a broken
-// mutual exclusion. Negative control: `locktorture.lock=broken` swaps in a
-// test-then-set lock built from plain loads and stores, which must FAIL.
+// mutual exclusion. The run also proves it raced: every CPU took part and the
+// suite's own locks were contended (their slow path ran). Negative control:
+// `locktorture.lock=broken` swaps in a test-then-set lock built from plain loads
+// and stores, which must FAIL.
 
 enum SpinlockTorture {
     static let suite = TestSuite(name: "spinlock-torture", kind: .normal,
@@ -25,8 +27,11 @@ enum SpinlockTorture {
     nonisolated(unsafe) static var errors: UnsafeMutablePointer<UInt64>? = nil
     nonisolated(unsafe) static var useBrokenLock = false
     nonisolated(unsafe) static var deadline: UInt64 = 0
+    /// The locks' slow-path counts before this run (the counters are the locks').
+    nonisolated(unsafe) static var contendedBefore = InlineArray<4, UInt64>(repeating: 0)
 
     static func run(_ t: inout TestContext) {
+        guard SMP.online.count >= 2 else { t.skip("needs at least 2 CPUs (no contention on one)"); return }
         setUp()
         let seconds = UInt64(max(1, KernelOptions.int("torture.seconds", default: 2)))
         useBrokenLock = KernelOptions.value("locktorture.lock") == "broken"
@@ -45,7 +50,10 @@ enum SpinlockTorture {
             acquisitions = .allocate(capacity: PerCPU.maxCPUs * lockCount)
             errors = .allocate(capacity: PerCPU.maxCPUs)
         }
-        for i in 0..<lockCount { shared![i] = Shared(value: 0, holder: -1, brokenFlag: 0) }
+        for i in 0..<lockCount {
+            shared![i] = Shared(value: 0, holder: -1, brokenFlag: 0)
+            contendedBefore[i] = locks![i].raw.contended.load(ordering: .relaxed)
+        }
         acquisitions!.initialize(repeating: 0, count: PerCPU.maxCPUs * lockCount)
         errors!.initialize(repeating: 0, count: PerCPU.maxCPUs)
     }
@@ -122,11 +130,13 @@ enum SpinlockTorture {
         var contended: UInt64 = 0, spins: UInt64 = 0
         if !useBrokenLock {
             for i in 0..<lockCount {
-                contended += locks![i].raw.contended.load(ordering: .relaxed)
+                contended += locks![i].raw.contended.load(ordering: .relaxed) &- contendedBefore[i]
                 spins += locks![i].raw.spins.load(ordering: .relaxed)
             }
         }
-        let failed = !finished || lost > 0 || errorCount > 0 || total == 0
+        let everyone = minCPU > 0 && minCPU != UInt64.max
+        let raced = useBrokenLock || contended > 0
+        let failed = !finished || lost > 0 || errorCount > 0 || total == 0 || !everyone || !raced
         Console.line { l in
             l.write("Writes:  Total: "); l.dec(total); l.write("  Max/Min: "); l.dec(maxCPU); l.write("/")
             l.dec(minCPU == UInt64.max ? 0 : minCPU)
@@ -135,7 +145,13 @@ enum SpinlockTorture {
             l.write("  Contended: "); l.dec(contended); l.write("  Spins: "); l.dec(spins)
         }
         t.check(finished, "every CPU finished its share")
-        t.check(total > 0, "locks were acquired")
+        t.check(total > 0 && everyone) { l in
+            l.write("every CPU took part ("); l.dec(total); l.write(" acquisitions, fewest on one CPU ")
+            l.dec(minCPU == UInt64.max ? 0 : minCPU); l.write(")")
+        }
+        if !useBrokenLock {
+            t.check(contended > 0) { l in l.write("the locks were contended: "); l.dec(contended); l.write(" acquisitions took the slow path") }
+        }
         t.check(errorCount == 0) { $0.write("no CPU found another holder inside the lock ("); $0.dec(errorCount); $0.write(" errors)") }
         t.check(lost == 0) { $0.write("every counter equals the sum of its acquisitions ("); $0.dec(lost); $0.write(" lost updates)") }
         Console.print(failed ? "End of test: FAILURE" : "End of test: SUCCESS")

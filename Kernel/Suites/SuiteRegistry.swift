@@ -8,6 +8,7 @@ enum SuiteRegistry {
             HeapSuite.suite,
             PagingSuite.suite,
             SMPSuite.suite,
+            IPIQueueRules.suite,          // early: its pair crosses the index wrap
             SpinlockTorture.suite,
             ThreadSuite.suite,
             PreemptSuite.suite,
@@ -17,6 +18,7 @@ enum SuiteRegistry {
             IPIQueueFlood.suite,
             IPIQueueWakeup.suite,
             CPUSyncSuite.suite,
+            TLBShootdownSuite.suite,
             LitmusSuite.suite,
             Benchmarks.suite,
             FaultSuites.pageFault,
@@ -25,6 +27,8 @@ enum SuiteRegistry {
             FaultSuites.stackOverflow,
             FaultSuites.nullPointer,
             FaultSuites.threadStackOverflow,
+            FaultSuites.ipiHandlerYields,
+            FaultSuites.allCPUsFault,
         ]
     }
 }

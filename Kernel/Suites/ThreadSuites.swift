@@ -3,15 +3,6 @@ import Synchronization
 // threads, preempt: kernel threads and the LWKT scheduler (issue: kernel threads).
 // Work is spread over every online CPU and sized by time (TimeBudget).
 
-/// 64 plain counters in raw heap memory shared by a suite's threads (not a Swift
-/// Array: concurrent mutation of an Array may copy its buffer). Each suite says
-/// which lock or which single writer protects each slot.
-final class SharedCounters {
-    let values = UnsafeMutablePointer<UInt64>.allocate(capacity: 64)
-    init() { values.initialize(repeating: 0, count: 64) }
-    deinit { values.deallocate() }
-}
-
 enum ThreadSuite {
     static let suite = TestSuite(name: "threads", kind: .normal,
                                  summary: "create/exit/join on all CPUs, stack reuse, guard pages", body: run)
@@ -70,14 +61,17 @@ enum PreemptSuite {
                                  summary: "tick preemption, deferred preemption in critical sections, C3", body: run)
 
     static func run(_ t: inout TestContext) {
+        if BugKnobs.c3Window { t.note { $0.write("negative control: critnest lowered after interrupts are back on (C3 window)") } }
         tickPreemption(&t)
         deferredPreemption(&t)
+        interruptReturnWithInterruptsOff(&t)
         criticalSectionStorm(&t)
     }
 
     /// Two CPU-bound threads of equal priority on one CPU: without time slicing
     /// one would finish before the other starts.
     static func tickPreemption(_ t: inout TestContext) {
+        guard Clock.enabled else { t.skip("tick preemption: tick=0 given"); return }
         let cpu = SMP.online.count > 1 ? 1 : 0
         let c = SharedCounters()   // [0], [1]: progress; [2], [3]: other's progress seen changing
         let end = TSC.now &+ TSC.ticksPerMs &* 300
@@ -132,10 +126,43 @@ enum PreemptSuite {
         }
     }
 
+    /// The way out of an interrupt must not switch into code that had interrupts
+    /// off, even with a preemption owed (InterruptReturn). A trap taken with IF
+    /// clear, critnest 0 and a higher-priority thread queued (a page fault of a
+    /// probe read, which the trap path recovers; the development machine's nested
+    /// KVM cannot emulate INT3): the high thread may run only once this thread
+    /// turns interrupts back on.
+    static func interruptReturnWithInterruptsOff(_ t: inout TestContext) {
+        let c = SharedCounters()
+        guard let high = Thread.create("high", priority: Thread.highPriority, cpu: PerCPU.currentNumber, {
+            c.values[0] = 1
+        }) else { t.check(false, "create a high-priority thread"); return }
+        let me = Thread.current
+        CPU.disableInterrupts()
+        CriticalSection.enterRaw()
+        Scheduler.schedule(high)                     // queued here; owepreempt set, not taken
+        CriticalSection.exitRaw()                    // critnest 0, owepreempt 1, IF 0
+        let owed = me.owepreempt
+        let faulted = CPU.probeRead(FaultSuites.unmappedAddress) == nil   // #PF, returns into IF = 0 code
+        let ranInTrapReturn = c.values[0]
+        CPU.enableInterrupts()
+        Scheduler.preemptIfOwed()
+        let ranAfter = c.values[0]
+        high.join()
+        t.check(owed && faulted && ranInTrapReturn == 0 && ranAfter == 1) { l in
+            l.write("a trap returning into interrupts-off code did not switch (owed "); l.write(owed ? "yes" : "no")
+            l.write(", switched in the trap return: "); l.write(ranInTrapReturn == 0 ? "no" : "YES"); l.write(")")
+        }
+    }
+
     /// Every CPU: threads loop critical_enter/exit with nesting while ticks and
-    /// wake-ups request preemptions; C3 is checked after every outer exit.
+    /// wake-ups request preemptions; C3 is checked after every outer exit. The
+    /// race window is an outer exit that found a preemption owed and took it:
+    /// counted per thread, it must happen.
     static func criticalSectionStorm(_ t: inout TestContext) {
-        let c = SharedCounters()   // [cpu] = violations, [32 + cpu] = outer exits
+        guard Clock.enabled else { t.skip("critical-section storm: its preemptions come from the tick (tick=0 given)"); return }
+        let c = SharedCounters()   // [cpu] = violations, [32 + cpu] = outer exits (each CPU's threads)
+        let taken = SharedCounters()   // [cpu] deferred preemptions taken by that CPU's storm threads
         let end = TSC.now &+ TSC.ticksPerMs &* 400
         var threads: [Thread] = []
         SMP.online.forEach { cpu in
@@ -152,14 +179,21 @@ enum PreemptSuite {
                         n &+= 1
                     }
                     c.values[32 + cpu] &+= n
+                    taken.values[cpu] &+= me.deferredPreemptions
                 }) { threads.append(td) }
             }
         }
         for td in threads { td.join() }
-        var violations: UInt64 = 0, exits: UInt64 = 0
-        for i in 0..<32 { violations += c.values[i]; exits += c.values[32 + i] }
+        var violations: UInt64 = 0, exits: UInt64 = 0, deferred: UInt64 = 0
+        for i in 0..<32 { violations += c.values[i]; exits += c.values[32 + i]; deferred += taken.values[i] }
+        Console.line { l in
+            l.write("preempt: storm: "); l.dec(exits); l.write(" outer critical_exits, "); l.dec(deferred)
+            l.write(" took a deferred preemption"); l.write(violations > 0 ? ", !!! C3 violations " : ", C3 violations "); l.dec(violations)
+        }
+        t.check(deferred > 0) { l in l.write("the window was exercised: "); l.dec(deferred); l.write(" outer critical_exits took an owed preemption") }
         t.check(violations == 0 && exits > 0) { l in
             l.write("C3 held after "); l.dec(exits); l.write(" outer critical_exits under preemption ("); l.dec(violations); l.write(" violations)")
         }
+        Console.print(violations == 0 && deferred > 0 ? "End of test: SUCCESS" : "End of test: FAILURE")
     }
 }

@@ -43,4 +43,27 @@ final class CPUMaskTests: XCTestCase {
         XCTAssertEqual(CPUMask(bits: 0b1000).first, 3)
         XCTAssertNil(CPUMask().first)
     }
+
+    func testNthWalksTheSetInOrder() {
+        let m = CPUMask(bits: 1 << 1 | 1 << 4 | 1 << 9 | 1 << 63)
+        XCTAssertEqual((0..<4).map { m.nth($0) }, [1, 4, 9, 63])
+        XCTAssertNil(m.nth(4))
+        XCTAssertNil(m.nth(-1))
+        XCTAssertNil(CPUMask().nth(0))
+        XCTAssertEqual([1, 4, 9, 63].map { m.rank(of: $0) }, [0, 1, 2, 3])
+        XCTAssertNil(m.rank(of: 2))
+    }
+
+    /// The ipiq-torture bug this replaces: `next(atOrAfter: r % 64)` over CPUs
+    /// {0,1,2,3} lands on CPU 0 for 61 of 64 values; nth(r % count) is uniform.
+    func testNthIsUniformWhereTheRotorIsNot() {
+        let m = CPUMask.first(4)
+        var rotor = [Int](repeating: 0, count: 4), uniform = [Int](repeating: 0, count: 4)
+        for r in 0..<64 {
+            rotor[m.next(atOrAfter: r)!] += 1
+            uniform[m.nth(r % m.count)!] += 1
+        }
+        XCTAssertEqual(rotor, [61, 1, 1, 1])
+        XCTAssertEqual(uniform, [16, 16, 16, 16])
+    }
 }

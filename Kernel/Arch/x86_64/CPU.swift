@@ -46,6 +46,10 @@
     _ fn: @convention(c) (UInt64) -> Void, _ arg: UInt64, _ stackTop: UInt64)
 @_silgen_name("cpu_divide_by_zero") private func _divideByZero(_ dividend: UInt64) -> UInt64
 @_silgen_name("cpu_touch") private func _touch(_ address: UInt64) -> UInt64
+@_silgen_name("cpu_probe_read") private func _probeRead(_ address: UInt64, _ value: UnsafeMutablePointer<UInt64>) -> UInt64
+@_silgen_name("addr_probe_read_insn") private func _addrProbeReadInsn() -> UInt64
+@_silgen_name("addr_probe_read_resume") private func _addrProbeReadResume() -> UInt64
+@_silgen_name("cpu_flush_tlb") private func _flushTLB()
 @_silgen_name("copy_from_physical_zero") private func _copyFromPhysicalZero(_ dst: UnsafeMutableRawPointer, _ count: Int)
 @_silgen_name("mmio_read32") private func _mmioRead32(_ address: UInt64) -> UInt32
 @_silgen_name("mmio_write32") private func _mmioWrite32(_ address: UInt64, _ value: UInt32)
@@ -56,6 +60,8 @@
 @_silgen_name("addr_trampoline_end") private func _addrTrampolineEnd() -> UnsafeRawPointer
 @_silgen_name("addr_thread_bootstrap") private func _addrThreadBootstrap() -> UInt64
 @_silgen_name("cpu_switch") private func _cpuSwitch(_ saveRSP: UnsafeMutablePointer<UInt64>, _ newRSP: UInt64,
+                                                   _ oldRunning: UnsafeMutablePointer<UInt32>)
+@_silgen_name("cpu_switch_early_clear") private func _cpuSwitchEarlyClear(_ saveRSP: UnsafeMutablePointer<UInt64>, _ newRSP: UInt64,
                                                    _ oldRunning: UnsafeMutablePointer<UInt32>)
 @_silgen_name("addr_bsp_arch_area") private func _addrBSPArchArea() -> UnsafeMutableRawPointer
 @_silgen_name("addr_isr_stub_table") private func _addrISRStubTable() -> UnsafeRawPointer
@@ -173,15 +179,36 @@ enum CPU {
     static func callOnStack(_ fn: @convention(c) (UInt64) -> Void, arg: UInt64, stackTop: UInt64) {
         _callOnStack(fn, arg, stackTop)
     }
-    /// Saves callee-saved registers and rsp into `saveRSP`, clears `*oldRunning`,
-    /// and continues on the stack `newRSP` (Boot/switch.asm).
+    /// Saves callee-saved registers and rsp into `saveRSP`, bumps the switch-out
+    /// stamp next to `*oldRunning`, clears `*oldRunning`, and continues on the
+    /// stack `newRSP` (Boot/switch.asm). `clearEarly` is the negative control
+    /// that clears it first.
     static func switchContext(save saveRSP: UnsafeMutablePointer<UInt64>, to newRSP: UInt64,
-                              clearing oldRunning: UnsafeMutablePointer<UInt32>) {
-        _cpuSwitch(saveRSP, newRSP, oldRunning)
+                              clearing oldRunning: UnsafeMutablePointer<UInt32>, clearEarly: Bool = false) {
+        if clearEarly { _cpuSwitchEarlyClear(saveRSP, newRSP, oldRunning) } else { _cpuSwitch(saveRSP, newRSP, oldRunning) }
     }
     /// Copies `count` bytes from physical/virtual address 0 (the BIOS data area).
     static func copyFromAddressZero(to dst: UnsafeMutableRawPointer, count: Int) { _copyFromPhysicalZero(dst, count) }
     /// Deliberate faults for the fault suites (the faulting instruction is in cpu.asm).
     static func divideByZero(_ dividend: UInt64) -> UInt64 { _divideByZero(dividend) }
     static func touch(_ address: UInt64) -> UInt64 { _touch(address) }
+    /// A load that reports a fault instead of ending the kernel (ExceptionFixup).
+    static func probeRead(_ address: UInt64) -> UInt64? {
+        var value: UInt64 = 0
+        return _probeRead(address, &value) == 0 ? value : nil
+    }
+    /// Drops every non-global TLB entry of this CPU (CR3 reload).
+    static func flushTLB() { _flushTLB() }
+}
+
+/// Faults the kernel expects and recovers from: a #PF in `CPU.probeRead`
+/// resumes after it with "faulted". Checked before a trap is reported as fatal.
+enum ExceptionFixup {
+    static func recover(_ frame: UnsafeMutablePointer<TrapFrame>) -> Bool {
+        guard frame.pointee.vector == 14, frame.pointee.cs & 3 == 0,
+              frame.pointee.rip == _addrProbeReadInsn() else { return false }
+        frame.pointee.rip = _addrProbeReadResume()
+        frame.pointee.rax = 1
+        return true
+    }
 }

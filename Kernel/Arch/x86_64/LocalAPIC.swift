@@ -83,7 +83,12 @@ enum LocalAPIC {
         defer { CPU.restoreFlags(flags) }
         switch mode {
         case .x2apic:
-            // One 64-bit MSR write; no delivery status in x2APIC mode.
+            // One 64-bit MSR write; no delivery status in x2APIC mode. WRMSR to the
+            // x2APIC range is not serializing: without MFENCE;LFENCE the IPI can
+            // overtake our earlier stores (the message it announces), as Linux's
+            // weak_wrmsr_fence() notes. The xAPIC's MMIO write is ordered anyway.
+            CPU.mfence()
+            CPU.lfence()
             wrmsr(0x830, UInt64(apicID) << 32 | UInt64(low))
             return true
         case .xapic:

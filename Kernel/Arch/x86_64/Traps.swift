@@ -14,8 +14,8 @@ enum Traps {
     /// Called for an exception or vector with no handler; never returns to the trap.
     nonisolated(unsafe) static var fatal: TrapHandler? = nil
     /// Called around every trap (interrupt-depth accounting, C1); set by the kernel.
-    nonisolated(unsafe) static var enter: (() -> Void)? = nil
-    nonisolated(unsafe) static var exit: (() -> Void)? = nil
+    nonisolated(unsafe) static var enter: TrapHandler? = nil
+    nonisolated(unsafe) static var exit: TrapHandler? = nil
 
     static func register(vector: Int, _ handler: @escaping TrapHandler) {
         precondition(vector >= 0 && vector < vectorCount, "bad interrupt vector")
@@ -58,14 +58,16 @@ enum Traps {
 @_cdecl("trap_dispatch")
 func trapDispatch(_ rawFrame: UnsafeMutableRawPointer) {
     let frame = rawFrame.assumingMemoryBound(to: TrapFrame.self)
-    Traps.enter?()
+    Traps.enter?(frame)
     let vector = Int(truncatingIfNeeded: frame.pointee.vector)
     if vector >= 0 && vector < Traps.vectorCount, let table = Traps.handlers, let handler = table[vector] {
         handler(frame)
+    } else if ExceptionFixup.recover(frame) {
+        // a fault in a probe instruction: resumes at its recovery point
     } else if let fatal = Traps.fatal {
         fatal(frame)
     } else {
         CPU.haltForever()
     }
-    Traps.exit?()
+    Traps.exit?(frame)
 }

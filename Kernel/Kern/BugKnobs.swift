@@ -1,0 +1,56 @@
+// Negative controls: boot-time knobs (`bug.NAME=1` on the kernel command line)
+// that put a historical or a found bug back on purpose, so that a torture test
+// can prove it catches it. All of them live here so that they are easy to find
+// and impossible to mistake for tuning. Each names the suite that must then
+// FAIL (or end in the named panic) and the docs/ page that tells the story.
+// Read once at boot, before any AP starts; read-only afterwards.
+
+enum BugKnobs {
+    /// ipiq-wakeup (tick=0): the target releases its poll latch and leaves
+    /// without the fence and re-check, so a sender that saw the latch still set
+    /// strands its message (D5). docs/ipi-queues.md.
+    nonisolated(unsafe) static var ipiqNoRecheck = false
+    /// Observation, not a control: the re-check without the MFENCE before it.
+    /// Needs the host's store buffer at exactly that moment (docs/ipi-queues.md).
+    nonisolated(unsafe) static var ipiqNoFence = false
+    /// ipiq-torture: the consumer copies a slot before it loads windex (seed 003
+    /// in program order); the slot's sequence stamp catches it (D2, named panic).
+    nonisolated(unsafe) static var ipiqEarlyCopy = false
+    /// ipiq-flood: the nearly-full wait does not drain its own rings; two CPUs
+    /// flooding each other with interrupts off deadlock (the watchdog reports it).
+    nonisolated(unsafe) static var ipiqNoDrain = false
+    /// migrate: the switch clears RUNNING before it saves rsp; the puller's
+    /// switch-stamp check after its fence catches it (D6).
+    nonisolated(unsafe) static var handoffEarlyClear = false
+    /// cpusync: the remotes are released before the caller's own call ends.
+    nonisolated(unsafe) static var cpusyncEarlyRelease = false
+    /// preempt: after a deferred switch critnest is lowered only after interrupts
+    /// are back on, with the window widened (C3). docs/critical-sections.md.
+    nonisolated(unsafe) static var c3Window = false
+    /// tlb-shootdown: unmapping invalidates only the calling CPU's TLB.
+    nonisolated(unsafe) static var tlbLocalOnly = false
+
+    static func load() {
+        ipiqNoRecheck = KernelOptions.flag("bug.ipiq_norecheck", default: false)
+        ipiqNoFence = KernelOptions.flag("bug.ipiq_nofence", default: false)
+        ipiqEarlyCopy = KernelOptions.flag("bug.ipiq_early_copy", default: false)
+        ipiqNoDrain = KernelOptions.flag("bug.ipiq_nodrain", default: false)
+        handoffEarlyClear = KernelOptions.flag("bug.handoff_early_clear", default: false)
+        cpusyncEarlyRelease = KernelOptions.flag("bug.cpusync_early_release", default: false)
+        c3Window = KernelOptions.flag("bug.c3_window", default: false)
+        tlbLocalOnly = KernelOptions.flag("bug.tlb_local_only", default: false)
+    }
+
+    /// The boot line that says which controls are on (none: nothing printed).
+    static func report() {
+        let on: [(Bool, StaticString)] = [
+            (ipiqNoRecheck, "bug.ipiq_norecheck"), (ipiqNoFence, "bug.ipiq_nofence"),
+            (ipiqEarlyCopy, "bug.ipiq_early_copy"), (ipiqNoDrain, "bug.ipiq_nodrain"),
+            (handoffEarlyClear, "bug.handoff_early_clear"), (cpusyncEarlyRelease, "bug.cpusync_early_release"),
+            (c3Window, "bug.c3_window"), (tlbLocalOnly, "bug.tlb_local_only"),
+        ]
+        for (set, name) in on where set {
+            Console.line { $0.write("NEGATIVE CONTROL: "); $0.write(name); $0.write(" puts a known bug back on purpose") }
+        }
+    }
+}
