@@ -5,7 +5,9 @@
 #   make bench benchmarks (figures and ratios; never fails on timing)
 
 SWIFTC   ?= swiftc
-TOOLBIN  := $(dir $(shell command -v $(SWIFTC) 2>/dev/null))
+# The toolchain's bin directory, found through swiftc with every symlink resolved
+# (swiftc is often a link, e.g. /usr/bin/swiftc -> .../usr/bin/swift-driver).
+TOOLBIN  := $(dir $(realpath $(shell command -v $(SWIFTC) 2>/dev/null)))
 LLD      ?= $(TOOLBIN)ld.lld
 NM       ?= $(TOOLBIN)llvm-nm
 NASM     ?= nasm
@@ -48,27 +50,34 @@ $(BUILD)/kernel.elf: $(BUILD)/kernel.o $(ASM_OBJECTS) Linker/kernel.ld scripts/c
 setup:
 	@bash scripts/setup.sh
 
-run: setup all
+# Targets that need the tools run setup first and only then build: with `make -j`
+# prerequisites run in parallel, so the build is a sub-make after setup.
+run: setup
+	@$(MAKE) --no-print-directory all
 	@bash scripts/run-qemu.sh --smp $(SMP) --accel $(ACCEL) --timeout $(TIMEOUT) \
 		--cmdline "$(CMDLINE)" $(BUILD)/kernel.elf
 
-debug: setup all
+debug: setup
+	@$(MAKE) --no-print-directory all
 	@bash scripts/run-qemu.sh --smp $(SMP) --accel tcg --gdb --cmdline "$(CMDLINE)" $(BUILD)/kernel.elf
 
 # XCTest only: the project has no Swift Testing tests, and its empty closing line
 # ("0 tests") would be the last word of the run.
 SWIFT_TEST := swift test --disable-swift-testing
 
-test: setup all
+test: setup
+	@$(MAKE) --no-print-directory all
 	@bash scripts/test.sh $(SWIFT_TEST)
 
 test-host:
 	$(SWIFT_TEST) --filter CoreTests
 
-test-integration: setup all
+test-integration: setup
+	@$(MAKE) --no-print-directory all
 	$(SWIFT_TEST) --filter IntegrationTests
 
-bench: setup all
+bench: setup
+	@$(MAKE) --no-print-directory all
 	@bash scripts/bench.sh
 
 clean:

@@ -3,7 +3,7 @@
 #   scripts/symbolize.sh [build/kernel.elf] < serial.log
 set -euo pipefail
 elf=${1:-build/kernel.elf}
-SYM=$(dirname "$(command -v swiftc)")/llvm-symbolizer
+SYM=$(dirname "$(readlink -f "$(command -v swiftc)")")/llvm-symbolizer
 while IFS= read -r line; do
   if [[ $line =~ ^\ +#([0-9]+)\ +(0x[0-9a-f]+) ]]; then
     addr=${BASH_REMATCH[2]}

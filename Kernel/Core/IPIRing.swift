@@ -1,4 +1,4 @@
-// Index arithmetic of the LWKT IPI rings (SPEC.md section 2). Indices are
+// Index arithmetic of the LWKT IPI rings (docs/ipi-queues.md). Indices are
 // free-running UInt32 counters that wrap: windex (written by the source), rindex
 // and xindex (written by the target). Everything is computed modulo 2^32, so the
 // rings keep working when the counters wrap at UInt32.max.

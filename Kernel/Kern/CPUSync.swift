@@ -63,14 +63,16 @@ enum CPUSync {
         CriticalSection.exit()
     }
 
+    /// Every remote acknowledges and is held; the acknowledgements are then
+    /// cleared for the second phase (no remote acknowledges again before release).
     static func interlock(_ cs: CPUSyncState) {
         let raw = UInt64(UInt(bitPattern: Unmanaged.passUnretained(cs).toOpaque()))
         cs.remotes.forEach { IPIQueue.send(to: $0, { p, _ in CPUSync.remoteArrive(p) }, raw) }
         waitFor(cs)
+        cs.acknowledged.store(0, ordering: .sequentiallyConsistent)
     }
 
     static func deinterlock(_ cs: CPUSyncState) {
-        cs.acknowledged.store(0, ordering: .sequentiallyConsistent)
         cs.released.store(true, ordering: .releasing)
         waitFor(cs)                        // each remote ran the function
         withExtendedLifetime(cs) {}

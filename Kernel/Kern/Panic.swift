@@ -1,8 +1,9 @@
 // panic(): the end of the kernel, with a readable report on the serial console.
-// For now (one CPU) it prints the message, the CPU and a backtrace, and exits
-// through isa-debug-exit with FaultReport.exitCode. The SMP panic of SPEC.md
-// section 5 (panic_cpu ownership, stopping the other CPUs with NMIs, scheduler
-// stopped) builds on this entry point.
+// For now it claims the one report (FaultReport.claim: a second CPU that panics
+// or faults meanwhile stops silently), prints the message, the CPU and a
+// backtrace, and exits through isa-debug-exit with FaultReport.exitCode. The SMP
+// panic of docs/panic.md (stopping the other CPUs with NMIs, scheduler stopped)
+// builds on this entry point.
 
 func panic(_ message: StaticString, _ detail: ((inout FixedLineBuffer) -> Void)? = nil) -> Never {
     let flags = CPU.saveFlagsAndDisableInterrupts()

@@ -13,7 +13,7 @@ import Synchronization
 //   gs:40  interrupt nesting depth (C1: no context switch while > 0)
 //   gs:48  spinlocks held (no context switch while > 0)
 //
-// Rule (SPEC A1 style): a CPU writes only its own per-CPU data, except fields that
+// Rule (A1 style, docs/bsd4-scheduler.md): a CPU writes only its own per-CPU data, except fields that
 // are Atomic and documented as written remotely. Remote reads are hints.
 
 enum PerCPUHeader {

@@ -3,7 +3,7 @@ import Synchronization
 // Spinlocks. Two layers:
 //   TicketLock  the raw fair lock (FIFO tickets, `pause` while waiting), owner CPU
 //               and contention statistics. Usable before per-CPU data exists.
-//   SpinLock    TicketLock inside spinlock_enter/spinlock_exit (SPEC.md section 3):
+//   SpinLock    TicketLock inside spinlock_enter/spinlock_exit (docs/critical-sections.md):
 //               interrupts off on this CPU while held, and a critical section, so
 //               the holder is never preempted or interrupted into a deadlock.
 // Both are statically initialisable (a global or static `let` lives in .data) and
@@ -112,7 +112,7 @@ struct SpinLock: ~Copyable {
     }
 }
 
-/// spinlock_enter / spinlock_exit (FreeBSD order, SPEC.md section 3). The nesting
+/// spinlock_enter / spinlock_exit (FreeBSD order, docs/critical-sections.md). The nesting
 /// count and saved RFLAGS are the running thread's, as in FreeBSD: the CPU keeps
 /// the running thread's copy in its per-CPU header (gs:24, gs:32), so they work
 /// from the first instruction after GS is set, before any thread exists, and the

@@ -59,6 +59,7 @@ enum CPUSyncSuite {
             l.dec(rounds); l.write(" cpusyncs over "); l.dec(cpus.count); l.write(" CPUs: the function ran exactly once per CPU each time")
         }
         t.check(e == 0) { $0.write("no remote ran before the caller's own call finished ("); $0.dec(e); $0.write(" early)") }
+        Console.print(exact && e == 0 ? "End of test: SUCCESS" : "End of test: FAILURE")
     }
 
     /// cpusyncs started from every CPU at once must all finish.

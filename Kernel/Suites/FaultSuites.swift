@@ -60,7 +60,14 @@ enum FaultSuites {
         summary: "an IPI handler yields inside thread-context processing: named panic", body: { _ in
             guard let cpu = SMP.online.nth(1) else { Console.print("fault-ipi-yield: needs 2 CPUs"); return }
             Console.print("fault-ipi-yield: a handler yields; a panic follows")
-            Thread.spawn("poller", cpu: cpu, { while true { IPIQueue.process(); CPU.pause() } })
+            let polling = SharedCounters()
+            Thread.spawn("poller", cpu: cpu, {
+                polling.values[0] = 1
+                while true { IPIQueue.process(); CPU.pause() }
+            })
+            // Once the poller runs (its own hand-over message processed), a passive
+            // message is found only by its thread-context processing.
+            _ = spinUntil(milliseconds: 5000) { CPU.compilerBarrier(); return polling.values[0] == 1 }
             IPIQueue.send(to: cpu, { _, _ in Scheduler.yield() }, mode: .passive)
             _ = spinUntil(milliseconds: 5000) { false }
             Console.print("fault-ipi-yield: no panic")

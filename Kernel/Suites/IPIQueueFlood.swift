@@ -1,8 +1,10 @@
 import Synchronization
 
-// ipiq-flood: two CPUs flood each other with interrupts off (docs/ipi-queues.md,
-// send step 3). Neither takes the other's IPI, so the only thing that drains a
-// full ring is the sender's own draining while it waits for room: without it
+// ipiq-flood: two CPUs flood each other from inside a spinlock section, i.e. with
+// interrupts off and critnest held (docs/ipi-queues.md, send step 3): neither
+// takes the other's IPI, and no outermost critical_exit processes messages, so
+// the only thing that drains a full ring is the sender's own draining while it
+// waits for room (as when a kernel sends from under a spin lock): without it
 // (bug.ipiq_nodrain=1) the two deadlock. The suite's watchdog, on a third CPU,
 // turns that deadlock into FAILURE instead of a hang (with two CPUs the kernel's
 // own 10 s spin watchdog panics instead).
@@ -12,7 +14,7 @@ import Synchronization
 
 enum IPIQueueFlood {
     static let suite = TestSuite(name: "ipiq-flood", kind: .normal,
-                                 summary: "two CPUs flood each other with interrupts off and full FIFOs: no deadlock", body: run)
+                                 summary: "two CPUs flood each other from spinlock sections, full FIFOs: no deadlock", body: run)
 
     final class Flood {
         let received = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: 2)
@@ -88,10 +90,10 @@ enum IPIQueueFlood {
         Console.print(f.finished && r1 == s0 && r0 == s1 && waits > 0 ? "End of test: SUCCESS" : "End of test: FAILURE")
     }
 
-    /// Flooder `i`: interrupts off from before the start line, so that neither
-    /// side drains except inside its own nearly-full wait; batches of 64.
+    /// Flooder `i`: in a spinlock section from before the start line, so that
+    /// neither side drains except inside its own nearly-full wait; batches of 64.
     static func flood(_ f: Flood, _ i: Int, to other: Int) {
-        var flags = CPU.saveFlagsAndDisableInterrupts()
+        SpinlockSection.enter()
         f.arrived.wrappingAdd(1, ordering: .sequentiallyConsistent)
         while f.arrived.load(ordering: .acquiring) < 2 { CPU.pause() }
         while TSC.now < f.deadline {
@@ -103,10 +105,10 @@ enum IPIQueueFlood {
                 f.sent.values[i] &+= 1
                 if tk.waitedForRoom { f.sent.values[2 + i] &+= 1 }
             }
-            CPU.restoreFlags(flags)
-            flags = CPU.saveFlagsAndDisableInterrupts()
+            SpinlockSection.exit()
+            SpinlockSection.enter()
         }
-        CPU.restoreFlags(flags)
+        SpinlockSection.exit()
         // Our last message done means all of ours were (FIFO).
         if let last = IPIQueue.send(to: other, { _, _ in }) { IPIQueue.wait(last) }
         f.sent.values[4 + i] = 1

@@ -15,6 +15,9 @@ enum SleepSuite {
         var sleeper: Thread? = nil
         var stop = false
         var rounds: UInt64 = 0, wakeups: UInt64 = 0, lost: UInt64 = 0, timeouts: UInt64 = 0
+        /// Wake-ups issued while the sleeper had declared itself asleep: the ones a
+        /// missing interlock would lose (the race window).
+        var whileAsleep: UInt64 = 0
         var channel: UInt { Sleep.channel(self) }
     }
 
@@ -50,14 +53,17 @@ enum SleepSuite {
         }
         for p in pairs { p.lock.lock(); p.stop = true; Sleep.wakeup(p.channel); p.lock.unlock() }
         for td in threads { td.join() }
-        var rounds: UInt64 = 0, lost: UInt64 = 0, timeouts: UInt64 = 0, wakeups: UInt64 = 0
-        for p in pairs { rounds += p.rounds; lost += p.lost; timeouts += p.timeouts; wakeups += p.wakeups }
+        var rounds: UInt64 = 0, lost: UInt64 = 0, timeouts: UInt64 = 0, wakeups: UInt64 = 0, asleep: UInt64 = 0
+        for p in pairs { rounds += p.rounds; lost += p.lost; timeouts += p.timeouts; wakeups += p.wakeups; asleep += p.whileAsleep }
         Console.line { l in
             l.write("sleep: "); l.dec(n); l.write(" pairs, rounds "); l.dec(rounds); l.write(", wakeups "); l.dec(wakeups)
+            l.write(" ("); l.dec(asleep); l.write(" to a declared sleeper)")
             l.write(", timeouts "); l.dec(timeouts); l.write(lost > 0 ? ", !!! lost wake-ups " : ", lost wake-ups "); l.dec(lost)
         }
         t.check(rounds > 0) { $0.dec(rounds); $0.write(" sleep/wake rounds completed") }
+        t.check(asleep > 0) { l in l.write("the window was hit: "); l.dec(asleep); l.write(" wake-ups went to a sleeper that had declared itself asleep") }
         t.check(lost == 0) { $0.write("no lost wake-ups ("); $0.dec(lost); $0.write(" wakeups found no sleeper that had declared itself asleep)") }
+        Console.print(lost == 0 && asleep > 0 && rounds > 0 ? "End of test: SUCCESS" : "End of test: FAILURE")
     }
 
     static func sleeper(_ p: Pair) {
@@ -83,6 +89,7 @@ enum SleepSuite {
                 p.flag = true
                 let woke = Sleep.wakeup(p.channel)
                 p.wakeups += 1
+                if p.waiting { p.whileAsleep += 1 }
                 // The sleeper said (under this lock) it was going to sleep, is not
                 // on the queue, and did not time out: the wake-up is lost.
                 if p.waiting && woke == 0 && !(p.sleeper?.sleepTimedOut ?? false) { p.lost += 1 }

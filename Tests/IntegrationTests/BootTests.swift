@@ -4,11 +4,11 @@ import Foundation
 import XCTest
 
 final class BootTests: QEMUTestCase {
-    static let nonFatalSuites = ["console", "pages", "heap", "paging", "smp", "spinlock-torture",
+    static let nonFatalSuites = ["console", "pages", "heap", "paging", "smp", "ipiq-rules", "spinlock-torture",
                                  "threads", "preempt", "sleep", "migrate", "ipiq-torture", "ipiq-flood",
-                                 "ipiq-wakeup", "cpusync", "litmus"]
+                                 "ipiq-wakeup", "cpusync", "tlb-shootdown", "litmus"]
     static let fatalSuites = ["fault-pf", "fault-de", "fault-trap", "fault-stack", "fault-null",
-                              "fault-thread-stack"]
+                              "fault-thread-stack", "fault-ipi-yield", "fault-all-cpus"]
 
     /// "memory: N MiB usable, ..." → N.
     private func usableMiB(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) -> Int? {
@@ -80,6 +80,17 @@ final class BootTests: QEMUTestCase {
         assertSuitesRan(r, BootTests.nonFatalSuites)
     }
 
+    /// With the periodic tick off, suites that need it say SKIP instead of hanging.
+    func testRunAllPassesWithoutTheTick() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=all tick=0", timeout: 120))
+        assertPassed(r)
+        assertSuitesRan(r, BootTests.nonFatalSuites)
+        for skip in ["smp: timer ticks: tick=0 given", "preempt: tick preemption: tick=0 given",
+                     "sleep: sleep timeouts: they count ticks (tick=0 given)"] {
+            XCTAssertTrue(r.skips.contains { $0.hasPrefix(skip) }, "no SKIP '\(skip)'")
+        }
+    }
+
     func testRunAllPassesWithOneCPU() throws {
         let r = try boot(QEMURun(smp: 1, accel: .tcg, cmdline: "run=all"))
         assertPassed(r)
@@ -103,7 +114,7 @@ final class BootTests: QEMUTestCase {
     }
 
     /// Suites that need two CPUs and say SKIP on one.
-    static let multiCPUSuites = ["ipiq-torture", "ipiq-flood", "ipiq-wakeup", "litmus"]
+    static let multiCPUSuites = ["spinlock-torture", "ipiq-torture", "ipiq-flood", "ipiq-wakeup", "tlb-shootdown", "litmus"]
 
     private func assertSuitesRan(_ r: QEMUResult, _ suites: [String], skipping: [String] = [],
                                  file: StaticString = #filePath, line: UInt = #line) {
@@ -223,6 +234,31 @@ final class BootTests: QEMUTestCase {
         assertFault(r, vectorName: "#PF page fault")
     }
 
+    /// Every CPU faults at once: one whole report (assertFault demands exactly one
+    /// FAULT line and every register), no report cut off by another CPU's.
+    func testEveryCPUFaultingAtOnceGivesOneWholeReport() throws {
+        for accel in Accel.kvmUsable ? [Accel.tcg, .kvm] : [.tcg] {
+            let r = try boot(QEMURun(smp: 4, accel: accel, cmdline: "run=fault-all-cpus", timeout: 90))
+            assertFault(r, vectorName: "#PF page fault")
+            XCTAssertFalse(r.hasLine(containing: "recursive fault"), "a second CPU's fault cut the report (\(accel))")
+            XCTAssertEqual(r.lines.filter { $0.hasPrefix("  backtrace (rbp chain") }.count, 1, "one backtrace (\(accel))")
+        }
+    }
+
+    // MARK: benchmarks
+
+    /// run=bench completes and prints every figure (values are not judged).
+    func testBenchmarksPrintEveryFigure() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=bench bench.ms=100", timeout: 120))
+        assertPassed(r)
+        for figure in ["raw IPI round trip: median ", "IPI queue message round trip (send + wait_ipiq): median ",
+                       "IPI queue one-way burst: ", "cpusync on all CPUs: median ",
+                       "thread switch (yield between two threads): ", "uncontended SpinLock lock+unlock: ",
+                       "heap posix_memalign+free (64 bytes): ", "thread create + run + exit + join (same CPU): median "] {
+            XCTAssertTrue(r.passes.contains { $0.hasPrefix("bench: " + figure) }, "no figure '\(figure)'")
+        }
+    }
+
     // MARK: monitor
 
     func testMonitorCommandsUnknownInputAndExit() throws {
@@ -262,6 +298,18 @@ final class BootTests: QEMUTestCase {
                                     "mem repeats the memory summary")
         XCTAssertGreaterThanOrEqual(r.lines.filter { $0 == "cmdline: tick = 1" }.count, 2,
                                     "options repeats the parsed command line")
+        // Every known option in a key column wide enough for the longest key:
+        // the description starts at the same column on every line.
+        let options = r.lines.filter { $0.hasPrefix("  ") && $0.contains("=") && $0.dropFirst(2).first?.isLetter == true }
+        XCTAssertGreaterThan(options.count, 10, "the known options are listed")
+        let columns = Set(options.map { l -> Int in
+            let key = l.dropFirst(2).prefix { $0 != " " }
+            let rest = l.dropFirst(2 + key.count)
+            return 2 + key.count + rest.prefix { $0 == " " }.count
+        })
+        XCTAssertEqual(columns.count, 1, "descriptions start in one column: \(options)")
+        XCTAssertTrue(options.allSatisfy { l in l.dropFirst(2).prefix { $0 != " " }.count + 2 < (columns.first ?? 0) },
+                      "at least two spaces between every key and its description")
     }
 }
 

@@ -1,5 +1,5 @@
 // Host-side harness that boots build/kernel.elf in QEMU and parses its serial output.
-// Conventions (kvm-unit-tests, /work/shared/REFERENCES.md): PASS:/FAIL:/SKIP: lines,
+// Conventions (kvm-unit-tests, docs/testing.md): PASS:/FAIL:/SKIP: lines,
 // a SUMMARY line, and isa-debug-exit: QEMU status (code << 1) | 1, so 1 = success,
 // 3 = test failures, 5 = kernel fault/panic, 0 = the kernel never reached the device.
 //
@@ -445,6 +445,16 @@ class QEMUTestCase: XCTestCase {
             return t.count == 2 && t[0] == "#0" && QEMUTestCase.isHex64(String(t[1]))
         }, "no '#0  0x...' backtrace frame", file: file, line: line)
         XCTAssertNil(r.summary, "a fatal suite must not reach SUMMARY", file: file, line: line)
+    }
+
+    /// The kernel panicked with `message`: status 5, the "panic: MESSAGE" line, a
+    /// backtrace, and no SUMMARY (the run did not go on).
+    func assertPanic(_ r: QEMUResult, _ message: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.status, 5, "expected a panic (status 5), got \(r.statusDescription)", file: file, line: line)
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("panic: " + message) }, "no 'panic: \(message)' line",
+                      file: file, line: line)
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("  backtrace (rbp chain") }, "no backtrace", file: file, line: line)
+        XCTAssertNil(r.summary, "a panic ends the run", file: file, line: line)
     }
 
     static func isHex64(_ s: String) -> Bool {

@@ -1,4 +1,4 @@
-// QEMU's isa-debug-exit device at port 0xf4 (REFERENCES.md): writing c makes QEMU
+// QEMU's isa-debug-exit device at port 0xf4 (docs/testing.md): writing c makes QEMU
 // exit with status (c << 1) | 1. So 0 = all passed (status 1), non-zero = failure
 // (status 3 for 1); status 0 means the kernel never got here (hang, triple fault).
 
