@@ -78,7 +78,7 @@ FN cpu_invlpg
     invlpg [rdi]
     ret
 
-; Fences: the mechanisms in SPEC.md name MFENCE explicitly; Swift's seq_cst
+; Fences: the mechanisms in docs/ name MFENCE explicitly; Swift's seq_cst
 ; fence compiles to a locked instruction instead, so the named ones live here.
 FN cpu_mfence
     mfence

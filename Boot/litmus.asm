@@ -1,4 +1,4 @@
-; x86-TSO litmus test bodies (REFERENCES.md table; herdtools7 x86 catalogue).
+; x86-TSO litmus test bodies (docs/litmus.md; herdtools7 x86 catalogue).
 ; Written in assembly so that each thread runs exactly the instructions of the
 ; test: the compiler may neither reorder nor merge them.
 ;

@@ -26,9 +26,39 @@ enum CPUSyncSuite {
         early = .allocate(capacity: n); early!.initialize(repeating: 0, count: n)
         if BugKnobs.cpusyncEarlyRelease { t.note { $0.write("negative control: remotes released before the caller's call ends") } }
         holdRounds(&t, cpus)
+        callerStaysOn(&t, cpus)
         concurrent(&t, cpus)
         maskSend(&t, cpus)
     }
+
+    /// The caller holds a critical section for the whole cpusync: a thread it
+    /// wakes on its own CPU (higher priority) may run only once the remotes are
+    /// released, never while they spin held for a caller that was switched out.
+    static func callerStaysOn(_ t: inout TestContext, _ cpus: CPUMask) {
+        guard cpus.count >= 2 else { t.skip("caller switched out: needs 2 CPUs"); return }
+        let me = PerCPU.currentNumber
+        let seen = SharedCounters()      // [0] ran, [1] remotes found held when it ran
+        guard let high = Thread.create("high", priority: Thread.highPriority, cpu: me, {
+            var held: UInt64 = 0
+            SMP.online.forEach { if $0 != me && IPIQueue.targets[$0].parked[me] != 0 { held += 1 } }
+            seen.values[1] = held
+            seen.values[0] = 1
+        }) else { t.check(false, "create a high-priority thread"); return }
+        highThread = high
+        CPUSync.run(mask: cpus, { _, _ in
+            if PerCPU.currentNumber == CPUSyncSuite.initiator, let h = CPUSyncSuite.highThread {
+                CPUSyncSuite.highThread = nil
+                Scheduler.schedule(h)           // higher priority, on the caller's CPU
+                for _ in 0..<2000 { CPU.pause() }
+            }
+        })
+        high.join()
+        t.check(seen.values[0] == 1 && seen.values[1] == 0) { l in
+            l.write("a higher-priority thread woken inside the caller's call ran only after the remotes were released (")
+            l.dec(seen.values[1]); l.write(" found held)")
+        }
+    }
+    nonisolated(unsafe) static var highThread: Thread? = nil
 
     /// cpusync from this CPU, thousands of times: a remote may run the function
     /// only once the caller's own call of the same round has finished.
