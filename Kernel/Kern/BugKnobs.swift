@@ -27,10 +27,14 @@ enum BugKnobs {
     /// preempt: after a deferred switch critnest is lowered only after interrupts
     /// are back on, with the window widened (C3). docs/critical-sections.md.
     nonisolated(unsafe) static var c3Window = false
+    /// rendezvous-preempt: the action routine uses an ordinary critical section;
+    /// C1 must trip (a switch inside the IPI handler). docs/rendezvous.md.
+    nonisolated(unsafe) static var rendezvousPlainCritical = false
     /// tlb-shootdown: unmapping invalidates only the calling CPU's TLB.
     nonisolated(unsafe) static var tlbLocalOnly = false
 
     static func load() {
+        rendezvousPlainCritical = KernelOptions.flag("bug.rendezvous_plain_critical", default: false)
         ipiqNoRecheck = KernelOptions.flag("bug.ipiq_norecheck", default: false)
         ipiqNoFence = KernelOptions.flag("bug.ipiq_nofence", default: false)
         ipiqEarlyCopy = KernelOptions.flag("bug.ipiq_early_copy", default: false)
@@ -48,6 +52,7 @@ enum BugKnobs {
             (ipiqEarlyCopy, "bug.ipiq_early_copy"), (ipiqNoDrain, "bug.ipiq_nodrain"),
             (handoffEarlyClear, "bug.handoff_early_clear"), (cpusyncEarlyRelease, "bug.cpusync_early_release"),
             (c3Window, "bug.c3_window"), (tlbLocalOnly, "bug.tlb_local_only"),
+            (rendezvousPlainCritical, "bug.rendezvous_plain_critical"),
         ]
         for (set, name) in on where set {
             Console.line { $0.write("NEGATIVE CONTROL: "); $0.write(name); $0.write(" puts a known bug back on purpose") }

@@ -83,6 +83,7 @@ enum CPUSync {
         var dog = SpinWatchdog("cpusync: a remote CPU did not acknowledge")
         while cs.acknowledged.load(ordering: .acquiring) & bits != bits {
             IPIQueue.process()
+            Rendezvous.servicePending()
             CPU.pause()
             dog.check()
         }

@@ -36,6 +36,8 @@ enum CriticalSection {
             // in a raw section (PerCPU.installInterruptAccounting) against it.
             td.critnest = 0
             CPU.compilerBarrier()     // C3: owepreempt is loaded after the store
+            // rendezvous-preempt holds the window open on its own thread only.
+            if td.windowCycles != 0 { TSC.spin(cycles: td.windowCycles) }
             if td.owepreempt {
                 td.critnest = 1
                 Scheduler.preemptOwed(td)   // clears owepreempt, switches, returns critnest to 0

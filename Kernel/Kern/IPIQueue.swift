@@ -215,6 +215,7 @@ enum IPIQueue {
                                                rindex: q.pointee.rindex.load(ordering: .acquiring))) {
             _ = kick(target, targets[target], from: PerCPU.currentNumber)
             if !BugKnobs.ipiqNoDrain { process() }
+            Rendezvous.servicePending()
             CPU.pause()
             dog.check()
         }
@@ -237,6 +238,7 @@ enum IPIQueue {
         var dog = SpinWatchdog("wait_ipiq: no answer from CPU", other: ticket.target)
         while !IPIRing.reached(q.pointee.xindex.load(ordering: .acquiring), ticket.sequence) {
             process()
+            Rendezvous.servicePending()
             CPU.pause()
             dog.check()
         }
@@ -287,6 +289,7 @@ enum IPIQueue {
             // (senders coalesce again) and go round.
             _ = t.npoll.exchange(1, ordering: .sequentiallyConsistent)
             if held {
+                Rendezvous.servicePending()      // a held CPU still joins a rendezvous
                 CPU.pause()
                 if hold == nil { hold = SpinWatchdog("cpusync: held, never released by its caller") }
                 hold!.check()

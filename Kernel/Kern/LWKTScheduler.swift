@@ -116,6 +116,7 @@ enum Scheduler {
             if Volatile.running(td.context) != 0 { td.handoffSpins.wrappingAdd(1, ordering: .relaxed) }
             while Volatile.running(td.context) != 0 {
                 IPIQueue.process()
+                Rendezvous.servicePending()
                 CPU.pause()
                 dog.check()
             }
@@ -136,7 +137,7 @@ enum Scheduler {
         guard Volatile.switchOuts(td.context) != expected else { return }
         td.handoffStampBehind.wrappingAdd(1, ordering: .relaxed)
         var dog = SpinWatchdog("hand-off: switch-out stamp never written")
-        while Volatile.switchOuts(td.context) != expected { CPU.pause(); dog.check() }
+        while Volatile.switchOuts(td.context) != expected { Rendezvous.servicePending(); CPU.pause(); dog.check() }
         CPU.mfence()
     }
 

@@ -54,6 +54,7 @@ enum Boot {
         Clock.enabled = KernelOptions.flag("tick", default: true)
         SMP.initializeBootCPU()
         SMP.startApplicationProcessors()
+        Rendezvous.smpStarted = SMP.online.count > 1
         SMP.report()
         let run = KernelOptions.list("run")
         if !run.isEmpty { TestRunner.run(run) }

@@ -93,14 +93,17 @@ enum PerCPU {
     /// that takes and releases a spinlock can never bring critnest to 0 with
     /// owepreempt set and switch before its EOI, even if it interrupted a
     /// critical_exit in its window. Preemptions a handler requests stay owed and
-    /// are taken here, on the way out, back in thread context.
+    /// are taken here, on the way out, back in thread context. The rendezvous
+    /// vector is exempt (its depth is still counted): the rendezvous action
+    /// routine raises critnest itself, so that its own fix is what is tested
+    /// (Kern/Rendezvous.swift, bug.rendezvous_plain_critical).
     static func installInterruptAccounting() {
-        Traps.enter = { _ in
+        Traps.enter = { frame in
             GSBase.write(PerCPUHeader.interruptDepth, GSBase.read(PerCPUHeader.interruptDepth) &+ 1)
-            CriticalSection.enterRaw()
+            if frame.pointee.vector != UInt64(Vectors.rendezvous) { CriticalSection.enterRaw() }
         }
         Traps.exit = { frame in
-            CriticalSection.exitRaw()
+            if frame.pointee.vector != UInt64(Vectors.rendezvous) { CriticalSection.exitRaw() }
             let depth = GSBase.read(PerCPUHeader.interruptDepth) &- 1
             GSBase.write(PerCPUHeader.interruptDepth, depth)
             if depth == 0 {

@@ -35,6 +35,7 @@ enum SMP {
         Sleep.initialize()
         Scheduler.initialize(cpuCount: PerCPU.count)
         IPIQueue.initialize(cpuCount: PerCPU.count, capacity: IPIQueue.configuredCapacity())
+        Rendezvous.initialize()
         let bsp = PerCPU.cpus[0]
         bsp.bootStack = Boot.mainStack
         PerCPU.attach(bsp)

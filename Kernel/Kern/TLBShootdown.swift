@@ -10,7 +10,8 @@ import Synchronization
 // hold the translation in its TLB (creation, migration, or a speculative walk),
 // and a stale entry would let that CPU read or write the page's next owner.
 // `TLBShootdown.flushAll` empties every online CPU's TLB and returns only when
-// all have done it (a cpusync today; the rendezvous will carry it).
+// all have done it: a rendezvous, whose mutex also serializes shootdowns (two
+// CPUs each waiting with interrupts off for the other's shootdown would deadlock).
 
 enum KernelPageTables {
     static let lock = SpinLock("kernel page tables")
@@ -52,6 +53,6 @@ enum TLBShootdown {
             return
         }
         count.wrappingAdd(1, ordering: .relaxed)
-        CPUSync.run(mask: SMP.online, { _, _ in CPU.flushTLB() })
+        Rendezvous.runOnAll(action: { _ in CPU.flushTLB() })
     }
 }

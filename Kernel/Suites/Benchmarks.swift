@@ -8,7 +8,7 @@ import Synchronization
 
 enum Benchmarks {
     static let suite = TestSuite(name: "bench", kind: .benchmark,
-                                 summary: "IPI, IPI queue, cpusync, switch, lock, heap costs", body: run)
+                                 summary: "IPI, IPI queue, cpusync, rendezvous, switch, lock, heap costs", body: run)
 
     static let pongs = Atomic<UInt64>(0)
     nonisolated(unsafe) static var pingFrom = 0
@@ -26,13 +26,13 @@ enum Benchmarks {
     }
 
     static func report(_ t: inout TestContext, _ name: StaticString, _ s: Samples, per: UInt64 = 1,
-                       baseline: UInt64 = 0) {
+                       baseline: UInt64 = 0, of floor: StaticString = "a raw IPI round trip") {
         let median = s.median / max(per, 1)
         t.check(!s.values.isEmpty) { l in
             l.write(name); l.write(": median "); l.dec(median); l.write(" cycles ("); l.dec(TSC.nanoseconds(median))
             l.write(" ns), mean "); l.dec(s.mean / max(per, 1)); l.write(", "); l.dec(s.values.count); l.write(" samples")
             if baseline > 0 {
-                l.write(", "); l.dec(median * 100 / baseline); l.write("% of a raw IPI round trip")
+                l.write(", "); l.dec(median * 100 / baseline); l.write("% of "); l.write(floor)
             }
         }
     }
@@ -46,6 +46,8 @@ enum Benchmarks {
             ipiQueueRoundTrip(&t, other, budget, baseline: rawRoundTrip)
             ipiQueueThroughput(&t, other, budget)
             cpusync(&t, budget, baseline: rawRoundTrip)
+            let broadcast = rawBroadcast(&t, budget)
+            rendezvous(&t, budget, baseline: broadcast)
         } else {
             t.skip("cross-CPU benchmarks need 2 CPUs")
         }
@@ -104,6 +106,41 @@ enum Benchmarks {
             l.write(" cycles each, "); l.dec(d.ipis); l.write(" hardware IPIs ("); l.dec(n / max(d.ipis, 1))
             l.write(" messages per IPI)")
         }
+    }
+
+    static let broadcastAcks = Atomic<UInt64>(0)
+
+    /// One broadcast IPI (all but self); every other CPU acknowledges in its
+    /// handler: the floor for an all-CPU operation.
+    static func rawBroadcast(_ t: inout TestContext, _ ms: UInt64) -> UInt64 {
+        Traps.register(vector: Vectors.benchBroadcast) { _ in
+            LocalAPIC.eoi()
+            Benchmarks.broadcastAcks.wrappingAdd(1, ordering: .releasing)
+        }
+        let others = UInt64(SMP.online.count - 1)
+        var s = Samples()
+        let budget = TimeBudget(milliseconds: ms)
+        while !budget.expired && s.values.count < 20_000 {
+            let before = broadcastAcks.load(ordering: .acquiring)
+            let t0 = TSC.now
+            LocalAPIC.sendToAllButSelf(vector: UInt8(Vectors.benchBroadcast))
+            while broadcastAcks.load(ordering: .acquiring) &- before < others { CPU.pause() }
+            s.add(TSC.now &- t0)
+        }
+        report(&t, "raw broadcast IPI round trip (all CPUs acknowledge)", s)
+        return s.median
+    }
+
+    /// A rendezvous on every CPU with an empty action, next to the broadcast.
+    static func rendezvous(_ t: inout TestContext, _ ms: UInt64, baseline: UInt64) {
+        var s = Samples()
+        let budget = TimeBudget(milliseconds: ms)
+        while !budget.expired && s.values.count < 20_000 {
+            let t0 = TSC.now
+            Rendezvous.runOnAll(action: { _ in })
+            s.add(TSC.now &- t0)
+        }
+        report(&t, "rendezvous on all CPUs (empty action)", s, baseline: baseline, of: "a raw broadcast round trip")
     }
 
     static func cpusync(_ t: inout TestContext, _ ms: UInt64, baseline: UInt64) {

@@ -95,7 +95,7 @@ enum IPIQueueFlood {
     static func flood(_ f: Flood, _ i: Int, to other: Int) {
         SpinlockSection.enter()
         f.arrived.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        while f.arrived.load(ordering: .acquiring) < 2 { CPU.pause() }
+        while f.arrived.load(ordering: .acquiring) < 2 { Rendezvous.servicePending(); CPU.pause() }
         while TSC.now < f.deadline {
             for _ in 0..<64 {
                 guard let tk = IPIQueue.send(to: other, { idx, _ in

@@ -213,7 +213,7 @@ enum LitmusSuite {
             k += 1
             let flags = CPU.saveFlagsAndDisableInterrupts()
             var g = a.go.load(ordering: .acquiring)
-            while g < k { CPU.pause(); g = a.go.load(ordering: .acquiring) }
+            while g < k { Rendezvous.servicePending(); CPU.pause(); g = a.go.load(ordering: .acquiring) }
             if g == UInt64.max { CPU.restoreFlags(flags); return }
             body(test, a, role)
             CPU.restoreFlags(flags)

@@ -32,7 +32,7 @@ enum SMPSuite {
         }
 
         // Ticks: every CPU's counter must advance by at least two (periodic, not one
-        // pending interrupt). Bounded by 2 s: under this workplace's slow nested KVM
+        // pending interrupt). Bounded by 2 s: under the development machine's slow nested KVM
         // a CPU can still be busy for ~100 ms finishing the threads above.
         guard Clock.enabled else { t.skip("timer ticks: tick=0 given"); return }
         var before = InlineArray<64, UInt64>(repeating: 0)

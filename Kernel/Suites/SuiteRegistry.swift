@@ -18,6 +18,8 @@ enum SuiteRegistry {
             IPIQueueFlood.suite,
             IPIQueueWakeup.suite,
             CPUSyncSuite.suite,
+            RendezvousSuite.suite,
+            RendezvousPreemptSuite.suite,
             TLBShootdownSuite.suite,
             LitmusSuite.suite,
             Benchmarks.suite,

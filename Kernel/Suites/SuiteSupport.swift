@@ -71,6 +71,7 @@ func spinUntil(milliseconds ms: UInt64, processing: Bool = true, _ done: () -> B
     while !done() {
         if budget.expired { return done() }
         if processing { IPIQueue.process() }
+        Rendezvous.servicePending()        // a waiter with interrupts off still joins
         CPU.pause()
     }
     return true

@@ -56,7 +56,7 @@ struct TestContext {
 }
 
 /// A deadline for loops sized by time rather than count: the same suite runs on
-/// TCG, on real-speed KVM and on this workplace's very slow nested KVM.
+/// TCG, on real-speed KVM and on the development machine's very slow nested KVM.
 struct TimeBudget {
     let end: UInt64
     init(milliseconds ms: UInt64) { end = TSC.now &+ TSC.ticksPerMs &* ms }

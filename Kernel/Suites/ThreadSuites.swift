@@ -16,7 +16,7 @@ enum ThreadSuite {
         var created = 0, wrong = 0, batches = 0, guarded = true
         // Thread ids come from a counter: unique means strictly increasing here.
         // (No Set: its capacity math is x87 floating point with -mno-sse, which
-        // this workplace's nested KVM cannot emulate.)
+        // the development machine's nested KVM cannot emulate.)
         var lastID = 0, idsIncreasing = true
         while !budget.expired && created < 2000 {
             let results = SharedCounters()

@@ -6,7 +6,7 @@ import XCTest
 final class BootTests: QEMUTestCase {
     static let nonFatalSuites = ["console", "pages", "heap", "paging", "smp", "ipiq-rules", "spinlock-torture",
                                  "threads", "preempt", "sleep", "migrate", "ipiq-torture", "ipiq-flood",
-                                 "ipiq-wakeup", "cpusync", "tlb-shootdown", "litmus"]
+                                 "ipiq-wakeup", "cpusync", "rendezvous", "rendezvous-preempt", "tlb-shootdown", "litmus"]
     static let fatalSuites = ["fault-pf", "fault-de", "fault-trap", "fault-stack", "fault-null",
                               "fault-thread-stack", "fault-ipi-yield", "fault-all-cpus"]
 
@@ -73,7 +73,7 @@ final class BootTests: QEMUTestCase {
 
     func testRunAllPassesUnderKVMWith4CPUs() throws {
         try requireKVM()
-        // Longer timeout: on this workplace's nested KVM (kvm_pvm, shadow paging) QEMU
+        // Longer timeout: on the development machine's nested KVM (kvm_pvm, shadow paging) QEMU
         // needs ~5-7 s before the first byte, and page-table-heavy work is slow.
         let r = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: "run=all", timeout: 120))
         assertPassed(r)
@@ -114,7 +114,8 @@ final class BootTests: QEMUTestCase {
     }
 
     /// Suites that need two CPUs and say SKIP on one.
-    static let multiCPUSuites = ["spinlock-torture", "ipiq-torture", "ipiq-flood", "ipiq-wakeup", "tlb-shootdown", "litmus"]
+    static let multiCPUSuites = ["spinlock-torture", "ipiq-torture", "ipiq-flood", "ipiq-wakeup", "rendezvous-preempt",
+                                 "tlb-shootdown", "litmus"]
 
     private func assertSuitesRan(_ r: QEMUResult, _ suites: [String], skipping: [String] = [],
                                  file: StaticString = #filePath, line: UInt = #line) {
@@ -253,6 +254,8 @@ final class BootTests: QEMUTestCase {
         assertPassed(r)
         for figure in ["raw IPI round trip: median ", "IPI queue message round trip (send + wait_ipiq): median ",
                        "IPI queue one-way burst: ", "cpusync on all CPUs: median ",
+                       "raw broadcast IPI round trip (all CPUs acknowledge): median ",
+                       "rendezvous on all CPUs (empty action): median ",
                        "thread switch (yield between two threads): ", "uncontended SpinLock lock+unlock: ",
                        "heap posix_memalign+free (64 bytes): ", "thread create + run + exit + join (same CPU): median "] {
             XCTAssertTrue(r.passes.contains { $0.hasPrefix("bench: " + figure) }, "no figure '\(figure)'")

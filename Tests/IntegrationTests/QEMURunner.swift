@@ -24,7 +24,7 @@ enum Accel: String {
 
     /// `-cpu` under KVM. Plain `host` makes QEMU 7.2 abort on hosts whose KVM refuses
     /// IA32_ARCH_CAPABILITIES ("failed to set MSR 0x10a", kvm_buf_set_msrs assertion;
-    /// seen on this workplace's kvm_pvm). Dropping that one CPUID bit is harmless for
+    /// seen on the development machine's kvm_pvm). Dropping that one CPUID bit is harmless for
     /// the kernel and a no-op elsewhere. QUARTET_KVM_CPU overrides it.
     static var kvmCPU: String {
         if let c = ProcessInfo.processInfo.environment["QUARTET_KVM_CPU"], !c.isEmpty { return c }

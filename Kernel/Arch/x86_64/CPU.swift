@@ -1,5 +1,5 @@
 // Typed wrappers over Boot/cpu.asm. Every NASM helper the kernel calls is declared
-// here, once (ARCHITECTURE.md). The rest of the kernel uses the wrappers.
+// here, once (README section 12, "Source layout"). The rest of the kernel uses the wrappers.
 //
 // A call into assembly is opaque to the Swift optimizer, so each of these is also a
 // compiler barrier: no memory access is moved across it.

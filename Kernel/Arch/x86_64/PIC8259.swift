@@ -25,6 +25,7 @@ enum Vectors {
     static let rendezvous: Int = 0xE1
     static let benchPing: Int = 0xE9         // bench: raw IPI ping-pong
     static let benchPong: Int = 0xEA
+    static let benchBroadcast: Int = 0xEB    // bench: raw broadcast IPI, acknowledged
     static let timer: Int = 0xEF             // local APIC timer tick
     static let apicError: Int = 0xFE
     static let apicSpurious: Int = 0xFF

@@ -20,6 +20,12 @@ enum TSC {
 
     static var uptimeNanoseconds: UInt64 { nanoseconds(now &- boot) }
 
+    /// Busy-waits `cycles` TSC cycles.
+    static func spin(cycles: UInt64) {
+        let end = now &+ cycles
+        while now < end { CPU.pause() }
+    }
+
     /// Busy-waits at least `us` microseconds (needs calibration).
     static func delay(microseconds us: UInt64) {
         let end = now &+ max(1, ticksPerMs * us / 1000)

@@ -1,0 +1,183 @@
+import Synchronization
+
+// SMP rendezvous (FreeBSD smp_rendezvous_cpus, subr_smp.c; docs/rendezvous.md):
+// every CPU in a set runs setup, then action, then teardown, in lock step.
+//
+// Who writes what:
+//   the initiator, holding `lock`   the parameters, the phase counters' reset,
+//                                   the pending mask (before its IPIs)
+//   each participant                its pending bit (test-and-clear), the four
+//                                   phase counters (atomic adds)
+// The parameters are read only after the add-acquire on counter 0; a participant
+// never touches the shared state after its add to counter 3 (the initiator may
+// start the next rendezvous at once).
+//
+// The action routine runs in the IPI handler, before EOI. The seed-002 rule (C2):
+// it raises critnest DIRECTLY, remembers owepreempt, lowers critnest directly
+// without looking at owepreempt, and asserts owepreempt did not change. An
+// ordinary critical section would switch from the IPI handler when the IPI landed
+// in an interrupted critical_exit's window (critnest 0, owepreempt 1) and the
+// action took and released a spinlock. The trap wrapper exempts this vector from
+// its own raw section (PerCPU.installInterruptAccounting) so that this routine
+// is what prevents it, and its negative control can put the bug back.
+//
+// Deadlock freedom: one spin mutex serializes rendezvous (and so TLB shootdowns);
+// it is taken with a try-lock loop that lets interrupts in between tries, and
+// every loop that spins with interrupts off on another CPU's progress also runs
+// a pending rendezvous (`servicePending`), so a held or waiting CPU still joins.
+
+typealias RendezvousFunction = @convention(c) (UInt64) -> Void
+
+enum Rendezvous {
+    /// A setup or teardown step. FreeBSD's NULL is `.barrierOnly`; its
+    /// smp_no_rendezvous_barrier sentinel is `.noBarrier`.
+    enum Step {
+        case noBarrier                       // no function, no barrier
+        case barrierOnly                     // a barrier, no function
+        case run(RendezvousFunction)         // the function, then (setup) or before it (teardown) a barrier
+    }
+
+    static let lock = SpinLock("smp rendezvous")
+    /// CPUs whose part in the current rendezvous has not started (bit = CPU).
+    static let pending = Atomic<UInt64>(0)
+    /// Phase counters: 0 entry, 1 setup done, 2 action done, 3 exit.
+    static let entered = Atomic<UInt32>(0)
+    static let setupDone = Atomic<UInt32>(0)
+    static let actionDone = Atomic<UInt32>(0)
+    static let exited = Atomic<UInt32>(0)
+    // The parameters (written by the initiator before counter 0 is released).
+    nonisolated(unsafe) static var participants: UInt32 = 0
+    nonisolated(unsafe) static var setup = Step.noBarrier
+    nonisolated(unsafe) static var action: RendezvousFunction? = nil
+    nonisolated(unsafe) static var teardown = Step.noBarrier
+    nonisolated(unsafe) static var argument: UInt64 = 0
+    /// Rendezvous started (for the suites and the monitor).
+    static let generation = Atomic<UInt64>(0)
+    /// Statistics: failed tries for the mutex; parts run from a spin loop
+    /// (`servicePending`) rather than from the IPI handler.
+    static let mutexWaits = Atomic<UInt64>(0)
+    static let servicedWhileSpinning = Atomic<UInt64>(0)
+    /// True once the APs are up: before that everything runs locally.
+    nonisolated(unsafe) static var smpStarted = false
+
+    static func initialize() {
+        Traps.register(vector: Vectors.rendezvous) { _ in
+            Rendezvous.participate()
+            LocalAPIC.eoi()                      // after the action, as FreeBSD's handler
+        }
+    }
+
+    /// smp_rendezvous: every online CPU.
+    static func runOnAll(setup: Step = .noBarrier, action: RendezvousFunction?, teardown: Step = .noBarrier,
+                         _ arg: UInt64 = 0) {
+        run(cpus: SMP.online, setup: setup, action: action, teardown: teardown, arg)
+    }
+
+    /// smp_rendezvous_cpus. Thread context, no spinlock held.
+    static func run(cpus map: CPUMask, setup: Step = .noBarrier, action: RendezvousFunction?,
+                    teardown: Step = .noBarrier, _ arg: UInt64 = 0) {
+        if PerCPU.inInterrupt { panic("rendezvous started in interrupt context") }
+        if PerCPU.locksHeld != 0 {
+            panic("rendezvous started while holding a spinlock") { $0.dec(PerCPU.locksHeld); $0.write(" held") }
+        }
+        guard smpStarted else {
+            // Before the APs run: the three functions here, interrupts off.
+            let flags = CPU.saveFlagsAndDisableInterrupts()
+            generation.wrappingAdd(1, ordering: .relaxed)
+            if case .run(let f) = setup { f(arg) }
+            action?(arg)
+            if case .run(let f) = teardown { f(arg) }
+            CPU.restoreFlags(flags)
+            return
+        }
+        acquireLock()                            // interrupts off from here to unlock
+        let me = PerCPU.currentNumber
+        let map = map.intersection(SMP.online)
+        participants = UInt32(map.count)
+        self.setup = setup; self.action = action; self.teardown = teardown; argument = arg
+        setupDone.store(0, ordering: .relaxed); actionDone.store(0, ordering: .relaxed)
+        exited.store(0, ordering: .relaxed)
+        generation.wrappingAdd(1, ordering: .relaxed)
+        entered.store(0, ordering: .releasing)   // counter 0 last: publishes the rest
+        pending.store(map.bits, ordering: .sequentiallyConsistent)
+        map.forEach { cpu in
+            if cpu != me { LocalAPIC.sendIPI(to: PerCPU.cpus[cpu].apicID, vector: UInt8(Vectors.rendezvous)) }
+        }
+        if map.contains(me) { participate() }
+        var dog = SpinWatchdog("rendezvous: participants did not all exit")
+        while exited.load(ordering: .acquiring) < participants {
+            CPU.pause()
+            dog.check()
+        }
+        lock.unlock()
+    }
+
+    /// Takes the rendezvous mutex. Between tries interrupts are let in (if the
+    /// caller had them on) and a pending rendezvous is run: a CPU that waits here
+    /// must keep answering, or two initiators would wait for each other.
+    private static func acquireLock() {
+        var dog = SpinWatchdog("rendezvous: mutex never became free")
+        while !lock.tryLock() {
+            mutexWaits.wrappingAdd(1, ordering: .relaxed)
+            while lock.raw.isLocked {
+                servicePending()
+                CPU.pause()
+                dog.check()
+            }
+        }
+    }
+
+    /// Runs this CPU's part of a pending rendezvous, if there is one. Called by
+    /// every loop that spins with interrupts off on another CPU's progress.
+    @inline(__always)
+    static func servicePending() {
+        if pending.load(ordering: .relaxed) != 0 && participate() {
+            servicedWhileSpinning.wrappingAdd(1, ordering: .relaxed)
+        }
+    }
+
+    /// smp_rendezvous_action: this CPU's part, at most once per rendezvous (the
+    /// pending bit is taken by whoever gets here first: the IPI handler, a spin
+    /// loop, or the initiator itself).
+    @discardableResult
+    static func participate() -> Bool {
+        let me = PerCPU.currentNumber
+        let bit = CPUMask.bit(me)
+        guard pending.bitwiseAnd(~bit, ordering: .acquiringAndReleasing).oldValue & bit != 0 else { return false }
+        let flags = CPU.saveFlagsAndDisableInterrupts()
+        let td = Thread.currentIfAny
+        // C2: the raw section never looks at owepreempt on the way out.
+        if BugKnobs.rendezvousPlainCritical { CriticalSection.enter() } else { CriticalSection.enterRaw() }
+        let owed = td?.owepreempt ?? false
+        // Entry barrier; the parameters are read only after it (acquire).
+        entered.wrappingAdd(1, ordering: .acquiringAndReleasing)
+        let n = participants
+        spin(until: entered, reaches: n)
+        let (s, a, t, arg) = (setup, action, teardown, argument)
+        switch s {
+        case .noBarrier: break
+        case .barrierOnly: setupDone.wrappingAdd(1, ordering: .acquiringAndReleasing); spin(until: setupDone, reaches: n)
+        case .run(let f): f(arg); setupDone.wrappingAdd(1, ordering: .acquiringAndReleasing); spin(until: setupDone, reaches: n)
+        }
+        a?(arg)
+        switch t {
+        case .noBarrier: break
+        case .barrierOnly: actionDone.wrappingAdd(1, ordering: .acquiringAndReleasing); spin(until: actionDone, reaches: n)
+        case .run(let f): actionDone.wrappingAdd(1, ordering: .acquiringAndReleasing); spin(until: actionDone, reaches: n); f(arg)
+        }
+        // Exit: from here on the shared state belongs to the next rendezvous.
+        exited.wrappingAdd(1, ordering: .releasing)
+        if BugKnobs.rendezvousPlainCritical { CriticalSection.exit() } else { CriticalSection.exitRaw() }
+        if let td, td.owepreempt != owed { panic("C2: a rendezvous action changed owepreempt") }
+        CPU.restoreFlags(flags)
+        return true
+    }
+
+    private static func spin(until counter: borrowing Atomic<UInt32>, reaches n: UInt32) {
+        var dog = SpinWatchdog("rendezvous: a participant never reached a barrier")
+        while counter.load(ordering: .acquiring) < n {
+            CPU.pause()
+            dog.check()
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import XCTest
+
+/// SMP rendezvous (docs/rendezvous.md): C4 under load, the seed-002 window, the
+/// TLB shootdown it carries, and the negative control that trips C1.
+final class RendezvousTests: QEMUTestCase {
+    static let suites = "run=rendezvous,rendezvous-preempt,tlb-shootdown"
+
+    /// "... N of them inside critical_exit's window ..." → N.
+    private func windowHits(_ r: QEMUResult) -> Int {
+        guard let line = r.lines.first(where: { $0.hasPrefix("rendezvous-preempt: ") && $0.contains(" of them inside") }),
+              let range = line.range(of: " actions on CPU ") else { return 0 }
+        let after = line[range.upperBound...].split(separator: ",").dropFirst().first ?? ""
+        return Int(after.trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "") ?? 0
+    }
+
+    private func assertRendezvousSuites(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) {
+        assertPassed(r, file: file, line: line)
+        XCTAssertEqual(r.lines.filter { $0 == "End of test: SUCCESS" }.count, 3, "three torture suites", file: file, line: line)
+        XCTAssertTrue(r.passes.contains { $0.hasPrefix("rendezvous: C4: every CPU ran each action it was asked to exactly once") },
+                      file: file, line: line)
+        XCTAssertTrue(r.passes.contains { $0.hasPrefix("rendezvous: the window was hit: ") }, file: file, line: line)
+        XCTAssertGreaterThan(windowHits(r), 0, "actions inside the widened window", file: file, line: line)
+        XCTAssertTrue(r.passes.contains { $0.hasPrefix("tlb-shootdown: after unmap no CPU could read the page (0 ") },
+                      file: file, line: line)
+        print("[rendezvous, \(r.run.accel), -smp \(r.run.smp)] "
+              + (r.lines.first { $0.hasPrefix("rendezvous-preempt: ") && $0.contains(" of them inside") } ?? ""))
+    }
+
+    func testRendezvousSuitesPassUnderTCGWith2And4And8CPUs() throws {
+        for smp in [2, 4, 8] {
+            let r = try boot(QEMURun(smp: smp, accel: .tcg, cmdline: RendezvousTests.suites, timeout: 180))
+            assertRendezvousSuites(r)
+        }
+    }
+
+    func testRendezvousSuitesPassUnderKVM() throws {
+        try requireKVM()
+        let r = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: RendezvousTests.suites, timeout: 240))
+        assertRendezvousSuites(r)
+    }
+
+    /// Negative control: an ordinary critical section around the actions. The
+    /// first action that lands in the window switches inside the IPI handler.
+    func testPlainCriticalSectionInTheActionTripsC1() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rendezvous-preempt bug.rendezvous_plain_critical=1", timeout: 120))
+        XCTAssertTrue(r.hasLine("NEGATIVE CONTROL: bug.rendezvous_plain_critical puts a known bug back on purpose"))
+        assertPanic(r, "C1: context switch in interrupt context")
+    }
+
+    /// With one CPU the rendezvous runs locally (before-SMP path) and still
+    /// counts every action exactly once.
+    func testRendezvousOnOneCPURunsLocally() throws {
+        let r = try boot(QEMURun(smp: 1, accel: .tcg, cmdline: "run=rendezvous"))
+        assertPassed(r)
+        XCTAssertTrue(r.passes.contains { $0.hasPrefix("rendezvous: C4: every CPU ran each action it was asked to exactly once") })
+    }
+}
