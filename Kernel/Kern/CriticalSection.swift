@@ -36,8 +36,9 @@ enum CriticalSection {
             // in a raw section (PerCPU.installInterruptAccounting) against it.
             td.critnest = 0
             CPU.compilerBarrier()     // C3: owepreempt is loaded after the store
-            // rendezvous-preempt holds the window open on its own thread only.
-            if td.windowCycles != 0 { TSC.spin(cycles: td.windowCycles) }
+            // rendezvous-preempt holds the window open on its own thread only,
+            // in thread context (not in a handler's section running on top of it).
+            if td.windowCycles != 0 && !PerCPU.inInterrupt { TSC.spin(cycles: td.windowCycles) }
             if td.owepreempt {
                 td.critnest = 1
                 Scheduler.preemptOwed(td)   // clears owepreempt, switches, returns critnest to 0
