@@ -30,11 +30,16 @@ enum BugKnobs {
     /// rendezvous-preempt: the action routine uses an ordinary critical section;
     /// C1 must trip (a switch inside the IPI handler). docs/rendezvous.md.
     nonisolated(unsafe) static var rendezvousPlainCritical = false
+    /// panic-lockheld: panic stops the other CPUs with a fixed (maskable) IPI
+    /// instead of an NMI; a CPU spinning with interrupts off never stops and the
+    /// dump reports "timeout stopping cpus" naming it. docs/panic.md.
+    nonisolated(unsafe) static var panicStopIPI = false
     /// tlb-shootdown: unmapping invalidates only the calling CPU's TLB.
     nonisolated(unsafe) static var tlbLocalOnly = false
 
     static func load() {
         rendezvousPlainCritical = KernelOptions.flag("bug.rendezvous_plain_critical", default: false)
+        panicStopIPI = KernelOptions.flag("bug.panic_stop_ipi", default: false)
         ipiqNoRecheck = KernelOptions.flag("bug.ipiq_norecheck", default: false)
         ipiqNoFence = KernelOptions.flag("bug.ipiq_nofence", default: false)
         ipiqEarlyCopy = KernelOptions.flag("bug.ipiq_early_copy", default: false)
@@ -52,7 +57,7 @@ enum BugKnobs {
             (ipiqEarlyCopy, "bug.ipiq_early_copy"), (ipiqNoDrain, "bug.ipiq_nodrain"),
             (handoffEarlyClear, "bug.handoff_early_clear"), (cpusyncEarlyRelease, "bug.cpusync_early_release"),
             (c3Window, "bug.c3_window"), (tlbLocalOnly, "bug.tlb_local_only"),
-            (rendezvousPlainCritical, "bug.rendezvous_plain_critical"),
+            (rendezvousPlainCritical, "bug.rendezvous_plain_critical"), (panicStopIPI, "bug.panic_stop_ipi"),
         ]
         for (set, name) in on where set {
             Console.line { $0.write("NEGATIVE CONTROL: "); $0.write(name); $0.write(" puts a known bug back on purpose") }

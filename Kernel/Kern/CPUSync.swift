@@ -44,6 +44,10 @@ enum CPUSync {
     /// Runs `fn(arg)` on every CPU in `mask` (the caller's included if present),
     /// with the remotes held until the caller's own call has finished.
     static func run(mask: CPUMask, _ fn: IPIFunction, _ arg: UInt64 = 0) {
+        if Panic.schedulerStopped {                        // the others are stopped: here only
+            if mask.contains(PerCPU.currentNumber) { fn(arg, 0) }
+            return
+        }
         CriticalSection.enter()
         let me = PerCPU.currentNumber
         let td = Thread.currentIfAny

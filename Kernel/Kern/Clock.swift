@@ -28,6 +28,7 @@ enum Clock {
     static func tick() {
         let cpu = mycpu
         cpu.ticks.wrappingAdd(1, ordering: .relaxed)
+        cpu.heartbeat.wrappingAdd(1, ordering: .relaxed)
         LocalAPIC.eoi()
         if IPIQueue.hasPending { IPIQueue.process() }    // passive messages ride the tick
         Scheduler.tick()

@@ -1,55 +1,36 @@
 import Synchronization
 
-// What happens when kernel code faults: a readable report on the serial console
-// (vector name, error code, CR2, every register, an rbp-chain backtrace), then a
-// failure exit through isa-debug-exit. Never a silent triple fault or reboot.
+// What happens when kernel code faults: the panic path (Kern/Panic.swift) with
+// the trap frame, so the report reads: the FAULT line, the cause (error code, CR2
+// decoded, a Swift trap or a stack overflow named), every register, an rbp-chain
+// backtrace, then the other CPUs stopped and their state (Kern/PanicDump.swift),
+// then a failure exit through isa-debug-exit. Never a silent triple fault or reboot.
 
 enum FaultReport {
     /// QEMU exit code for a kernel fault or panic (QEMU status (2<<1)|1 = 5).
     static let exitCode: UInt8 = 2
-    /// The CPU whose fault or panic report is being printed, or -1. Only one
-    /// report is printed, whole: a second CPU that faults meanwhile stops
-    /// silently; the reporting CPU faulting again prints one line and exits.
-    static let reporter = Atomic<Int32>(-1)
 
     static func install() {
         Traps.fatal = { frame in FaultReport.fatalTrap(frame) }
     }
 
-    /// Makes this CPU the reporter (and the console's only writer). Returns
-    /// false when this CPU is already reporting (a fault inside its own report);
-    /// never returns on a CPU that lost to another reporter.
-    static func claim() -> Bool {
-        let me = currentCPUNumberForLocks()
-        let (won, owner) = reporter.compareExchange(expected: -1, desired: me, ordering: .sequentiallyConsistent)
-        if !won && owner != me { CPU.haltForever() }     // another CPU's report is in progress
-        _ = Console.claimEmergency()
-        return won
-    }
-
+    /// A trap nobody handles: the panic path, with this frame (one owner, the
+    /// other CPUs stopped, the dump; docs/panic.md).
     static func fatalTrap(_ frame: UnsafeMutablePointer<TrapFrame>) {
-        guard claim() else {
-            // A fault while reporting a fault: say so briefly and stop.
-            Console.line { $0.write("FAULT: recursive fault while reporting; vector "); $0.dec(UInt64(frame.pointee.vector)) }
-            QEMUExit.exit(code: exitCode)
-        }
-        report(frame.pointee)
-        QEMUExit.exit(code: exitCode)
+        Panic.begin(frame, .fault)
     }
 
-    static func report(_ f: TrapFrame) {
+    /// "FAULT: #PF page fault (vector 14) in kernel mode on CPU n"
+    static func faultLine(_ f: TrapFrame) {
         Console.line { l in
             l.write("FAULT: "); l.write(Traps.name(of: f.vector))
             l.write(" (vector "); l.dec(f.vector); l.write(") in ")
             l.write(f.fromUserMode ? "user mode" : "kernel mode")
             l.write(" on CPU "); l.dec(UInt64(currentCPUNumberForLocks()))
         }
-        describeCause(f)
-        registerDump(f)
-        backtrace(rip: f.rip, rbp: f.rbp)
     }
 
-    private static func describeCause(_ f: TrapFrame) {
+    static func describeCause(_ f: TrapFrame) {
         Console.line { l in
             l.write("  error code "); l.hex(f.errorCode)
             if f.vector == 14 {
@@ -80,7 +61,7 @@ enum FaultReport {
         return p.load(as: UInt8.self) == 0x0F && p.load(fromByteOffset: 1, as: UInt8.self) == 0x0B
     }
 
-    private static func registerDump(_ f: TrapFrame) {
+    static func registerDump(_ f: TrapFrame) {
         reg3("rax", f.rax, "rbx", f.rbx, "rcx", f.rcx)
         reg3("rdx", f.rdx, "rsi", f.rsi, "rdi", f.rdi)
         reg3("rbp", f.rbp, "rsp", f.rsp, "r8 ", f.r8)

@@ -48,7 +48,7 @@ struct IPIMessage {
 /// target, so a ticket stays valid if the sending thread moves to another CPU,
 /// and "ran here" is told by the CPUs, never by a sequence value (which wraps).
 struct IPITicket {
-    enum Delivery { case ranHere, interrupted, coalesced, passive }
+    enum Delivery { case ranHere, interrupted, coalesced, passive, dropped }
     let source: Int
     let target: Int
     /// windex after our write: the message is finished once xindex reaches it.
@@ -148,6 +148,10 @@ enum IPIQueue {
             CriticalSection.exit()
             return IPITicket(source: me, target: me, sequence: 0, delivery: .ranHere)
         }
+        if Panic.schedulerStopped {                        // the target is stopped: fail fast
+            CriticalSection.exit()
+            return IPITicket(source: me, target: target, sequence: 0, delivery: .dropped)
+        }
         let q = ringFor(source: me, target: target)
         let t = targets[target]
         var flags = CPU.saveFlagsAndDisableInterrupts()
@@ -233,7 +237,7 @@ enum IPIQueue {
     /// target. Drains our own rings while waiting (the target may be waiting for
     /// us). Warns after 1 s, panics after 10 s.
     static func wait(_ ticket: IPITicket) {
-        guard ticket.source != ticket.target else { return }
+        guard ticket.source != ticket.target, ticket.delivery != .dropped, !Panic.schedulerStopped else { return }
         let q = ringFor(source: ticket.source, target: ticket.target)
         var dog = SpinWatchdog("wait_ipiq: no answer from CPU", other: ticket.target)
         while !IPIRing.reached(q.pointee.xindex.load(ordering: .acquiring), ticket.sequence) {

@@ -35,6 +35,8 @@ enum KernelOptions {
         Option(key: "bug.c3_window", help: "bug.c3_window=1: negative control for preempt: critnest lowered after interrupts are back on, window widened (C3)", .flag),
         Option(key: "bug.rendezvous_plain_critical", help: "bug.rendezvous_plain_critical=1: negative control for rendezvous-preempt: an ordinary critical section around rendezvous actions (C1 panic)", .flag),
         Option(key: "rendezvous.window_cycles", help: "rendezvous.window_cycles=N: how long rendezvous-preempt holds critical_exit's window open (default 20000 TSC cycles)", .int),
+        Option(key: "panic", help: "panic=exit|halt|reboot: after the panic dump, leave QEMU (default), stop for gdb, or reset"),
+        Option(key: "bug.panic_stop_ipi", help: "bug.panic_stop_ipi=1: negative control for panic-lockheld: stop the other CPUs with a fixed IPI, not an NMI (timeout stopping cpus)", .flag),
         Option(key: "bug.tlb_local_only", help: "bug.tlb_local_only=1: negative control for tlb-shootdown: unmapping invalidates only the calling CPU's TLB", .flag),
         Option(key: "litmus.iterations", help: "litmus.iterations=N: at most N runs of each litmus test (default 200000)", .int),
         Option(key: "litmus.tests", help: "litmus.tests=SB,MP,...: run only these litmus tests (default all)"),

@@ -217,6 +217,7 @@ enum Scheduler {
     /// Gives up the CPU. A running or runnable current thread goes back to the
     /// tail of its level; a sleeping, migrating or exited one does not.
     static func switchAway() {
+        if Panic.schedulerStopped { return }             // E3: the panic thread never switches
         let flags = CPU.saveFlagsAndDisableInterrupts()
         if PerCPU.inInterrupt { panic("C1: context switch in interrupt context") }
         if PerCPU.locksHeld != 0 {

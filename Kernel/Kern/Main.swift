@@ -50,6 +50,7 @@ enum Boot {
         KernelOptions.printParsed()
         BugKnobs.load()
         BugKnobs.report()
+        Panic.configure()
         BootReport.memorySummary()
         Clock.enabled = KernelOptions.flag("tick", default: true)
         SMP.initializeBootCPU()

@@ -18,6 +18,7 @@ final class Mutex {
         interlock.lock()
         if owner === me { let n = name; interlock.unlock(); panic("recursive mutex acquisition") { $0.write(n) } }
         while owner != nil {
+            if Panic.schedulerStopped { break }   // E4: the owner was stopped; take it over
             waiters += 1
             contended += 1
             _ = Sleep.sleep(on: Sleep.channel(self), releasing: interlock)
@@ -29,7 +30,10 @@ final class Mutex {
 
     func unlock() {
         interlock.lock()
-        if owner !== Thread.current { let n = name; interlock.unlock(); panic("mutex unlocked by a thread that does not own it") { $0.write(n) } }
+        if owner !== Thread.current {
+            if Panic.schedulerStopped { interlock.unlock(); return }    // taken over after a panic: no-op
+            let n = name; interlock.unlock(); panic("mutex unlocked by a thread that does not own it") { $0.write(n) }
+        }
         owner = nil
         if waiters > 0 { Sleep.wakeupOne(Sleep.channel(self)) }
         interlock.unlock()

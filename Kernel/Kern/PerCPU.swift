@@ -32,6 +32,9 @@ final class GlobalData {
     let online = Atomic<Bool>(false)
     /// Local APIC timer ticks taken on this CPU (written by it, read by anyone).
     let ticks = Atomic<UInt64>(0)
+    /// Proof of life, written only by this CPU (its tick, and suites' spinning
+    /// threads); a stopped CPU's stays frozen (E5, docs/panic.md).
+    let heartbeat = Atomic<UInt64>(0)
     /// TSC when the CPU reported in (for the boot-time report).
     var onlineTSC: UInt64 = 0
     /// Guarded kernel stacks this CPU boots on and takes #DF/NMI/#MC on.

@@ -80,8 +80,8 @@ enum Rendezvous {
         if PerCPU.locksHeld != 0 {
             panic("rendezvous started while holding a spinlock") { $0.dec(PerCPU.locksHeld); $0.write(" held") }
         }
-        guard smpStarted else {
-            // Before the APs run: the three functions here, interrupts off.
+        guard smpStarted && !Panic.schedulerStopped else {
+            // Before the APs run, or after a panic stopped them: here only.
             let flags = CPU.saveFlagsAndDisableInterrupts()
             generation.wrappingAdd(1, ordering: .relaxed)
             if case .run(let f) = setup { f(arg) }

@@ -39,6 +39,7 @@ enum Sleep {
     /// `interlock` is held on entry, released once the thread is on the sleep
     /// queue, and held again on return.
     static func sleep(on chan: UInt, releasing interlock: borrowing SpinLock, timeoutTicks: UInt64 = 0) -> Result {
+        if Panic.schedulerStopped { return .woken }   // E3: the panic thread never sleeps
         SpinlockSection.enter()                  // interrupts stay off into the switch
         let td = Thread.current
         let bug = td.dropsSleepInterlock
@@ -58,6 +59,7 @@ enum Sleep {
 
     /// Sleeps without an interlock (the caller's condition needs none).
     static func sleep(on chan: UInt, timeoutTicks: UInt64 = 0) -> Result {
+        if Panic.schedulerStopped { return .woken }   // E3
         SpinlockSection.enter()
         let td = Thread.current
         enqueue(td, chan, timeoutTicks)

@@ -14,6 +14,8 @@ struct TicketLock: ~Copyable {
     let nowServing = Atomic<UInt32>(0)
     /// CPU that holds the lock, or -1: for debugging and "held by me" checks.
     let owner = Atomic<Int32>(-1)
+    /// Set by the panic thread when it went through without the lock (E4).
+    let bypassed = Atomic<Bool>(false)
     /// Contention statistics, updated only on the slow path.
     let contended = Atomic<UInt64>(0)
     let spins = Atomic<UInt64>(0)
@@ -25,14 +27,23 @@ struct TicketLock: ~Copyable {
         let ticket = nextTicket.wrappingAdd(1, ordering: .relaxed).oldValue
         // Acquire: the critical section's loads cannot move above this load.
         if nowServing.load(ordering: .acquiring) != ticket {
-            slowPath(ticket)
+            if slowPath(ticket) { return }         // bypassed after a panic
         }
         owner.store(cpu, ordering: .relaxed)
     }
 
-    private borrowing func slowPath(_ ticket: UInt32) {
+    /// Waits for `ticket`. Returns true when it bypassed the lock instead: the
+    /// scheduler is stopped (docs/panic.md) and this CPU is the panic owner, so
+    /// whoever holds the lock was stopped and will never release it. Checked
+    /// only here, after the fast attempt failed (E4: the panic thread never
+    /// spins on a lock; the fast path is unchanged).
+    private borrowing func slowPath(_ ticket: UInt32) -> Bool {
         var waited: UInt64 = 0
         while nowServing.load(ordering: .acquiring) != ticket {
+            if Panic.schedulerStopped {
+                bypassed.store(true, ordering: .relaxed)     // `owner` keeps the stopped holder
+                return true
+            }
             CPU.pause()
             waited &+= 1
         }
@@ -44,6 +55,7 @@ struct TicketLock: ~Copyable {
             if done { break }
             seen = now
         }
+        return false
     }
 
     borrowing func tryLock(cpu: Int32) -> Bool {
@@ -56,6 +68,12 @@ struct TicketLock: ~Copyable {
     }
 
     borrowing func unlock() {
+        if bypassed.load(ordering: .relaxed) {
+            // A lock the panic thread bypassed: it never held it, so the unlock
+            // is a no-op.
+            bypassed.store(false, ordering: .relaxed)
+            return
+        }
         owner.store(-1, ordering: .relaxed)
         // Release: every store of the critical section is visible before the next
         // holder's acquiring load sees the new ticket.
@@ -77,8 +95,9 @@ struct SpinLock: ~Copyable {
     borrowing func lock() {
         SpinlockSection.enter()
         let cpu = Int32(truncatingIfNeeded: PerCPU.currentNumber)
-        // Taking a spinlock we already hold would spin forever: say so instead.
-        if raw.isHeld(by: cpu) { recursive() }
+        // Taking a spinlock we already hold would spin forever: say so instead
+        // (after a panic the owner may re-enter its own locks: bypassed).
+        if raw.isHeld(by: cpu) && !Panic.schedulerStopped { recursive() }
         raw.lock(cpu: cpu)
         GSBase.write(PerCPUHeader.locksHeld, GSBase.read(PerCPUHeader.locksHeld) &+ 1)
     }

@@ -131,7 +131,7 @@ enum IPIQueueTorture {
             case .coalesced: r.bump(me, .coalesced)
             case .interrupted: r.bump(me, .interrupted)
             case .passive: r.bump(me, .passive)
-            case .ranHere: r.error(.wrongCPU)
+            case .ranHere, .dropped: r.error(.wrongCPU)
             }
             if tk.waitedForRoom { r.bump(me, .waitedForRoom) }
             checkRing(r, me, dst, &lastR[dst], &lastX[dst], &primed[dst])

@@ -21,6 +21,7 @@ enum SuiteRegistry {
             RendezvousSuite.suite,
             RendezvousPreemptSuite.suite,
             TLBShootdownSuite.suite,
+            PanicSuites.nmi,
             LitmusSuite.suite,
             Benchmarks.suite,
             FaultSuites.pageFault,
@@ -31,6 +32,11 @@ enum SuiteRegistry {
             FaultSuites.threadStackOverflow,
             FaultSuites.ipiHandlerYields,
             FaultSuites.allCPUsFault,
+            PanicSuites.basic,
+            PanicSuites.lockHeldSuite,
+            PanicSuites.all,
+            PanicSuites.rendezvous,
+            PanicSuites.nested,
         ]
     }
 }

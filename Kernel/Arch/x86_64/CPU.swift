@@ -50,6 +50,8 @@
 @_silgen_name("addr_probe_read_insn") private func _addrProbeReadInsn() -> UInt64
 @_silgen_name("addr_probe_read_resume") private func _addrProbeReadResume() -> UInt64
 @_silgen_name("cpu_flush_tlb") private func _flushTLB()
+@_silgen_name("cpu_capture") private func _capture(_ frame: UnsafeMutablePointer<TrapFrame>)
+@_silgen_name("cpu_reset") private func _reset() -> Never
 @_silgen_name("copy_from_physical_zero") private func _copyFromPhysicalZero(_ dst: UnsafeMutableRawPointer, _ count: Int)
 @_silgen_name("mmio_read32") private func _mmioRead32(_ address: UInt64) -> UInt32
 @_silgen_name("mmio_write32") private func _mmioWrite32(_ address: UInt64, _ value: UInt32)
@@ -199,6 +201,10 @@ enum CPU {
     }
     /// Drops every non-global TLB entry of this CPU (CR3 reload).
     static func flushTLB() { _flushTLB() }
+    /// The caller's registers as a trap frame (rip = where this was called from).
+    static func capture(_ frame: UnsafeMutablePointer<TrapFrame>) { _capture(frame) }
+    /// Resets the machine through the keyboard controller.
+    static func reset() -> Never { _reset() }
 }
 
 /// Faults the kernel expects and recovers from: a #PF in `CPU.probeRead`

@@ -12,4 +12,8 @@ struct TrapFrame {
     var rip: UInt64, cs: UInt64, rflags: UInt64, rsp: UInt64, ss: UInt64
 
     var fromUserMode: Bool { cs & 3 == 3 }
+
+    static let zero = TrapFrame(r15: 0, r14: 0, r13: 0, r12: 0, r11: 0, r10: 0, r9: 0, r8: 0, rbp: 0, rdi: 0,
+                                rsi: 0, rdx: 0, rcx: 0, rbx: 0, rax: 0, vector: 0, errorCode: 0,
+                                rip: 0, cs: 0, rflags: 0, rsp: 0, ss: 0)
 }

@@ -1,0 +1,131 @@
+import Synchronization
+
+// What panic() and a fatal trap print (docs/panic.md), readable without host
+// tools: the message or fault, the owner CPU and thread, its registers and
+// symbolized backtrace; how the other CPUs were stopped; every stopped CPU's
+// registers and backtrace; a table of per-CPU state; and whether the stopped
+// CPUs' heartbeats stayed frozen (E5). Reads other CPUs' state through raw
+// memory only (their per-CPU headers, their thread objects): no lock, no heap.
+
+enum PanicDump {
+    /// The first lines, before the other CPUs are stopped.
+    static func header(_ why: Panic.Why, _ frame: UnsafeMutablePointer<TrapFrame>) {
+        let me = PerCPU.currentNumber
+        switch why {
+        case .message(let m, let detail):
+            Console.line { l in
+                l.write("panic: "); l.write(m)
+                if let detail { l.write(": "); detail(&l) }
+                l.write(" (CPU "); l.dec(me); l.write(")")
+            }
+        case .fault:
+            FaultReport.faultLine(frame.pointee)
+        }
+        Console.line { l in
+            l.write("  owner: CPU "); l.dec(me)
+            if let td = Thread.currentIfAny {
+                l.write(", thread "); l.write(td.name); l.write(" #"); l.dec(td.id)
+                l.write(", critnest "); l.dec(td.critnest); l.write(", owepreempt "); l.write(td.owepreempt ? "1" : "0")
+            }
+            l.write(", interrupt depth "); l.dec(PerCPU.interruptDepth)
+        }
+    }
+
+    static func dump(_ frame: UnsafeMutablePointer<TrapFrame>, _ why: Panic.Why) {
+        if case .fault = why { FaultReport.describeCause(frame.pointee) }
+        FaultReport.registerDump(frame.pointee)
+        FaultReport.backtrace(rip: frame.pointee.rip, rbp: frame.pointee.rbp)
+        stopReport()
+        if let hook = Panic.dumpHook { Panic.dumpHook = nil; hook() }
+        let stopped = StopCPUs.stoppedMask
+        stopped.forEach { cpu in
+            guard let f = StopCPUs.frames?[cpu] else { return }
+            Console.line { l in
+                l.write("CPU "); l.dec(cpu); l.write(": stopped at rip "); l.hex(f.rip, width: 16)
+                KernelSymbols.write(f.rip, into: &l)
+            }
+            FaultReport.registerDump(f)
+            FaultReport.backtrace(rip: f.rip, rbp: f.rbp)
+        }
+        perCPUTable()
+        heartbeats(stopped)
+    }
+
+    private static func stopReport() {
+        let asked = StopCPUs.requested
+        guard !asked.isEmpty else { Console.print("stop: no other CPU online"); return }
+        let stopped = StopCPUs.stoppedMask.intersection(asked)
+        let how: StaticString = BugKnobs.panicStopIPI ? "fixed IPI (bug.panic_stop_ipi)" : "NMI"
+        if stopped == asked {
+            Console.line { l in
+                l.write("stop: "); l.write(how); l.write(" to CPUs "); list(asked, &l)
+                l.write("; all "); l.dec(asked.count); l.write(" stopped in "); l.dec(StopCPUs.elapsedNs / 1000); l.write(" us")
+            }
+        } else {
+            Console.line { l in
+                l.write("timeout stopping cpus: CPU "); list(asked.subtracting(stopped), &l)
+                l.write(" did not stop after "); l.dec(StopCPUs.timeoutMs); l.write(" ms ("); l.write(how)
+                l.write("; pending "); l.hex(StopCPUs.pendingNMI.load(ordering: .relaxed))
+                l.write(", stopped "); l.hex(stopped.bits); l.write(")")
+            }
+        }
+        let losers = Panic.losers.load(ordering: .relaxed)
+        if losers > 0 { Console.line { $0.write("stop: "); $0.dec(losers); $0.write(" other panics or faults lost the claim and parked") } }
+    }
+
+    /// One line per online CPU, from its per-CPU header and its thread.
+    private static func perCPUTable() {
+        Console.print("per-CPU state:  cpu  thread                 critnest owe spin locks intr ipiq-in  heartbeat")
+        SMP.online.forEach { cpu in
+            let header = PerCPU.cpus[cpu].archPage + PerCPUHeader.offsetInPage
+            func field(_ off: Int) -> UInt64 { header.load(fromByteOffset: off, as: UInt64.self) }
+            let raw = field(PerCPUHeader.currentThread)
+            var pending: UInt64 = 0
+            for s in 0..<IPIQueue.cpuCount {
+                let q = IPIQueue.ringFor(source: s, target: cpu)
+                pending &+= UInt64(q.pointee.windex.load(ordering: .relaxed) &- q.pointee.rindex.load(ordering: .relaxed))
+            }
+            Console.line { l in
+                l.write("                "); l.dec(cpu, width: 4); l.write("  ")
+                if raw != 0 {
+                    let td = Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!).takeUnretainedValue()
+                    l.padRight(td.name, width: 14); l.write(" #"); l.dec(td.id, width: 5); l.write(" ")
+                    l.dec(td.critnest, width: 8); l.write(td.owepreempt ? "   1" : "   0")
+                } else {
+                    l.write("(none)                          0   0")
+                }
+                l.dec(field(PerCPUHeader.spinlockCount), width: 5); l.dec(field(PerCPUHeader.locksHeld), width: 6)
+                l.dec(field(PerCPUHeader.interruptDepth), width: 5); l.dec(pending, width: 8)
+                l.dec(PerCPU.cpus[cpu].heartbeat.load(ordering: .relaxed), width: 11)
+            }
+        }
+    }
+
+    /// E5: the stopped CPUs' heartbeats, sampled twice 50 ms apart.
+    private static func heartbeats(_ stopped: CPUMask) {
+        let asked = StopCPUs.requested
+        guard !asked.isEmpty else { return }
+        var before = InlineArray<64, UInt64>(repeating: 0)
+        asked.forEach { before[$0] = PerCPU.cpus[$0].heartbeat.load(ordering: .relaxed) }
+        TSC.delay(microseconds: 50_000)
+        Console.line { l in
+            l.write("heartbeats over 50 ms:")
+            asked.forEach { cpu in
+                let now = PerCPU.cpus[cpu].heartbeat.load(ordering: .relaxed)
+                l.write(" CPU "); l.dec(cpu); l.write(" "); l.dec(before[cpu]); l.write("->"); l.dec(now)
+                l.write(now == before[cpu] ? " frozen;" : " MOVING;")
+            }
+        }
+    }
+
+    private static func list(_ m: CPUMask, _ l: inout FixedLineBuffer) {
+        var first = true
+        m.forEach { if !first { l.write(", ") }; first = false; l.dec($0) }
+    }
+}
+
+/// Symbol lookup for backtraces. Without a symbol table in the image the
+/// addresses stay bare (scripts/symbolize.sh names them on the host).
+enum KernelSymbols {
+    static func write(_ address: UInt64, into l: inout FixedLineBuffer) {}
+}

@@ -1,0 +1,143 @@
+import Synchronization
+
+// Panic suites (docs/panic.md, E1-E6). The fatal ones end the kernel on purpose;
+// the integration tests read the dump: the owner, the stopped CPUs, the frozen
+// heartbeats, the symbolized backtraces. `nmi` is an ordinary suite (E6).
+
+enum PanicSuites {
+    /// A thread on every other CPU that proves it is alive: its CPU's heartbeat
+    /// counts up until that CPU is stopped.
+    static func startHeartbeats(except skip: CPUMask = CPUMask()) {
+        SMP.online.forEach { cpu in
+            guard cpu != PerCPU.currentNumber, !skip.contains(cpu) else { return }
+            Thread.spawn("heartbeat", cpu: cpu, {
+                let me = PerCPU.cpus[PerCPU.currentNumber]
+                while true { me.heartbeat.wrappingAdd(1, ordering: .relaxed); CPU.pause() }
+            })
+        }
+        TSC.delay(microseconds: 20_000)        // let them start
+    }
+
+    static let basic = TestSuite(name: "panic-basic", kind: .fatal,
+        summary: "panic with every other CPU busy: all NMI-stopped, heartbeats frozen", body: { _ in
+            Console.print("panic-basic: a panic follows")
+            startHeartbeats()
+            panic("panic-basic: requested by the suite")
+        })
+
+    /// CPU B takes a mutex and a spinlock and spins with interrupts off; the
+    /// dump takes the same spinlock (bypassed), the mutex, sleeps and yields: all
+    /// return at once (E3, E4).
+    static let suiteLock = SpinLock("panic-lockheld")
+    static let lockHeld = Atomic<Bool>(false)
+    nonisolated(unsafe) static var heldMutex: Mutex? = nil
+    static let lockHeldSuite = TestSuite(name: "panic-lockheld", kind: .fatal,
+        summary: "CPU B holds a spinlock with interrupts off; the dump takes it: B NMI-stopped, dump completes", body: { _ in
+            guard let b = SMP.online.nth(1) else { Console.print("panic-lockheld: needs 2 CPUs"); return }
+            let m = Mutex("panic-lockheld mutex")
+            heldMutex = m
+            Thread.spawn("lock-holder", cpu: b, {
+                PanicSuites.heldMutex?.lock()               // a sleeping lock, held for good
+                PanicSuites.suiteLock.lock()                // interrupts off from here on
+                PanicSuites.lockHeld.store(true, ordering: .releasing)
+                let me = PerCPU.cpus[PerCPU.currentNumber]
+                while true { me.heartbeat.wrappingAdd(1, ordering: .relaxed); CPU.pause() }
+            })
+            _ = spinUntil(milliseconds: 2000) { PanicSuites.lockHeld.load(ordering: .acquiring) }
+            startHeartbeats(except: CPUMask(b))
+            Panic.dumpHook = {
+                let t0 = TSC.now
+                PanicSuites.suiteLock.lock()                // held by stopped CPU B: bypassed (E4)
+                PanicSuites.suiteLock.unlock()              // a no-op: it was never taken
+                PanicSuites.heldMutex?.lock()               // held by B's thread: taken over (E4)
+                PanicSuites.heldMutex?.unlock()
+                _ = Sleep.sleep(on: 0xDEAD, timeoutTicks: 100)   // E3: returns at once
+                Scheduler.yield()
+                if let tk = IPIQueue.send(to: b, { _, _ in }) { IPIQueue.wait(tk) }   // no wait on a stopped CPU
+                Console.line { l in
+                    l.write("dump: took the spinlock and the mutex CPU "); l.dec(b); l.write(" holds, slept, yielded, sent to it: ")
+                    l.dec(TSC.nanoseconds(TSC.now &- t0) / 1000); l.write(" us (scheduler stopped)")
+                }
+            }
+            Console.print("panic-lockheld: CPU B holds the suite's spinlock with interrupts off; a panic follows")
+            panic("panic-lockheld: the dump takes a lock a stopped CPU holds")
+        })
+
+    /// Every CPU panics at the same instant: exactly one owner (E1).
+    static let all = TestSuite(name: "panic-all", kind: .fatal,
+        summary: "every CPU panics at once: exactly one owner, the others parked and stopped", body: { _ in
+            let go = SharedCounters()
+            SMP.online.forEach { cpu in
+                guard cpu != PerCPU.currentNumber else { return }
+                Thread.spawn("panicker", priority: Thread.highPriority, cpu: cpu, {
+                    while go.values[0] == 0 { CPU.compilerBarrier(); CPU.pause() }
+                    panic("panic-all: every CPU panics")
+                })
+            }
+            TSC.delay(microseconds: 20_000)
+            Console.print("panic-all: every CPU panics at once; one dump follows")
+            go.values[0] = 1
+            panic("panic-all: every CPU panics")
+        })
+
+    /// Panic while CPUs are inside a rendezvous (an action that spins, inside a
+    /// cpusync caller's function) and held by a cpusync.
+    static let rendezvous = TestSuite(name: "panic-rendezvous", kind: .fatal,
+        summary: "panic while other CPUs are inside a rendezvous and a cpusync: all stopped", body: { _ in
+            let cpus = SMP.online
+            guard cpus.count >= 4, let c1 = cpus.nth(1), let c2 = cpus.nth(2), let c3 = cpus.nth(3) else {
+                Console.print("panic-rendezvous: needs 4 CPUs"); return
+            }
+            let state = SharedCounters()                   // [0] cpusync caller inside, [1] rendezvous action inside
+            rendezvousState = state
+            // c1: a cpusync on {c1, c2} whose caller-side function never ends (c2 held).
+            Thread.spawn("cpusync-caller", cpu: c1, {
+                CPUSync.run(mask: CPUMask(c1).union(CPUMask(c2)), { caller, _ in
+                    guard PerCPU.currentNumber == Int(truncatingIfNeeded: caller) else { return }
+                    PanicSuites.rendezvousState?.values[0] = 1
+                    while true { CPU.pause() }                 // interrupts on: it takes the rendezvous IPI
+                }, UInt64(c1))
+            })
+            _ = spinUntil(milliseconds: 2000) { CPU.compilerBarrier(); return state.values[0] == 1 }
+            // c3: a rendezvous on {c1, c3} whose action never ends.
+            Thread.spawn("rv-caller", cpu: c3, {
+                Rendezvous.run(cpus: CPUMask(c1).union(CPUMask(c3)), action: { _ in
+                    PanicSuites.rendezvousState?.values[1] = 1
+                    while true { CPU.pause() }
+                })
+            })
+            _ = spinUntil(milliseconds: 2000) { CPU.compilerBarrier(); return state.values[1] == 1 }
+            Console.print("panic-rendezvous: CPUs are inside a rendezvous and a cpusync; a panic follows")
+            panic("panic-rendezvous: panic during a rendezvous and a cpusync")
+        })
+    nonisolated(unsafe) static var rendezvousState: SharedCounters? = nil
+
+    /// A fault inside the dump: one line, then the end (no second dump).
+    static let nested = TestSuite(name: "panic-nested", kind: .fatal,
+        summary: "a fault inside the panic dump: one line, then the end", body: { _ in
+            Panic.dumpHook = { _ = CPU.touch(8) }
+            Console.print("panic-nested: the dump faults; a panic and one recursive line follow")
+            panic("panic-nested: the dump will fault")
+        })
+
+    /// E6: an NMI nobody asked for is an ordinary NMI: counted, and the CPU goes on.
+    static let nmi = TestSuite(name: "nmi", kind: .normal,
+        summary: "E6: an NMI no panic requested is counted and the CPU goes on", body: { t in
+            let cpus = SMP.online
+            guard let target = cpus.nth(cpus.count - 1), target != PerCPU.currentNumber else {
+                t.skip("needs 2 CPUs"); return
+            }
+            let before = StopCPUs.ordinaryNMIs![target].load(ordering: .relaxed)
+            for _ in 0..<3 { LocalAPIC.sendIPI(to: PerCPU.cpus[target].apicID, delivery: .nmi); TSC.delay(microseconds: 1000) }
+            _ = spinUntil(milliseconds: 1000) { StopCPUs.ordinaryNMIs![target].load(ordering: .relaxed) &- before >= 3 }
+            let counted = StopCPUs.ordinaryNMIs![target].load(ordering: .relaxed) &- before
+            // Still alive: it answers a waited IPI message.
+            var answered = false
+            if let tk = IPIQueue.send(to: target, { _, _ in }) { IPIQueue.wait(tk); answered = true }
+            let stoppedNow = StopCPUs.stoppedMask.contains(target)
+            t.check(counted == 3 && answered && !stoppedNow) { l in
+                l.write("3 unrequested NMIs to CPU "); l.dec(target); l.write(": "); l.dec(counted)
+                l.write(" counted as ordinary, the CPU "); l.write(answered && !stoppedNow ? "went on" : "STOPPED")
+            }
+        })
+}
