@@ -213,6 +213,53 @@ FN addr_probe_read_resume
     lea rax, [rel cpu_probe_read_resume]
     ret
 
+; capture(rdi = TrapFrame *): the caller's registers laid out as a trap frame
+; (Arch/x86_64/TrapFrame.swift): rip = our return address, rsp = the caller's rsp
+; after the call returns, vector and error code 0. For panic(), which has no
+; trap frame of its own.
+FN cpu_capture
+    mov [rdi + 0], r15
+    mov [rdi + 8], r14
+    mov [rdi + 16], r13
+    mov [rdi + 24], r12
+    mov [rdi + 32], r11
+    mov [rdi + 40], r10
+    mov [rdi + 48], r9
+    mov [rdi + 56], r8
+    mov [rdi + 64], rbp
+    mov [rdi + 72], rdi
+    mov [rdi + 80], rsi
+    mov [rdi + 88], rdx
+    mov [rdi + 96], rcx
+    mov [rdi + 104], rbx
+    mov [rdi + 112], rax
+    mov qword [rdi + 120], 0
+    mov qword [rdi + 128], 0
+    mov rax, [rsp]
+    mov [rdi + 136], rax
+    mov ax, cs
+    movzx eax, ax
+    mov [rdi + 144], rax
+    pushfq
+    pop rax
+    mov [rdi + 152], rax
+    lea rax, [rsp + 8]
+    mov [rdi + 160], rax
+    mov ax, ss
+    movzx eax, ax
+    mov [rdi + 168], rax
+    mov rax, [rdi + 112]
+    ret
+
+; reset: the keyboard controller's CPU reset line (panic=reboot). With QEMU's
+; -no-reboot, QEMU exits instead.
+FN cpu_reset
+    mov al, 0xFE
+    out 0x64, al
+.spin:
+    hlt
+    jmp .spin
+
 ; Full TLB flush of non-global entries: reload CR3.
 FN cpu_flush_tlb
     mov rax, cr3

@@ -57,7 +57,7 @@ cpu_switch_early_clear:
     push r14
     push r15
     mov dword [rdx], 0           ; BUG: RUNNING cleared first
-    mov ecx, 4000
+    mov ecx, 40000
 .widen:
     pause
     dec ecx

@@ -248,6 +248,18 @@ enum IPIQueue {
         }
     }
 
+    /// Spins until the target has taken the message (rindex passed it, its
+    /// handler may still run), at most `maxCycles`. For test hooks.
+    static func waitTaken(_ ticket: IPITicket, maxCycles: UInt64) {
+        guard ticket.source != ticket.target, ticket.delivery != .dropped else { return }
+        let q = ringFor(source: ticket.source, target: ticket.target)
+        let end = TSC.now &+ maxCycles
+        while !IPIRing.reached(q.pointee.rindex.load(ordering: .acquiring), ticket.sequence) && TSC.now < end {
+            Rendezvous.servicePending()
+            CPU.pause()
+        }
+    }
+
     static func wait(_ tickets: IPITickets) {
         for i in 0..<tickets.count { wait(tickets[i]) }
     }

@@ -97,10 +97,11 @@ enum Scheduler {
     /// Asks the owner CPU to queue `td` (an IPI queue message carrying a retained
     /// reference; the handler takes it back). A hand-off passes the switch-out
     /// stamp the old CPU will have written once it is done with the thread.
-    static func sendToOwner(_ td: Thread, expectingSwitchOuts stamp: UInt32? = nil) {
+    @discardableResult
+    static func sendToOwner(_ td: Thread, expectingSwitchOuts stamp: UInt32? = nil) -> IPITicket? {
         let raw = UInt64(UInt(bitPattern: Unmanaged.passRetained(td).toOpaque()))
         let check = stamp.map { 1 << 32 | UInt64($0) } ?? 0
-        IPIQueue.send(to: td.cpu, { p, s in Scheduler.acquire(p, s) }, raw, check)
+        return IPIQueue.send(to: td.cpu, { p, s in Scheduler.acquire(p, s) }, raw, check)
     }
 
     /// Owner CPU, in IPI processing: queue a thread sent by another CPU. A thread
@@ -358,7 +359,11 @@ enum Scheduler {
         td.cpu = target
         // The switch below is our next switch-out; its stamp tells the puller
         // (after its fence) that the saved rsp is written (D6).
-        sendToOwner(td, expectingSwitchOuts: td.context.pointee.switchOuts &+ 1)
+        let ticket = sendToOwner(td, expectingSwitchOuts: td.context.pointee.switchOuts &+ 1)
+        // Test hook (migrate suite): keep the D6 window open - RUNNING still set -
+        // until the target has taken the message (so its puller is spinning on
+        // RUNNING), at most handoffWindowCycles.
+        if td.handoffWindowCycles != 0, let ticket { IPIQueue.waitTaken(ticket, maxCycles: td.handoffWindowCycles) }
         switchAway()
         SpinlockSection.exit()
     }

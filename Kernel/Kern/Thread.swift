@@ -41,9 +41,12 @@ final class Thread: RunQueueNode {
     // balanced raw section).
     var critnest = 0
     var owepreempt = false
-    /// Test hook (rendezvous-preempt): TSC cycles the outermost critical_exit
-    /// spins with critnest 0 before it looks at owepreempt. 0 for every other thread.
-    var windowCycles: UInt64 = 0
+    /// Test hooks, 0 for every other thread: TSC cycles to hold a race window
+    /// open on this thread - the outermost critical_exit with critnest 0 before
+    /// it looks at owepreempt (rendezvous-preempt), and a hand-off between its
+    /// send and its switch-out (migrate; until the target took the message).
+    var criticalWindowCycles: UInt64 = 0
+    var handoffWindowCycles: UInt64 = 0
     /// Preemptions this thread took at its outermost critical_exit (deferred).
     var deferredPreemptions: UInt64 = 0
     /// cpusyncs this thread is running as the caller (Kern/CPUSync.swift).

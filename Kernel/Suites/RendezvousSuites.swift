@@ -210,19 +210,19 @@ enum RendezvousPreemptSuite {
                 let t0 = TSC.now
                 CriticalSection.enter()
                 Sleep.wakeup(chan)                      // high is runnable here: owepreempt = 1
-                CriticalSection.exit()                  // the window, held open for windowCycles
+                CriticalSection.exit()                  // the window, held open for criticalWindowCycles
                 if me.critnest != 0 || me.owepreempt { c.values[1] &+= 1 }
                 c.values[0] &+= 1
                 // Keep the window about three quarters of the loop, however slow
                 // the rest is (the switch to `high` and back costs ~1000x more
                 // under the development machine's nested KVM than under TCG).
-                let rest = (TSC.now &- t0) &- min(TSC.now &- t0, me.windowCycles)
-                me.windowCycles = min(max(window, rest &* 3), TSC.ticksPerMs &* 20)
+                let rest = (TSC.now &- t0) &- min(TSC.now &- t0, me.criticalWindowCycles)
+                me.criticalWindowCycles = min(max(window, rest &* 3), TSC.ticksPerMs &* 20)
             }
-            c.values[2] = me.windowCycles
-            me.windowCycles = 0
+            c.values[2] = me.criticalWindowCycles
+            me.criticalWindowCycles = 0
         }) else { t.check(false, "create the window threads"); return }
-        a.windowCycles = window
+        a.criticalWindowCycles = window
         windowThread = a
         Scheduler.schedule(a)
         var initiators: [Thread] = []

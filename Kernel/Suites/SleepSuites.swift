@@ -107,14 +107,14 @@ enum SleepSuite {
         let cpus = SMP.online
         for i in 0..<8 {
             if let td = Thread.spawn("mutexer", cpu: cpus.next(atOrAfter: i) ?? 0, {
-                while TSC.now < end {
+                repeat {                                    // at least once each, however slow
                     m.lock()
                     let v = c.values[0]
                     Scheduler.yield()            // hold the mutex across a switch
                     c.values[0] = v &+ 1
                     m.unlock()
                     c.values[1 + i] &+= 1
-                }
+                } while TSC.now < end
             }) { threads.append(td) }
         }
         for td in threads { td.join() }
@@ -138,16 +138,16 @@ enum SleepSuite {
     }
 }
 
-/// D6 (docs/ipi-queues.md): a thread handed from CPU to CPU. Every CPU also runs a
-/// low-priority poller that processes IPI messages continuously, so the puller
-/// is usually already spinning on RUNNING while the old CPU is still switching
-/// out (the window, counted: it must be hit). The switch-out stamp is checked by
+/// D6 (docs/ipi-queues.md): a thread handed from CPU to CPU. The migrator holds
+/// the window open between its send and its switch-out until the target has
+/// taken the hand-off message (Thread.handoffWindowCycles bounds it at 20 ms), so the
+/// puller is spinning on RUNNING while the old CPU is still switching out (the
+/// window, counted: it must be hit). The switch-out stamp is checked by
 /// the puller after its fence; `bug.handoff_early_clear=1` clears RUNNING before
 /// the stamp and the saved rsp are written, and the check must catch it.
 enum MigrateSuite {
     static let suite = TestSuite(name: "migrate", kind: .normal,
                                  summary: "a thread handed around all CPUs: D6 stamp after the fence, every earlier write seen", body: run)
-    static let stop = Atomic<Bool>(false)
 
     static func run(_ t: inout TestContext) {
         let cpus = SMP.online
@@ -155,14 +155,7 @@ enum MigrateSuite {
         let c = SharedCounters()     // [0] hops, [1] wrong CPU, [2] stale data
         let end = TSC.now &+ TSC.ticksPerMs &* 600
         let buffer = UnsafeMutablePointer<UInt64>.allocate(capacity: 64)
-        stop.store(false, ordering: .relaxed)
-        var pollers: [Thread] = []
-        cpus.forEach { cpu in
-            if let p = Thread.spawn("poller", priority: Thread.idlePriority + 1, cpu: cpu, {
-                while !MigrateSuite.stop.load(ordering: .acquiring) { IPIQueue.process(); CPU.pause() }
-            }) { pollers.append(p) }
-        }
-        guard let td = Thread.spawn("migrator", cpu: cpus.first ?? 0, {
+        guard let td = Thread.create("migrator", priority: Thread.normalPriority, cpu: cpus.first ?? 0, {
             var local = InlineArray<32, UInt64>(repeating: 0)
             var hop: UInt64 = 1
             while TSC.now < end {
@@ -177,9 +170,9 @@ enum MigrateSuite {
                 c.values[0] = hop - 1
             }
         }) else { t.check(false, "spawn the migrating thread"); return }
+        td.handoffWindowCycles = TSC.ticksPerMs &* 20
+        Scheduler.schedule(td)
         td.join()
-        stop.store(true, ordering: .releasing)
-        for p in pollers { p.join() }
         buffer.deallocate()
         let hops = c.values[0]
         let spins = td.handoffSpins.load(ordering: .relaxed), behind = td.handoffStampBehind.load(ordering: .relaxed)

@@ -6,9 +6,10 @@ import XCTest
 final class BootTests: QEMUTestCase {
     static let nonFatalSuites = ["console", "pages", "heap", "paging", "smp", "ipiq-rules", "spinlock-torture",
                                  "threads", "preempt", "sleep", "migrate", "ipiq-torture", "ipiq-flood",
-                                 "ipiq-wakeup", "cpusync", "rendezvous", "rendezvous-preempt", "tlb-shootdown", "litmus"]
+                                 "ipiq-wakeup", "cpusync", "rendezvous", "rendezvous-preempt", "tlb-shootdown", "nmi", "litmus"]
     static let fatalSuites = ["fault-pf", "fault-de", "fault-trap", "fault-stack", "fault-null",
-                              "fault-thread-stack", "fault-ipi-yield", "fault-all-cpus"]
+                              "fault-thread-stack", "fault-ipi-yield", "fault-all-cpus", "panic-basic",
+                              "panic-lockheld", "panic-all", "panic-rendezvous", "panic-nested"]
 
     /// "memory: N MiB usable, ..." → N.
     private func usableMiB(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) -> Int? {
@@ -115,7 +116,7 @@ final class BootTests: QEMUTestCase {
 
     /// Suites that need two CPUs and say SKIP on one.
     static let multiCPUSuites = ["spinlock-torture", "ipiq-torture", "ipiq-flood", "ipiq-wakeup", "rendezvous-preempt",
-                                 "tlb-shootdown", "litmus"]
+                                 "tlb-shootdown", "nmi", "litmus"]
 
     private func assertSuitesRan(_ r: QEMUResult, _ suites: [String], skipping: [String] = [],
                                  file: StaticString = #filePath, line: UInt = #line) {
@@ -242,7 +243,9 @@ final class BootTests: QEMUTestCase {
             let r = try boot(QEMURun(smp: 4, accel: accel, cmdline: "run=fault-all-cpus", timeout: 90))
             assertFault(r, vectorName: "#PF page fault")
             XCTAssertFalse(r.hasLine(containing: "recursive fault"), "a second CPU's fault cut the report (\(accel))")
-            XCTAssertEqual(r.lines.filter { $0.hasPrefix("  backtrace (rbp chain") }.count, 1, "one backtrace (\(accel))")
+            // The owner's backtrace, then one per CPU it stopped.
+            XCTAssertEqual(r.lines.filter { $0.hasPrefix("  backtrace (rbp chain") }.count, 4, "four backtraces (\(accel))")
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix("stop: NMI to CPUs ") && $0.contains("; all 3 stopped in ") }, "\(accel)")
         }
     }
 

@@ -1,0 +1,126 @@
+import XCTest
+
+/// Panic that stops every other CPU with NMIs (docs/panic.md, E1-E6): each suite
+/// ends in a dump, and the test reads it.
+final class PanicTests: QEMUTestCase {
+    /// Frame lines of every backtrace: "    #N  0x...  name + 0x..".
+    private func backtraces(_ r: QEMUResult) -> [[String]] {
+        var all: [[String]] = []
+        for (i, l) in r.lines.enumerated() where l.hasPrefix("  backtrace (rbp chain") {
+            all.append(Array(r.lines[(i + 1)...].prefix { $0.hasPrefix("    #") }))
+        }
+        return all
+    }
+
+    /// The dump of a panic owned by `owner` with `cpus` CPUs online: every other
+    /// CPU NMI-stopped with a report of its own, frozen heartbeats (E5), a
+    /// demangled Swift name in every backtrace, and the exit.
+    private func assertDump(_ r: QEMUResult, _ message: String, owner: Int, cpus: Int,
+                            file: StaticString = #filePath, line: UInt = #line) {
+        assertPanic(r, message, file: file, line: line)
+        XCTAssertEqual(r.lines.filter { $0.hasPrefix("panic: " + message) }.count, 1, "E1: one panic report", file: file, line: line)
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("  owner: CPU \(owner),") }, "owner CPU \(owner)", file: file, line: line)
+        let others = (0..<cpus).filter { $0 != owner }
+        let list = others.map(String.init).joined(separator: ", ")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("stop: NMI to CPUs \(list); all \(others.count) stopped in ") },
+                      "E2: every other CPU NMI-stopped", file: file, line: line)
+        for c in others {
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix("CPU \(c): stopped at rip 0x") }, "CPU \(c)'s own report", file: file, line: line)
+        }
+        let beats = r.lines.first { $0.hasPrefix("heartbeats over 50 ms:") } ?? ""
+        XCTAssertEqual(beats.components(separatedBy: " frozen;").count - 1, others.count, "E5: \(beats)", file: file, line: line)
+        XCTAssertFalse(beats.contains("MOVING"), "E5: \(beats)", file: file, line: line)
+        XCTAssertEqual(r.lines.filter { $0.hasPrefix("                ") && $0.count > 20 }.count, cpus, "a per-CPU row each",
+                       file: file, line: line)
+        let traces = backtraces(r)
+        XCTAssertEqual(traces.count, cpus, "a backtrace for the owner and each stopped CPU", file: file, line: line)
+        for (i, t) in traces.enumerated() {
+            XCTAssertTrue(t.contains { $0.contains("  ") && ($0.contains("(") || $0.contains(".")) && $0.contains(" + 0x") },
+                          "backtrace \(i) names a demangled function: \(t)", file: file, line: line)
+        }
+        XCTAssertTrue(r.hasLine("panic: leaving QEMU (panic=exit)"), file: file, line: line)
+    }
+
+    func testPanicBasicStopsEveryCPU() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-basic"))
+        assertDump(r, "panic-basic: requested by the suite", owner: 0, cpus: 4)
+        let r8 = try boot(QEMURun(smp: 8, accel: .tcg, cmdline: "run=panic-basic", timeout: 90))
+        assertDump(r8, "panic-basic: requested by the suite", owner: 0, cpus: 8)
+        if Accel.kvmUsable {
+            let k = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: "run=panic-basic", timeout: 120))
+            assertDump(k, "panic-basic: requested by the suite", owner: 0, cpus: 4)
+        }
+    }
+
+    /// CPU 1 spins with interrupts off holding a spinlock and a mutex; the dump
+    /// takes both (E4), sleeps and yields (E3), and completes.
+    func testPanicWithALockHeldBySpinningCPU() throws {
+        for (accel, smp) in [(Accel.tcg, 4), (.tcg, 8)] + (Accel.kvmUsable ? [(Accel.kvm, 4)] : []) {
+            let r = try boot(QEMURun(smp: smp, accel: accel, cmdline: "run=panic-lockheld", timeout: 120))
+            assertDump(r, "panic-lockheld: the dump takes a lock a stopped CPU holds", owner: 0, cpus: smp)
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix("dump: took the spinlock and the mutex CPU 1 holds, slept, yielded, sent to it: ") },
+                          "the dump went through the held locks (\(accel), -smp \(smp))")
+            let row = r.lines.first { $0.hasPrefix("                   1  lock-holder") } ?? ""
+            XCTAssertFalse(row.isEmpty, "CPU 1 was stopped inside the lock holder")
+        }
+    }
+
+    /// Every CPU panics at once: exactly one owner; the others are stopped.
+    func testEveryCPUPanickingAtOnceHasOneOwner() throws {
+        for smp in [4, 8] {
+            let r = try boot(QEMURun(smp: smp, accel: .tcg, cmdline: "run=panic-all", timeout: 90))
+            guard let header = r.lines.first(where: { $0.hasPrefix("panic: panic-all: every CPU panics (CPU ") }),
+                  let owner = Int(header.split(separator: " ").last?.dropLast() ?? "") else {
+                XCTFail("no panic-all header"); continue
+            }
+            assertDump(r, "panic-all: every CPU panics", owner: owner, cpus: smp)
+        }
+    }
+
+    func testPanicDuringARendezvousAndACPUSync() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-rendezvous", timeout: 90))
+        assertDump(r, "panic-rendezvous: panic during a rendezvous and a cpusync", owner: 0, cpus: 4)
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("                   1  cpusync-caller") }, "CPU 1 inside its cpusync")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("                   3  rv-caller") }, "CPU 3 waiting in its rendezvous")
+    }
+
+    /// A fault inside the dump prints one line and ends the kernel.
+    func testFaultInsideTheDumpPrintsOneLine() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-nested"))
+        XCTAssertEqual(r.status, 5, r.statusDescription)
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("panic: panic-nested: the dump will fault (CPU 0)") })
+        XCTAssertEqual(r.lines.filter { $0.hasPrefix("panic: recursive FAULT #PF page fault inside the report on CPU 0") }.count, 1)
+        XCTAssertFalse(r.hasLine(containing: "per-CPU state:"), "the dump stopped at the fault")
+    }
+
+    /// Negative control: stopping with a fixed IPI. CPU 1 spins with interrupts
+    /// off and never takes it: "timeout stopping cpus" names it, its heartbeat moves.
+    func testStopWithAFixedIPITimesOutOnTheSpinningCPU() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-lockheld bug.panic_stop_ipi=1", timeout: 90))
+        XCTAssertEqual(r.status, 5, r.statusDescription)
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("timeout stopping cpus: CPU 1 did not stop after 2000 ms (fixed IPI") },
+                      "the laggard named")
+        XCTAssertTrue(r.hasLine(containing: " CPU 1 ") && r.lines.contains { $0.hasPrefix("heartbeats over 50 ms:") && $0.contains("MOVING") },
+                      "CPU 1 still running")
+    }
+
+    /// panic=halt keeps the machine stopped (for gdb); panic=reboot resets it
+    /// (QEMU's -no-reboot then exits without the exit device: status 0).
+    func testPanicHaltAndReboot() throws {
+        let h = try QEMU.boot(QEMURun(smp: 2, accel: .tcg, cmdline: "run=panic-basic panic=halt", timeout: 15))
+        XCTAssertTrue(h.timedOut, "panic=halt keeps QEMU running: \(h.statusDescription)")
+        XCTAssertTrue(h.hasLine("panic: halted (panic=halt); attach gdb (make debug) to look around"))
+        let b = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "run=panic-basic panic=reboot", timeout: 30))
+        XCTAssertEqual(b.status, 0, "a reset under -no-reboot: \(b.statusDescription)")
+        XCTAssertTrue(b.hasLine("panic: rebooting (panic=reboot)"))
+    }
+
+    /// E6: NMIs nobody requested are ordinary: counted, the CPU goes on.
+    func testUnrequestedNMIIsOrdinary() throws {
+        for accel in Accel.kvmUsable ? [Accel.tcg, .kvm] : [.tcg] {
+            let r = try boot(QEMURun(smp: 2, accel: accel, cmdline: "run=nmi", timeout: 90))
+            assertPassed(r)
+            XCTAssertTrue(r.passes.contains { $0.hasPrefix("nmi: 3 unrequested NMIs to CPU 1: 3 counted as ordinary, the CPU went on") })
+        }
+    }
+}
