@@ -18,7 +18,7 @@ func panic(_ message: StaticString, _ detail: ((inout FixedLineBuffer) -> Void)?
         if let detail { l.write(": "); detail(&l) }
         l.write(" (CPU "); l.dec(UInt64(currentCPUNumberForLocks())); l.write(")")
     }
-    FaultReport.backtrace(rip: returnAddressHint(), rbp: CPU.framePointer)
+    FaultReport.backtrace(rip: returnAddressHint(), rbp: CPU.framePointer, ripIsReturnAddress: true)
     QEMUExit.exit(code: FaultReport.exitCode)
 }
 
