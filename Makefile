@@ -10,6 +10,8 @@ SWIFTC   ?= swiftc
 TOOLBIN  := $(dir $(realpath $(shell command -v $(SWIFTC) 2>/dev/null)))
 LLD      ?= $(TOOLBIN)ld.lld
 NM       ?= $(TOOLBIN)llvm-nm
+OBJCOPY  ?= $(TOOLBIN)llvm-objcopy
+DEMANGLE ?= $(TOOLBIN)swift-demangle
 NASM     ?= nasm
 BUILD    := build
 SMP      ?= 4
@@ -33,19 +35,30 @@ SWIFTFLAGS := -enable-experimental-feature Embedded -target x86_64-unknown-none-
 
 .PHONY: all run test test-host test-integration debug bench clean setup
 all: $(BUILD)/kernel.elf
+# A recipe that fails leaves no target behind (a half-written kernel would
+# otherwise look up to date to the next make).
+.DELETE_ON_ERROR:
 
+# swiftc leaves the time stamp of an object file whose contents did not change
+# alone: the touch keeps an edit that changes no code from recompiling every time.
 $(BUILD)/kernel.o: $(SWIFT_SOURCES) Makefile
 	@mkdir -p $(BUILD)
 	$(SWIFTC) $(SWIFTFLAGS) -c $(SWIFT_SOURCES) -o $@
+	@touch $@
 
 $(BUILD)/boot/%.o: Boot/%.asm Makefile
 	@mkdir -p $(BUILD)/boot
 	$(NASM) -f elf64 -g -F dwarf -o $@ $<
 
-$(BUILD)/kernel.elf: $(BUILD)/kernel.o $(ASM_OBJECTS) Linker/kernel.ld scripts/check-image.sh
+# The link, with the symbol table's section still zero-filled (Boot/symtab.asm).
+$(BUILD)/kernel.linked.elf: $(BUILD)/kernel.o $(ASM_OBJECTS) Linker/kernel.ld scripts/check-image.sh
 	$(LLD) -nostdlib -static -z max-page-size=4096 --no-relax -T Linker/kernel.ld \
 		-o $@ $(ASM_OBJECTS) $(BUILD)/kernel.o $(EMBEDDED_LIB)/libswiftUnicodeDataTables.a
 	bash scripts/check-image.sh $@
+
+# The kernel: the same image with its symbol table written in (no address moves).
+$(BUILD)/kernel.elf: $(BUILD)/kernel.linked.elf scripts/symbols.sh scripts/check-image.sh
+	NM='$(NM)' DEMANGLE='$(DEMANGLE)' OBJCOPY='$(OBJCOPY)' bash scripts/symbols.sh $< $@
 
 setup:
 	@bash scripts/setup.sh

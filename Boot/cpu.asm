@@ -281,6 +281,13 @@ FN addr_kernel_start
 FN addr_kernel_end
     lea rax, [rel _kernel_end]
     ret
+extern _ksymtab_start, _ksymtab_end     ; the symbol table (Boot/symtab.asm)
+FN addr_ksymtab_start
+    lea rax, [rel _ksymtab_start]
+    ret
+FN addr_ksymtab_end
+    lea rax, [rel _ksymtab_end]
+    ret
 
 ; copy_from_physical_zero(dst, count): copies memory starting at address 0. Swift
 ; cannot express a pointer to address 0 (it is nil), and the optimizer treats

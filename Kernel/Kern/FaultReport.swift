@@ -3,8 +3,9 @@ import Synchronization
 // What happens when kernel code faults: the panic path (Kern/Panic.swift) with
 // the trap frame, so the report reads: the FAULT line, the cause (error code, CR2
 // decoded, a Swift trap or a stack overflow named), every register, an rbp-chain
-// backtrace, then the other CPUs stopped and their state (Kern/PanicDump.swift),
-// then a failure exit through isa-debug-exit. Never a silent triple fault or reboot.
+// backtrace whose frames are named from the kernel's symbol table, then the other
+// CPUs stopped and their state (Kern/PanicDump.swift), then a failure exit through
+// isa-debug-exit. Never a silent triple fault or reboot.
 
 enum FaultReport {
     /// QEMU exit code for a kernel fault or panic (QEMU status (2<<1)|1 = 5).
@@ -83,9 +84,15 @@ enum FaultReport {
     /// Walks the saved-rbp chain: [rbp] = caller's rbp, [rbp+8] = return address.
     /// Each frame pointer is checked to be mapped before it is read, frames must
     /// move up the stack, and the walk stops at rbp 0 (set by the boot stub).
-    static func backtrace(rip: UInt64, rbp: UInt64, maxFrames: Int = 32) {
-        Console.print("  backtrace (rbp chain; symbolize with scripts/symbolize.sh):")
-        Console.line { $0.write("    #0  "); $0.hex(rip, width: 16) }
+    /// Every frame is named by KernelSymbols ("  NAME + 0xOFFSET") when the
+    /// table covers it. `ripIsReturnAddress`: frame #0 is a return address too
+    /// (panic), not the faulting instruction.
+    static func backtrace(rip: UInt64, rbp: UInt64, maxFrames: Int = 32, ripIsReturnAddress: Bool = false) {
+        Console.print("  backtrace (rbp chain; scripts/symbolize.sh adds file:line):")
+        Console.line { l in
+            l.write("    #0  "); l.hex(rip, width: 16)
+            KernelSymbols.write(rip, into: &l, returnAddress: ripIsReturnAddress)
+        }
         var frame = rbp
         var depth = 1
         while frame != 0 && depth < maxFrames {
@@ -97,7 +104,10 @@ enum FaultReport {
             let next = p.load(as: UInt64.self)
             let ret = p.load(fromByteOffset: 8, as: UInt64.self)
             if ret == 0 { break }
-            Console.line { l in l.write("    #"); l.dec(UInt64(depth)); l.write(depth < 10 ? "  " : " "); l.hex(ret, width: 16) }
+            Console.line { l in
+                l.write("    #"); l.dec(UInt64(depth)); l.write(depth < 10 ? "  " : " "); l.hex(ret, width: 16)
+                KernelSymbols.write(ret, into: &l, returnAddress: true)
+            }
             if next != 0 && next <= frame { break }   // a chain must climb the stack
             frame = next
             depth += 1

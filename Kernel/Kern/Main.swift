@@ -11,6 +11,7 @@ func kmainEntry(_ magic: UInt32, _ infoAddress: UInt32) {
     BootCPU.installDescriptorTables()
     PerCPU.installHeader(archPage: LinkerSymbols.bspArchArea, cpuNumber: 0)
     FaultReport.install()
+    KernelSymbols.load()                 // names in fault reports from here on
     PerCPU.installInterruptAccounting()
 
     // 2. Boot information (non-allocating parsers: there is no heap yet).
@@ -52,6 +53,7 @@ enum Boot {
         BugKnobs.report()
         Panic.configure()
         BootReport.memorySummary()
+        KernelSymbols.report()
         Clock.enabled = KernelOptions.flag("tick", default: true)
         SMP.initializeBootCPU()
         SMP.startApplicationProcessors()

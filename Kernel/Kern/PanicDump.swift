@@ -34,7 +34,11 @@ enum PanicDump {
     static func dump(_ frame: UnsafeMutablePointer<TrapFrame>, _ why: Panic.Why) {
         if case .fault = why { FaultReport.describeCause(frame.pointee) }
         FaultReport.registerDump(frame.pointee)
-        FaultReport.backtrace(rip: frame.pointee.rip, rbp: frame.pointee.rbp)
+        // A panic's frame #0 is its call site (a return address); a fault's is
+        // the faulting instruction.
+        var isPanic = false
+        if case .message = why { isPanic = true }
+        FaultReport.backtrace(rip: frame.pointee.rip, rbp: frame.pointee.rbp, ripIsReturnAddress: isPanic)
         stopReport()
         if let hook = Panic.dumpHook { Panic.dumpHook = nil; hook() }
         let stopped = StopCPUs.stoppedMask
@@ -122,10 +126,4 @@ enum PanicDump {
         var first = true
         m.forEach { if !first { l.write(", ") }; first = false; l.dec($0) }
     }
-}
-
-/// Symbol lookup for backtraces. Without a symbol table in the image the
-/// addresses stay bare (scripts/symbolize.sh names them on the host).
-enum KernelSymbols {
-    static func write(_ address: UInt64, into l: inout FixedLineBuffer) {}
 }

@@ -58,6 +58,30 @@ final class BootTests: QEMUTestCase {
         XCTAssertFalse(positions.contains(-1), "missing boot output: \(zip(order, positions).map { "\($0)@\($1)" })")
     }
 
+    /// The kernel found its symbol table (scripts/symbols.sh wrote it into .ksymtab)
+    /// and says so after the memory summary: "symbols: N functions (K KiB table)".
+    func testBootReportsTheSymbolTable() throws {
+        let r = try boot(QEMURun(smp: 1, cmdline: "run=console"))
+        assertPassed(r)
+        XCTAssertFalse(r.hasLine(containing: "symbols: no table"), "the table was refused")
+        let lines = r.lines(startingWith: "symbols: ")
+        XCTAssertEqual(lines.count, 1, "one symbols line: \(lines)")
+        guard let l = lines.first else { return }
+        let words = l.split(separator: " ")
+        XCTAssertTrue(words.count == 6 && words[2] == "functions" && words[3].hasPrefix("(") && words[4] == "KiB"
+                      && words[5] == "table)", "not 'symbols: N functions (K KiB table)': '\(l)'")
+        if words.count == 6, let n = Int(words[1]), let k = Int(words[3].dropFirst()) {
+            XCTAssertGreaterThan(n, 1000, "the kernel has more than 1000 functions")
+            XCTAssertGreaterThan(k, 16, "a table of \(n) functions in \(k) KiB")
+        } else {
+            XCTFail("cannot read N and K from '\(l)'")
+        }
+        let order = ["memory: heap ", "symbols: ", "acpi: ", "== suite console"]
+        let positions = order.map { p in r.lines.firstIndex { $0.hasPrefix(p) } ?? -1 }
+        XCTAssertEqual(positions, positions.sorted(), "out of order: \(zip(order, positions).map { "\($0)@\($1)" })")
+        XCTAssertFalse(positions.contains(-1), "missing: \(zip(order, positions).map { "\($0)@\($1)" })")
+    }
+
     func testNoOptionsIsReported() throws {
         let r = try boot(QEMURun(smp: 1, cmdline: "", stdin: "exit\n"))
         XCTAssertEqual(r.status, 1, r.statusDescription)
@@ -200,12 +224,18 @@ final class BootTests: QEMUTestCase {
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("FAULT: #PF page fault (vector 14)") })
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("  error code ") && $0.contains("cr2 0x") },
                       "a page fault report names cr2")
+        // The suite body's own frame is not on the rbp chain: cpu_touch (NASM)
+        // keeps no frame, so the chain goes from it to the body's caller.
+        assertFrame(r, naming: "cpu_touch", index: 0)
+        assertFrame(r, naming: "static TestRunner.run(", index: 1)
+        assertFrame(r, naming: "static Boot.main()")
     }
 
     func testDivideErrorReport() throws {
         let r = try boot(QEMURun(smp: 1, cmdline: "run=fault-de"))
         assertFault(r, vectorName: "#DE divide error")
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("FAULT: #DE divide error (vector 0)") })
+        assertFrame(r, naming: "cpu_divide_by_zero", index: 0)
     }
 
     func testNullPointerReport() throws {
@@ -220,6 +250,7 @@ final class BootTests: QEMUTestCase {
         assertFault(r, vectorName: "#UD invalid opcode")
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("FAULT: #UD invalid opcode (vector 6)") })
         XCTAssertTrue(r.hasLine(containing: "ud2 at rip: a Swift runtime trap"), "the trap is named")
+        assertFrame(r, naming: "FaultSuites.swiftTrap", index: 0)     // the suite body traps itself
     }
 
     func testKernelStackOverflowReport() throws {
@@ -229,6 +260,8 @@ final class BootTests: QEMUTestCase {
         XCTAssertTrue(r.lines.contains {
             $0.contains("kernel stack overflow: fault address 0x") && $0.contains("is the guard page below a kernel stack")
         }, "the overflow into the guard page is diagnosed")
+        assertFrame(r, naming: "static FaultSuites.recurse(_:)", index: 0)
+        assertFrame(r, naming: "static FaultSuites.recurse(_:)", index: 1)
     }
 
     func testFaultOnSMPBootIsReported() throws {

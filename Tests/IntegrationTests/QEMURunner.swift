@@ -148,6 +148,13 @@ struct QEMUResult {
     func hasLine(_ line: String) -> Bool { lines.contains(line) }
     func hasLine(containing text: String) -> Bool { lines.contains { $0.contains(text) } }
 
+    /// The backtrace frame lines ("    #N  0x%016x", then "  NAME + 0xOFFSET" when
+    /// the kernel's symbol table covers the address), in order; nil for a line
+    /// that starts like a frame but does not parse.
+    var backtraceFrames: [BacktraceFrame?] {
+        lines.filter { $0.hasPrefix("    #") }.map(BacktraceFrame.init)
+    }
+
     var statusDescription: String {
         if timedOut { return "timed out after \(run.timeout) s" }
         if signaled { return "QEMU was killed by signal \(status) (see its stderr)" }
@@ -165,6 +172,44 @@ struct QEMUResult {
         if !serial.hasSuffix("\n") { s += "\n" }
         if !stderr.isEmpty { s += "---- qemu stderr ----\n" + stderr + (stderr.hasSuffix("\n") ? "" : "\n") }
         return s
+    }
+}
+
+/// One parsed backtrace frame line.
+struct BacktraceFrame {
+    var index: Int
+    var address: String
+    /// The demangled name the kernel printed, and the offset ("0x4f"); nil for a bare frame.
+    var name: String?
+    var offset: String?
+
+    init?(_ line: String) {
+        let body = line.dropFirst("    #".count)
+        let digits = body.prefix(while: { $0.isNumber })
+        let afterDigits = body.dropFirst(digits.count)
+        let rest = afterDigits.drop(while: { $0 == " " })
+        let address = String(rest.prefix(18))
+        guard let n = Int(digits), rest.count < afterDigits.count, QEMUTestCase.isHex64(address) else { return nil }
+        index = n
+        self.address = address
+        let tail = rest.dropFirst(18)
+        if tail.isEmpty { return }
+        // "  NAME + 0xOFFSET": the name may itself contain " + " (operators), so split at the last one.
+        guard tail.hasPrefix("  "), let plus = tail.range(of: " + 0x", options: .backwards) else { return nil }
+        let name = String(tail[tail.index(tail.startIndex, offsetBy: 2)..<plus.lowerBound])
+        let offset = String(tail[plus.upperBound...])
+        guard !name.isEmpty, !offset.isEmpty, offset.allSatisfy({ $0.isHexDigit }) else { return nil }
+        self.name = name
+        self.offset = "0x" + offset
+    }
+
+    /// A Swift name as `swift-demangle --simplified` prints it: a signature
+    /// ("static Boot.main()") or a closure ("closure #1 in ..."). Assembly names
+    /// (cpu_touch, trap_common) have neither parentheses nor blanks; a mangled
+    /// name starts with "$".
+    var namesDemangledSwift: Bool {
+        guard let name, !name.hasPrefix("$") else { return false }
+        return name.contains("(") || name.contains(" in ")
     }
 }
 
@@ -440,11 +485,32 @@ class QEMUTestCase: XCTestCase {
         }
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("  backtrace (rbp chain") }, "no backtrace header",
                       file: file, line: line)
-        XCTAssertTrue(r.lines.contains { l in
-            let t = l.split(separator: " ")
-            return t.count == 2 && t[0] == "#0" && QEMUTestCase.isHex64(String(t[1]))
-        }, "no '#0  0x...' backtrace frame", file: file, line: line)
+        assertSymbolizedBacktrace(r, file: file, line: line)
         XCTAssertNil(r.summary, "a fatal suite must not reach SUMMARY", file: file, line: line)
+    }
+
+    /// Every frame line is well formed ("    #N  0x%016x", optionally "  NAME + 0xOFF"),
+    /// there is a frame #0, and the kernel named at least one frame with a
+    /// demangled Swift function from its own symbol table.
+    func assertSymbolizedBacktrace(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) {
+        let frames = r.backtraceFrames
+        XCTAssertFalse(frames.contains { $0 == nil },
+                       "malformed frame lines: \(r.lines.filter { $0.hasPrefix("    #") && BacktraceFrame($0) == nil })",
+                       file: file, line: line)
+        XCTAssertEqual(frames.first??.index, 0, "no '#0  0x...' backtrace frame", file: file, line: line)
+        XCTAssertTrue(frames.contains { $0?.namesDemangledSwift == true },
+                      "no frame names a demangled Swift function: \(frames.compactMap { $0?.name })",
+                      file: file, line: line)
+    }
+
+    /// Some frame's name contains `text` (e.g. "FaultSuites.recurse"); `index`
+    /// restricts it to one frame.
+    func assertFrame(_ r: QEMUResult, naming text: String, index: Int? = nil,
+                     file: StaticString = #filePath, line: UInt = #line) {
+        let frames = r.backtraceFrames.compactMap { $0 }.filter { index == nil || $0.index == index }
+        XCTAssertTrue(frames.contains { $0.name?.contains(text) == true },
+                      "no frame\(index.map { " #\($0)" } ?? "") names '\(text)': \(frames.map { $0.name ?? $0.address })",
+                      file: file, line: line)
     }
 
     /// The kernel panicked with `message`: status 5, the "panic: MESSAGE" line, a
@@ -454,6 +520,7 @@ class QEMUTestCase: XCTestCase {
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("panic: " + message) }, "no 'panic: \(message)' line",
                       file: file, line: line)
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("  backtrace (rbp chain") }, "no backtrace", file: file, line: line)
+        assertSymbolizedBacktrace(r, file: file, line: line)
         XCTAssertNil(r.summary, "a panic ends the run", file: file, line: line)
     }
 

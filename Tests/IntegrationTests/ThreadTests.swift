@@ -64,11 +64,15 @@ final class ThreadTests: QEMUTestCase {
     func testHandlerThatYieldsPanics() throws {
         let r = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "run=fault-ipi-yield tick=0"))
         assertPanic(r, "context switch inside IPI message processing (a handler slept or yielded)")
+        assertFrame(r, naming: "panic(_:_:)", index: 0)
+        assertFrame(r, naming: "static Scheduler.switchAway()")
+        assertFrame(r, naming: "FaultSuites.ipiHandlerYields")
     }
 
     func testThreadStackOverflowIsReported() throws {
         let r = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "run=fault-thread-stack"))
         assertFault(r, vectorName: "#DF double fault")
         XCTAssertTrue(r.hasLine(containing: "kernel stack overflow: fault address"))
+        assertFrame(r, naming: "static FaultSuites.recurse(_:)", index: 0)
     }
 }

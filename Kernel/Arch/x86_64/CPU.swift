@@ -70,6 +70,8 @@
 @_silgen_name("addr_page_zero_copy") private func _addrPageZeroCopy() -> UnsafeMutableRawPointer
 @_silgen_name("addr_kernel_start") private func _addrKernelStart() -> UInt64
 @_silgen_name("addr_kernel_end") private func _addrKernelEnd() -> UInt64
+@_silgen_name("addr_ksymtab_start") private func _addrKsymtabStart() -> UnsafeRawPointer
+@_silgen_name("addr_ksymtab_end") private func _addrKsymtabEnd() -> UnsafeRawPointer
 
 /// Addresses of symbols defined by the assembly and the linker script.
 enum LinkerSymbols {
@@ -82,6 +84,11 @@ enum LinkerSymbols {
     static var kernelStart: UInt64 { _addrKernelStart() }
     static var threadBootstrap: UInt64 { _addrThreadBootstrap() }
     static var kernelEnd: UInt64 { _addrKernelEnd() }
+    /// The .ksymtab section: the symbol table scripts/symbols.sh wrote, or zeros.
+    static var symbolTable: UnsafeRawBufferPointer {
+        let start = _addrKsymtabStart()
+        return UnsafeRawBufferPointer(start: start, count: _addrKsymtabEnd() - start)
+    }
 }
 
 /// An x86 I/O port.
