@@ -51,7 +51,10 @@ enum Console {
             return
         }
         let flags = CPU.saveFlagsAndDisableInterrupts()
-        lock.lock(cpu: currentCPUNumberForLocks())
+        // No rendezvous from this wait: an action that printed would queue behind
+        // our own ticket. The console's holder only prints (it never waits for
+        // a rendezvous while holding it), so this wait always ends.
+        lock.lock(cpu: currentCPUNumberForLocks(), servicing: false)
         putBytes(bytes, endLine)
         lock.unlock()
         CPU.restoreFlags(flags)

@@ -23,11 +23,13 @@ struct TicketLock: ~Copyable {
 
     init() {}
 
-    borrowing func lock(cpu: Int32) {
+    /// `servicing`: while waiting, run this CPU's part of a pending rendezvous
+    /// (every kernel SpinLock; not the console's lock, see Console).
+    borrowing func lock(cpu: Int32, servicing: Bool = true) {
         let ticket = nextTicket.wrappingAdd(1, ordering: .relaxed).oldValue
         // Acquire: the critical section's loads cannot move above this load.
         if nowServing.load(ordering: .acquiring) != ticket {
-            if slowPath(ticket) { return }         // bypassed after a panic
+            if slowPath(ticket, servicing) { return }         // bypassed after a panic
         }
         owner.store(cpu, ordering: .relaxed)
     }
@@ -37,13 +39,20 @@ struct TicketLock: ~Copyable {
     /// whoever holds the lock was stopped and will never release it. Checked
     /// only here, after the fast attempt failed (E4: the panic thread never
     /// spins on a lock; the fast path is unchanged).
-    private borrowing func slowPath(_ ticket: UInt32) -> Bool {
+    ///
+    /// While it waits (interrupts off) it runs a pending rendezvous, as FreeBSD's
+    /// spin-mutex slow path lets interrupts in ("give interrupts a chance while we
+    /// spin"): the holder may have joined a rendezvous from one of its own waits
+    /// (an IPI send that waited for room, holding this lock), and that rendezvous
+    /// needs this CPU too. docs/rendezvous.md.
+    private borrowing func slowPath(_ ticket: UInt32, _ servicing: Bool) -> Bool {
         var waited: UInt64 = 0
         while nowServing.load(ordering: .acquiring) != ticket {
             if Panic.schedulerStopped {
                 bypassed.store(true, ordering: .relaxed)     // `owner` keeps the stopped holder
                 return true
             }
+            if servicing { Rendezvous.servicePending() }
             CPU.pause()
             waited &+= 1
         }
