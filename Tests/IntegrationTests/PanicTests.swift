@@ -41,21 +41,20 @@ final class PanicTests: QEMUTestCase {
         XCTAssertTrue(r.hasLine("panic: leaving QEMU (panic=exit)"), file: file, line: line)
     }
 
+    /// Every panic suite runs at -smp 4 and -smp 8 under TCG and -smp 4 under KVM.
+    static var configurations: [(Accel, Int)] { [(.tcg, 4), (.tcg, 8)] + (Accel.kvmUsable ? [(Accel.kvm, 4)] : []) }
+
     func testPanicBasicStopsEveryCPU() throws {
-        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-basic"))
-        assertDump(r, "panic-basic: requested by the suite", owner: 0, cpus: 4)
-        let r8 = try boot(QEMURun(smp: 8, accel: .tcg, cmdline: "run=panic-basic", timeout: 90))
-        assertDump(r8, "panic-basic: requested by the suite", owner: 0, cpus: 8)
-        if Accel.kvmUsable {
-            let k = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: "run=panic-basic", timeout: 120))
-            assertDump(k, "panic-basic: requested by the suite", owner: 0, cpus: 4)
+        for (accel, smp) in PanicTests.configurations {
+            let r = try boot(QEMURun(smp: smp, accel: accel, cmdline: "run=panic-basic", timeout: 120))
+            assertDump(r, "panic-basic: requested by the suite", owner: 0, cpus: smp)
         }
     }
 
     /// CPU 1 spins with interrupts off holding a spinlock and a mutex; the dump
     /// takes both (E4), sleeps and yields (E3), and completes.
     func testPanicWithALockHeldBySpinningCPU() throws {
-        for (accel, smp) in [(Accel.tcg, 4), (.tcg, 8)] + (Accel.kvmUsable ? [(Accel.kvm, 4)] : []) {
+        for (accel, smp) in PanicTests.configurations {
             let r = try boot(QEMURun(smp: smp, accel: accel, cmdline: "run=panic-lockheld", timeout: 120))
             assertDump(r, "panic-lockheld: the dump takes a lock a stopped CPU holds", owner: 0, cpus: smp)
             XCTAssertTrue(r.lines.contains { $0.hasPrefix("dump: took the spinlock and the mutex CPU 1 holds, slept, yielded, sent to it: ") },
@@ -67,8 +66,8 @@ final class PanicTests: QEMUTestCase {
 
     /// Every CPU panics at once: exactly one owner; the others are stopped.
     func testEveryCPUPanickingAtOnceHasOneOwner() throws {
-        for smp in [4, 8] {
-            let r = try boot(QEMURun(smp: smp, accel: .tcg, cmdline: "run=panic-all", timeout: 90))
+        for (accel, smp) in PanicTests.configurations {
+            let r = try boot(QEMURun(smp: smp, accel: accel, cmdline: "run=panic-all", timeout: 120))
             guard let header = r.lines.first(where: { $0.hasPrefix("panic: panic-all: every CPU panics (CPU ") }),
                   let owner = Int(header.split(separator: " ").last?.dropLast() ?? "") else {
                 XCTFail("no panic-all header"); continue
@@ -78,19 +77,28 @@ final class PanicTests: QEMUTestCase {
     }
 
     func testPanicDuringARendezvousAndACPUSync() throws {
-        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-rendezvous", timeout: 90))
-        assertDump(r, "panic-rendezvous: panic during a rendezvous and a cpusync", owner: 0, cpus: 4)
-        XCTAssertTrue(r.lines.contains { $0.hasPrefix("                   1  cpusync-caller") }, "CPU 1 inside its cpusync")
-        XCTAssertTrue(r.lines.contains { $0.hasPrefix("                   3  rv-caller") }, "CPU 3 waiting in its rendezvous")
+        for (accel, smp) in PanicTests.configurations {
+            let r = try boot(QEMURun(smp: smp, accel: accel, cmdline: "run=panic-rendezvous", timeout: 120))
+            assertDump(r, "panic-rendezvous: panic during a rendezvous and a cpusync", owner: 0, cpus: smp)
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix("                   1  cpusync-caller") }, "CPU 1 inside its cpusync")
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix("                   3  rv-caller") }, "CPU 3 waiting in its rendezvous")
+        }
     }
 
-    /// A fault inside the dump prints one line and ends the kernel.
+    /// A fault inside the dump: the dump so far (owner, named backtrace, every
+    /// CPU stopped), then one line, and the end.
     func testFaultInsideTheDumpPrintsOneLine() throws {
-        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-nested"))
-        XCTAssertEqual(r.status, 5, r.statusDescription)
-        XCTAssertTrue(r.lines.contains { $0.hasPrefix("panic: panic-nested: the dump will fault (CPU 0)") })
-        XCTAssertEqual(r.lines.filter { $0.hasPrefix("panic: recursive FAULT #PF page fault inside the report on CPU 0") }.count, 1)
-        XCTAssertFalse(r.hasLine(containing: "per-CPU state:"), "the dump stopped at the fault")
+        for (accel, smp) in PanicTests.configurations {
+            let r = try boot(QEMURun(smp: smp, accel: accel, cmdline: "run=panic-nested", timeout: 120))
+            XCTAssertEqual(r.status, 5, r.statusDescription)
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix("panic: panic-nested: the dump will fault (CPU 0)") })
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix("  owner: CPU 0,") })
+            let others = (1..<smp).map(String.init).joined(separator: ", ")
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix("stop: NMI to CPUs \(others); all \(smp - 1) stopped in ") })
+            XCTAssertTrue(backtraces(r).first?.contains { $0.contains(" + 0x") && $0.contains("(") } ?? false, "a named frame")
+            XCTAssertEqual(r.lines.filter { $0.hasPrefix("panic: recursive FAULT #PF page fault inside the report on CPU 0") }.count, 1)
+            XCTAssertFalse(r.hasLine(containing: "per-CPU state:"), "the dump stopped at the fault")
+        }
     }
 
     /// Negative control: stopping with a fixed IPI. CPU 1 spins with interrupts
