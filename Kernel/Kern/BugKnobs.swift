@@ -30,6 +30,12 @@ enum BugKnobs {
     /// rendezvous-preempt: the action routine uses an ordinary critical section;
     /// C1 must trip (a switch inside the IPI handler). docs/rendezvous.md.
     nonisolated(unsafe) static var rendezvousPlainCritical = false
+    /// rendezvous: a participant tests its pending bit but never takes it, so
+    /// the IPI handler and a spin loop can both run its part (C4 breaks).
+    nonisolated(unsafe) static var rendezvousDoubleClaim = false
+    /// rendezvous-preempt: the action on the window CPU wakes a thread (actions
+    /// must not schedule threads); the action routine's C2 assertion must fire.
+    nonisolated(unsafe) static var rendezvousActionWakes = false
     /// panic-lockheld: panic stops the other CPUs with a fixed (maskable) IPI
     /// instead of an NMI; a CPU spinning with interrupts off never stops and the
     /// dump reports "timeout stopping cpus" naming it. docs/panic.md.
@@ -40,6 +46,8 @@ enum BugKnobs {
     static func load() {
         rendezvousPlainCritical = KernelOptions.flag("bug.rendezvous_plain_critical", default: false)
         panicStopIPI = KernelOptions.flag("bug.panic_stop_ipi", default: false)
+        rendezvousDoubleClaim = KernelOptions.flag("bug.rendezvous_double_claim", default: false)
+        rendezvousActionWakes = KernelOptions.flag("bug.rendezvous_action_wakes", default: false)
         ipiqNoRecheck = KernelOptions.flag("bug.ipiq_norecheck", default: false)
         ipiqNoFence = KernelOptions.flag("bug.ipiq_nofence", default: false)
         ipiqEarlyCopy = KernelOptions.flag("bug.ipiq_early_copy", default: false)
@@ -58,6 +66,7 @@ enum BugKnobs {
             (handoffEarlyClear, "bug.handoff_early_clear"), (cpusyncEarlyRelease, "bug.cpusync_early_release"),
             (c3Window, "bug.c3_window"), (tlbLocalOnly, "bug.tlb_local_only"),
             (rendezvousPlainCritical, "bug.rendezvous_plain_critical"), (panicStopIPI, "bug.panic_stop_ipi"),
+            (rendezvousDoubleClaim, "bug.rendezvous_double_claim"), (rendezvousActionWakes, "bug.rendezvous_action_wakes"),
         ]
         for (set, name) in on where set {
             Console.line { $0.write("NEGATIVE CONTROL: "); $0.write(name); $0.write(" puts a known bug back on purpose") }

@@ -96,13 +96,16 @@ enum CPUSync {
     /// The first message on a remote (IPI processing, interrupts off):
     /// acknowledge the interlock, then park the request in the caller's slot.
     static func remoteArrive(_ raw: UInt64) {
-        let cs = Unmanaged<CPUSyncState>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!).takeUnretainedValue()
-        let me = PerCPU.currentNumber
-        let t = IPIQueue.targets[me]
-        if t.parked[cs.caller] != 0 { panic("cpusync: a second request from one caller") { $0.dec(cs.caller) } }
-        t.parked[cs.caller] = UInt(raw)
-        t.parkedCount += 1
-        cs.acknowledged.bitwiseOr(CPUMask.bit(me), ordering: .sequentiallyConsistent)
+        // No retain: the caller keeps `cs` alive until every remote acknowledged
+        // its second phase, and the acknowledgement is each remote's last access.
+        Unmanaged<CPUSyncState>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!)._withUnsafeGuaranteedRef { cs in
+            let me = PerCPU.currentNumber
+            let t = IPIQueue.targets[me]
+            if t.parked[cs.caller] != 0 { panic("cpusync: a second request from one caller") { $0.dec(cs.caller) } }
+            t.parked[cs.caller] = UInt(raw)
+            t.parkedCount += 1
+            cs.acknowledged.bitwiseOr(CPUMask.bit(me), ordering: .sequentiallyConsistent)
+        }
     }
 
     /// IPI processing loop, interrupts off: runs every parked request whose
@@ -112,13 +115,15 @@ enum CPUSync {
         for caller in 0..<IPIQueue.cpuCount {
             let raw = t.parked[caller]
             guard raw != 0 else { continue }
-            let cs = Unmanaged<CPUSyncState>.fromOpaque(UnsafeRawPointer(bitPattern: raw)!).takeUnretainedValue()
-            guard cs.released.load(ordering: .acquiring) else { continue }
-            t.parked[caller] = 0                // out of the slot before it runs
-            t.parkedCount -= 1
-            cs.function(cs.argument, 0)
-            // The caller may free `cs` as soon as it sees this bit: last access.
-            cs.acknowledged.bitwiseOr(CPUMask.bit(me), ordering: .sequentiallyConsistent)
+            Unmanaged<CPUSyncState>.fromOpaque(UnsafeRawPointer(bitPattern: raw)!)._withUnsafeGuaranteedRef { cs in
+                guard cs.released.load(ordering: .acquiring) else { return }
+                t.parked[caller] = 0                // out of the slot before it runs
+                t.parkedCount -= 1
+                cs.function(cs.argument, 0)
+                // The caller may free `cs` as soon as it sees this bit: last access
+                // (no reference is held here, so nothing is released after it).
+                cs.acknowledged.bitwiseOr(CPUMask.bit(me), ordering: .sequentiallyConsistent)
+            }
         }
     }
 

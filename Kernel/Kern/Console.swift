@@ -22,6 +22,13 @@ enum Console {
     static func claimEmergency() -> Bool {
         let me = currentCPUNumberForLocks()
         let (won, owner) = emergencyOwner.compareExchange(expected: -1, desired: me, ordering: .sequentiallyConsistent)
+        if won {
+            // A CPU already inside a locked write finishes its line first (a
+            // bounded wait: it may have died holding the lock), so the report
+            // does not interleave with it byte by byte.
+            var spins = 0
+            while lock.isLocked && spins < 2_000_000 { CPU.pause(); spins += 1 }
+        }
         return won || owner == me
     }
 
@@ -91,6 +98,10 @@ extension Console {
 
 @_cdecl("putchar")
 func putchar(_ c: Int32) -> Int32 {
+    // Interrupts off: a handler (or a thread switched in) on this CPU must not
+    // add its bytes to the same partial line.
+    let flags = CPU.saveFlagsAndDisableInterrupts()
+    defer { CPU.restoreFlags(flags) }
     let byte = UInt8(truncatingIfNeeded: c)
     let cpu = PerCPU.currentNumber
     let line: UnsafeMutablePointer<FixedLineBuffer>

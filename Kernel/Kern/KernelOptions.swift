@@ -34,6 +34,8 @@ enum KernelOptions {
         Option(key: "bug.cpusync_early_release", help: "bug.cpusync_early_release=1: negative control for cpusync: remotes released before the caller's function ends", .flag),
         Option(key: "bug.c3_window", help: "bug.c3_window=1: negative control for preempt: critnest lowered after interrupts are back on, window widened (C3)", .flag),
         Option(key: "bug.rendezvous_plain_critical", help: "bug.rendezvous_plain_critical=1: negative control for rendezvous-preempt: an ordinary critical section around rendezvous actions (C1 panic)", .flag),
+        Option(key: "bug.rendezvous_double_claim", help: "bug.rendezvous_double_claim=1: negative control for rendezvous: a participant never takes its pending bit and may run its part twice (C4)", .flag),
+        Option(key: "bug.rendezvous_action_wakes", help: "bug.rendezvous_action_wakes=1: negative control for rendezvous-preempt: the action wakes a thread (C2 panic)", .flag),
         Option(key: "rendezvous.window_cycles", help: "rendezvous.window_cycles=N: how long rendezvous-preempt holds critical_exit's window open (default 20000 TSC cycles)", .int),
         Option(key: "panic", help: "panic=exit|halt|reboot: after the panic dump, leave QEMU (default), stop for gdb, or reset"),
         Option(key: "bug.panic_stop_ipi", help: "bug.panic_stop_ipi=1: negative control for panic-lockheld: stop the other CPUs with a fixed IPI, not an NMI (timeout stopping cpus)", .flag),

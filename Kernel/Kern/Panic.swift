@@ -17,8 +17,10 @@ import Synchronization
 enum Panic {
     /// The panicking CPU, or -1 (E1: set once, by compare-and-swap).
     static let owner = Atomic<Int32>(-1)
-    /// CPUs whose panic or fault lost the claim (they parked).
+    /// CPUs whose panic or fault lost the claim (they parked), and claims won:
+    /// E1 says the latter is exactly 1 (the dump prints both at its end).
     static let losers = Atomic<UInt64>(0)
+    static let owners = Atomic<UInt64>(0)
     /// Owner only: panics and faults inside its own report.
     nonisolated(unsafe) static var nested = 0
     enum Action { case exit, halt, reboot }
@@ -56,6 +58,7 @@ enum Panic {
         CPU.disableInterrupts()
         let me = currentCPUNumberForLocks()
         let (won, current) = owner.compareExchange(expected: -1, desired: me, ordering: .sequentiallyConsistent)
+        if won { owners.wrappingAdd(1, ordering: .relaxed) }
         if !won {
             guard current == me else { park() }
             nested += 1

@@ -53,6 +53,12 @@ enum PanicDump {
         }
         perCPUTable()
         heartbeats(stopped)
+        // Last, after everything else had time to happen: a second winner of the
+        // claim (E1 broken) would have counted itself by now.
+        Console.line { l in
+            l.write("panic: "); l.dec(Panic.owners.load(ordering: .relaxed)); l.write(" owner (E1), ")
+            l.dec(Panic.losers.load(ordering: .relaxed)); l.write(" other panics or faults parked")
+        }
     }
 
     private static func stopReport() {
@@ -73,8 +79,6 @@ enum PanicDump {
                 l.write(", stopped "); l.hex(stopped.bits); l.write(")")
             }
         }
-        let losers = Panic.losers.load(ordering: .relaxed)
-        if losers > 0 { Console.line { $0.write("stop: "); $0.dec(losers); $0.write(" other panics or faults lost the claim and parked") } }
     }
 
     /// One line per online CPU, from its per-CPU header and its thread.

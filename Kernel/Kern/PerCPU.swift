@@ -102,10 +102,12 @@ enum PerCPU {
     /// (Kern/Rendezvous.swift, bug.rendezvous_plain_critical).
     static func installInterruptAccounting() {
         Traps.enter = { frame in
+            guard !PerCPU.istVector(frame.pointee.vector) else { return }
             GSBase.write(PerCPUHeader.interruptDepth, GSBase.read(PerCPUHeader.interruptDepth) &+ 1)
             if frame.pointee.vector != UInt64(Vectors.rendezvous) { CriticalSection.enterRaw() }
         }
         Traps.exit = { frame in
+            guard !PerCPU.istVector(frame.pointee.vector) else { return }
             if frame.pointee.vector != UInt64(Vectors.rendezvous) { CriticalSection.exitRaw() }
             let depth = GSBase.read(PerCPUHeader.interruptDepth) &- 1
             GSBase.write(PerCPUHeader.interruptDepth, depth)
@@ -115,6 +117,13 @@ enum PerCPU {
         }
     }
     static var inInterrupt: Bool { interruptDepth > 0 }
+
+    /// NMI, #DF and #MC run on their own IST stacks and may arrive anywhere
+    /// (inside a switch, a spinlock section, another handler): their path touches
+    /// no thread or scheduler state, so the trap accounting leaves them alone.
+    /// They never switch; the way out never preempts (InterruptReturn); a stopped
+    /// CPU's dump row shows what it was doing, not the NMI.
+    static func istVector(_ v: UInt64) -> Bool { v == 2 || v == 8 || v == 18 }
     static var locksHeld: Int { Int(GSBase.read(PerCPUHeader.locksHeld)) }
 }
 

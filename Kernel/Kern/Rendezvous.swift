@@ -68,14 +68,17 @@ enum Rendezvous {
     }
 
     /// smp_rendezvous: every online CPU.
+    @discardableResult
     static func runOnAll(setup: Step = .noBarrier, action: RendezvousFunction?, teardown: Step = .noBarrier,
-                         _ arg: UInt64 = 0) {
+                         _ arg: UInt64 = 0) -> UInt64 {
         run(cpus: SMP.online, setup: setup, action: action, teardown: teardown, arg)
     }
 
-    /// smp_rendezvous_cpus. Thread context, no spinlock held.
+    /// smp_rendezvous_cpus. Thread context, no spinlock held. Returns how many
+    /// tries for the mutex failed (this caller met another initiator).
+    @discardableResult
     static func run(cpus map: CPUMask, setup: Step = .noBarrier, action: RendezvousFunction?,
-                    teardown: Step = .noBarrier, _ arg: UInt64 = 0) {
+                    teardown: Step = .noBarrier, _ arg: UInt64 = 0) -> UInt64 {
         if PerCPU.inInterrupt { panic("rendezvous started in interrupt context") }
         if PerCPU.locksHeld != 0 {
             panic("rendezvous started while holding a spinlock") { $0.dec(PerCPU.locksHeld); $0.write(" held") }
@@ -88,9 +91,9 @@ enum Rendezvous {
             action?(arg)
             if case .run(let f) = teardown { f(arg) }
             CPU.restoreFlags(flags)
-            return
+            return 0
         }
-        acquireLock()                            // interrupts off from here to unlock
+        let waits = acquireLock()                // interrupts off from here to unlock
         let me = PerCPU.currentNumber
         let map = map.intersection(SMP.online)
         participants = UInt32(map.count)
@@ -110,14 +113,17 @@ enum Rendezvous {
             dog.check()
         }
         lock.unlock()
+        return waits
     }
 
     /// Takes the rendezvous mutex. Between tries interrupts are let in (if the
     /// caller had them on) and a pending rendezvous is run: a CPU that waits here
     /// must keep answering, or two initiators would wait for each other.
-    private static func acquireLock() {
+    private static func acquireLock() -> UInt64 {
         var dog = SpinWatchdog("rendezvous: mutex never became free")
+        var waits: UInt64 = 0
         while !lock.tryLock() {
+            waits &+= 1
             mutexWaits.wrappingAdd(1, ordering: .relaxed)
             while lock.raw.isLocked {
                 servicePending()
@@ -125,6 +131,7 @@ enum Rendezvous {
                 dog.check()
             }
         }
+        return waits
     }
 
     /// Runs this CPU's part of a pending rendezvous, if there is one. Called by
@@ -141,10 +148,19 @@ enum Rendezvous {
     /// loop, or the initiator itself).
     @discardableResult
     static func participate() -> Bool {
+        // Interrupts off BEFORE the bit is taken: between taking it and its part,
+        // this CPU must not be interrupted into a switch (every other participant
+        // spins at the entry barrier for it).
+        let flags = CPU.saveFlagsAndDisableInterrupts()
         let me = PerCPU.currentNumber
         let bit = CPUMask.bit(me)
-        guard pending.bitwiseAnd(~bit, ordering: .acquiringAndReleasing).oldValue & bit != 0 else { return false }
-        let flags = CPU.saveFlagsAndDisableInterrupts()
+        let mine = BugKnobs.rendezvousDoubleClaim
+            ? pending.load(ordering: .acquiring) & bit != 0        // BUG: tested, never taken
+            : pending.bitwiseAnd(~bit, ordering: .acquiringAndReleasing).oldValue & bit != 0
+        guard mine else {
+            CPU.restoreFlags(flags)
+            return false
+        }
         let td = Thread.currentIfAny
         // C2: the raw section never looks at owepreempt on the way out.
         if BugKnobs.rendezvousPlainCritical { CriticalSection.enter() } else { CriticalSection.enterRaw() }

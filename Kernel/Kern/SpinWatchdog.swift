@@ -20,6 +20,7 @@ struct SpinWatchdog {
 
     /// Call once per pass of the loop.
     mutating func check() {
+        guard TSC.ticksPerMs > 0 else { return }        // before calibration: no clock
         let waited = TSC.now &- start
         if !warned && waited > TSC.ticksPerMs &* SpinWatchdog.warnMs {
             warned = true

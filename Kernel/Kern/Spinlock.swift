@@ -47,12 +47,19 @@ struct TicketLock: ~Copyable {
     /// needs this CPU too. docs/rendezvous.md.
     private borrowing func slowPath(_ ticket: UInt32, _ servicing: Bool) -> Bool {
         var waited: UInt64 = 0
+        var dog: SpinWatchdog? = nil
         while nowServing.load(ordering: .acquiring) != ticket {
             if Panic.schedulerStopped {
                 bypassed.store(true, ordering: .relaxed)     // `owner` keeps the stopped holder
                 return true
             }
-            if servicing { Rendezvous.servicePending() }
+            if servicing {
+                Rendezvous.servicePending()
+                // A spinlock held for 10 s is a deadlock: say so (not for the
+                // console's lock, which the report itself needs).
+                if dog == nil { dog = SpinWatchdog("spinlock: held too long by CPU", other: Int(owner.load(ordering: .relaxed))) }
+                dog!.check()
+            }
             CPU.pause()
             waited &+= 1
         }
@@ -68,7 +75,7 @@ struct TicketLock: ~Copyable {
     }
 
     borrowing func tryLock(cpu: Int32) -> Bool {
-        let serving = nowServing.load(ordering: .relaxed)
+        let serving = nowServing.load(ordering: .acquiring)
         // Take a ticket only if it is the one being served right now.
         let (taken, _) = nextTicket.compareExchange(expected: serving, desired: serving &+ 1,
                                                     ordering: .acquiring)
@@ -114,6 +121,11 @@ struct SpinLock: ~Copyable {
     borrowing func tryLock() -> Bool {
         SpinlockSection.enter()
         if raw.tryLock(cpu: Int32(truncatingIfNeeded: PerCPU.currentNumber)) {
+            GSBase.write(PerCPUHeader.locksHeld, GSBase.read(PerCPUHeader.locksHeld) &+ 1)
+            return true
+        }
+        if Panic.schedulerStopped {              // after a panic a try-lock succeeds (E4)
+            raw.bypassed.store(true, ordering: .relaxed)
             GSBase.write(PerCPUHeader.locksHeld, GSBase.read(PerCPUHeader.locksHeld) &+ 1)
             return true
         }

@@ -18,6 +18,8 @@ enum CPUSyncSuite {
     static let finishedRound = Atomic<UInt64>(0)
     static let round = Atomic<UInt64>(0)
     nonisolated(unsafe) static var initiator = 0
+    /// Remotes the caller found held in their parked slot during its own call.
+    nonisolated(unsafe) static var heldSeen: UInt64 = 0
 
     static func run(_ t: inout TestContext) {
         let cpus = SMP.online
@@ -65,6 +67,7 @@ enum CPUSyncSuite {
     static func holdRounds(_ t: inout TestContext, _ cpus: CPUMask) {
         initiator = PerCPU.currentNumber
         finishedRound.store(0, ordering: .relaxed)
+        heldSeen = 0
         let budget = TimeBudget(milliseconds: 400)
         var rounds: UInt64 = 0
         while !budget.expired && rounds < 2000 {
@@ -75,6 +78,8 @@ enum CPUSyncSuite {
                 let r = CPUSyncSuite.round.load(ordering: .acquiring)
                 if me == CPUSyncSuite.initiator {
                     for _ in 0..<200 { CPU.pause() }       // an unheld remote would run now
+                    // The window: remotes parked (held) while the caller's own call runs.
+                    SMP.online.forEach { if $0 != me && IPIQueue.targets[$0].parked[me] != 0 { CPUSyncSuite.heldSeen &+= 1 } }
                     CPUSyncSuite.finishedRound.store(r, ordering: .releasing)
                 } else if CPUSyncSuite.finishedRound.load(ordering: .acquiring) != r {
                     CPUSyncSuite.early![me] &+= 1
@@ -87,6 +92,9 @@ enum CPUSyncSuite {
         cpus.forEach { if ran![$0] != rounds { exact = false }; e &+= early![$0] }
         t.check(rounds > 0 && exact) { l in
             l.dec(rounds); l.write(" cpusyncs over "); l.dec(cpus.count); l.write(" CPUs: the function ran exactly once per CPU each time")
+        }
+        t.check(cpus.count < 2 || heldSeen > 0) { l in
+            l.write("the window was hit: the caller found remotes held during its own call "); l.dec(heldSeen); l.write(" times")
         }
         t.check(e == 0) { $0.write("no remote ran before the caller's own call finished ("); $0.dec(e); $0.write(" early)") }
         Console.print(exact && e == 0 ? "End of test: SUCCESS" : "End of test: FAILURE")

@@ -18,6 +18,10 @@ enum PanicSuites {
         TSC.delay(microseconds: 20_000)        // let them start
     }
 
+    /// This CPU's proof of life (heartbeat), for loops that spin with
+    /// interrupts off (no tick then).
+    static func beat() { PerCPU.cpus[PerCPU.currentNumber].heartbeat.wrappingAdd(1, ordering: .relaxed) }
+
     static let basic = TestSuite(name: "panic-basic", kind: .fatal,
         summary: "panic with every other CPU busy: all NMI-stopped, heartbeats frozen", body: { _ in
             Console.print("panic-basic: a panic follows")
@@ -31,6 +35,7 @@ enum PanicSuites {
     static let suiteLock = SpinLock("panic-lockheld")
     static let lockHeld = Atomic<Bool>(false)
     nonisolated(unsafe) static var heldMutex: Mutex? = nil
+    nonisolated(unsafe) static var dumpCounters: SharedCounters? = nil
     static let lockHeldSuite = TestSuite(name: "panic-lockheld", kind: .fatal,
         summary: "CPU B holds a spinlock with interrupts off; the dump takes it: B NMI-stopped, dump completes", body: { _ in
             guard let b = SMP.online.nth(1) else { Console.print("panic-lockheld: needs 2 CPUs"); return }
@@ -54,8 +59,14 @@ enum PanicSuites {
                 _ = Sleep.sleep(on: 0xDEAD, timeoutTicks: 100)   // E3: returns at once
                 Scheduler.yield()
                 if let tk = IPIQueue.send(to: b, { _, _ in }) { IPIQueue.wait(tk) }   // no wait on a stopped CPU
+                let ran = SharedCounters()
+                PanicSuites.dumpCounters = ran
+                CPUSync.run(mask: SMP.online, { _, _ in PanicSuites.dumpCounters?.values[0] &+= 1 })
+                Rendezvous.runOnAll(action: { _ in PanicSuites.dumpCounters?.values[1] &+= 1 })
+                let (syncs, rvs) = (ran.values[0], ran.values[1])
                 Console.line { l in
-                    l.write("dump: took the spinlock and the mutex CPU "); l.dec(b); l.write(" holds, slept, yielded, sent to it: ")
+                    l.write("dump: took the spinlock and the mutex CPU "); l.dec(b); l.write(" holds, slept, yielded, sent to it, ran a cpusync ("); l.dec(syncs)
+                    l.write(" CPU) and a rendezvous ("); l.dec(rvs); l.write(" CPU): ")
                     l.dec(TSC.nanoseconds(TSC.now &- t0) / 1000); l.write(" us (scheduler stopped)")
                 }
             }
@@ -95,7 +106,7 @@ enum PanicSuites {
                 CPUSync.run(mask: CPUMask(c1).union(CPUMask(c2)), { caller, _ in
                     guard PerCPU.currentNumber == Int(truncatingIfNeeded: caller) else { return }
                     PanicSuites.rendezvousState?.values[0] = 1
-                    while true { CPU.pause() }                 // interrupts on: it takes the rendezvous IPI
+                    while true { PanicSuites.beat(); CPU.pause() }   // interrupts on: it takes the rendezvous IPI
                 }, UInt64(c1))
             })
             _ = spinUntil(milliseconds: 2000) { CPU.compilerBarrier(); return state.values[0] == 1 }
@@ -103,11 +114,15 @@ enum PanicSuites {
             Thread.spawn("rv-caller", cpu: c3, {
                 Rendezvous.run(cpus: CPUMask(c1).union(CPUMask(c3)), action: { _ in
                     PanicSuites.rendezvousState?.values[1] = 1
-                    while true { CPU.pause() }
+                    while true { PanicSuites.beat(); CPU.pause() }
                 })
             })
-            _ = spinUntil(milliseconds: 2000) { CPU.compilerBarrier(); return state.values[1] == 1 }
-            Console.print("panic-rendezvous: CPUs are inside a rendezvous and a cpusync; a panic follows")
+            let inside = spinUntil(milliseconds: 2000) { CPU.compilerBarrier(); return state.values[1] == 1 }
+            guard inside else { Console.print("panic-rendezvous: the rendezvous never started; no panic"); return }
+            Console.line { l in
+                l.write("panic-rendezvous: CPU "); l.dec(c1); l.write(" inside a rendezvous action inside its cpusync, CPU ")
+                l.dec(c2); l.write(" held by that cpusync, CPU "); l.dec(c3); l.write(" waiting for the rendezvous; a panic follows")
+            }
             panic("panic-rendezvous: panic during a rendezvous and a cpusync")
         })
     nonisolated(unsafe) static var rendezvousState: SharedCounters? = nil

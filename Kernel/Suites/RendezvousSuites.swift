@@ -42,6 +42,10 @@ enum RendezvousSuite {
         }
     }
     nonisolated(unsafe) static var ran: UnsafeMutablePointer<UInt64>? = nil
+    /// Per CPU: actions run from the rendezvous IPI handler / from a spin loop
+    /// that found the pending bit first (the race for the bit, own traffic).
+    nonisolated(unsafe) static var viaIPI: UnsafeMutablePointer<UInt64>? = nil
+    nonisolated(unsafe) static var viaSpin: UnsafeMutablePointer<UInt64>? = nil
     nonisolated(unsafe) static var lastGeneration: UnsafeMutablePointer<UInt64>? = nil
     nonisolated(unsafe) static var errors: UnsafeMutablePointer<Atomic<UInt64>>? = nil
     static let lock = SpinLock("rendezvous suite")
@@ -56,12 +60,20 @@ enum RendezvousSuite {
         if r.map & CPUMask.bit(me) == 0 { RendezvousSuite.error(.notInMap) }
         if r.setupRuns && r.setups.load(ordering: .acquiring) != r.n { RendezvousSuite.error(.setupBarrier) }
         let g = Rendezvous.generation.load(ordering: .relaxed)
-        if g <= RendezvousSuite.lastGeneration![me] { RendezvousSuite.error(.generation) }
+        if g <= RendezvousSuite.lastGeneration![me] {
+            // C4 broken: stop at once, before the corrupted phase counters can
+            // turn it into a deadlock (a named panic the tests look for).
+            panic("C4: a rendezvous action ran twice on one CPU") { l in
+                l.write("CPU "); l.dec(me); l.write(", generation "); l.dec(g)
+                l.write(" after "); l.dec(RendezvousSuite.lastGeneration![me])
+            }
+        }
         RendezvousSuite.lastGeneration![me] = g
         RendezvousSuite.lock.lock()                       // actions may take spinlocks (briefly)
         RendezvousSuite.underLock &+= 1
         RendezvousSuite.lock.unlock()
         RendezvousSuite.ran![me] &+= 1
+        if PerCPU.inInterrupt { RendezvousSuite.viaIPI![me] &+= 1 } else { RendezvousSuite.viaSpin![me] &+= 1 }
         r.actions.wrappingAdd(1, ordering: .acquiringAndReleasing)
     }
     static let teardownFn: RendezvousFunction = { raw in
@@ -77,15 +89,16 @@ enum RendezvousSuite {
         let cpus = SMP.online
         let n = PerCPU.count
         ran = .allocate(capacity: n); ran!.initialize(repeating: 0, count: n)
+        viaIPI = .allocate(capacity: n); viaIPI!.initialize(repeating: 0, count: n)
+        viaSpin = .allocate(capacity: n); viaSpin!.initialize(repeating: 0, count: n)
+        if BugKnobs.rendezvousDoubleClaim { t.note { $0.write("negative control: participants never take their pending bit") } }
         lastGeneration = .allocate(capacity: n)
         lastGeneration!.initialize(repeating: Rendezvous.generation.load(ordering: .relaxed), count: n)
         errors = .allocate(capacity: Err.allCases.count)
         for i in 0..<Err.allCases.count { (errors! + i).initialize(to: Atomic(0)) }
         underLock = 0
         let expected = PairTable(n)                       // [initiator][cpu]
-        let done = SharedCounters()                       // [c] rendezvous, [16 + c] cpusyncs, [32 + c] IPI messages
-        let contendedBefore = Rendezvous.mutexWaits.load(ordering: .relaxed)
-        let servicedBefore = Rendezvous.servicedWhileSpinning.load(ordering: .relaxed)
+        let done = SharedCounters()                       // [c] rendezvous, [16 + c] cpusyncs, [32 + c] IPI messages, [48 + c] mutex waits
         let end = TSC.now &+ TSC.ticksPerMs &* 1000 &* UInt64(max(1, KernelOptions.int("torture.seconds", default: 2)))
         SuiteThreads.runOnEveryCPU("rendezvous") {
             let me = PerCPU.currentNumber
@@ -101,7 +114,8 @@ enum RendezvousSuite {
                     if case .run = teardown { teardownRuns = true }
                     let withAction = r >> 28 & 15 != 0             // one in 16 has no action
                     let round = RendezvousRound(map: map, setupRuns: setupRuns, teardownRuns: teardownRuns && withAction)
-                    Rendezvous.run(cpus: map, setup: setup, action: withAction ? actionFn : nil, teardown: teardown, round.raw)
+                    done.values[48 + me] &+= Rendezvous.run(cpus: map, setup: setup, action: withAction ? actionFn : nil,
+                                                            teardown: teardown, round.raw)
                     withExtendedLifetime(round) {}
                     if withAction { map.forEach { expected[me, $0] &+= 1 } }
                     done.values[me] &+= 1
@@ -128,21 +142,23 @@ enum RendezvousSuite {
         }
         var errorTotal: UInt64 = 0
         for e in Err.allCases { errorTotal &+= errors![e.rawValue].load(ordering: .relaxed) }
-        let contended = Rendezvous.mutexWaits.load(ordering: .relaxed) &- contendedBefore
-        let serviced = Rendezvous.servicedWhileSpinning.load(ordering: .relaxed) &- servicedBefore
-        var syncs: UInt64 = 0, messages: UInt64 = 0
-        cpus.forEach { syncs &+= done.values[16 + $0]; messages &+= done.values[32 + $0] }
+        var syncs: UInt64 = 0, messages: UInt64 = 0, contended: UInt64 = 0, ipi: UInt64 = 0, spin: UInt64 = 0
+        cpus.forEach {
+            syncs &+= done.values[16 + $0]; messages &+= done.values[32 + $0]; contended &+= done.values[48 + $0]
+            ipi &+= viaIPI![$0]; spin &+= viaSpin![$0]
+        }
         Console.line { l in
             l.write("rendezvous: "); l.dec(total); l.write(" rendezvous from "); l.dec(cpus.count); l.write(" CPUs, ")
-            l.dec(syncs); l.write(" cpusyncs, "); l.dec(messages); l.write(" waited IPI messages; mutex contended ")
-            l.dec(contended); l.write(", joined from a spin loop "); l.dec(serviced)
+            l.dec(syncs); l.write(" cpusyncs, "); l.dec(messages); l.write(" waited IPI messages; own mutex waits ")
+            l.dec(contended); l.write("; actions run from the IPI "); l.dec(ipi); l.write(", from a spin loop "); l.dec(spin)
             l.write(errorTotal > 0 ? "; !!! errors " : "; errors "); l.dec(errorTotal)
         }
         t.check(everyone && total > 0) { l in
             l.write("every CPU's initiator completed rendezvous ("); l.dec(total); l.write(" in all; no deadlock)")
         }
-        t.check(cpus.count < 2 || contended > 0) { l in
-            l.write("the window was hit: initiators found the rendezvous mutex taken "); l.dec(contended); l.write(" times")
+        t.check(cpus.count < 2 || (contended > 0 && ipi > 0 && spin > 0)) { l in
+            l.write("the window was hit: initiators met at the mutex "); l.dec(contended); l.write(" times; the IPI won the pending bit ")
+            l.dec(ipi); l.write(" times, a spin loop "); l.dec(spin)
         }
         t.check(exact) { l in
             l.write("C4: every CPU ran each action it was asked to exactly once (")
@@ -188,7 +204,12 @@ enum RendezvousPreemptSuite {
         }
         RendezvousPreemptSuite.lock.lock()
         RendezvousPreemptSuite.lock.unlock()
+        // Negative control for C2: an action that makes a thread runnable.
+        if BugKnobs.rendezvousActionWakes && PerCPU.currentNumber == RendezvousPreemptSuite.cpuA {
+            Sleep.wakeup(RendezvousPreemptSuite.chan)
+        }
     }
+    static let chan: UInt = 0x5EED_0002
 
     static func run(_ t: inout TestContext) {
         let cpus = SMP.online
@@ -201,7 +222,6 @@ enum RendezvousPreemptSuite {
         let started = SharedCounters()    // [cpu] rendezvous started by that CPU's initiator
         let seconds = UInt64(max(1, KernelOptions.int("torture.seconds", default: 2)))
         let end = TSC.now &+ TSC.ticksPerMs &* 1000 &* seconds
-        let chan: UInt = 0x5EED_0002
         guard let high = Thread.spawn("high", priority: Thread.highPriority, cpu: cpuA, {
             while !RendezvousPreemptSuite.stop.load(ordering: .acquiring) { _ = Sleep.sleep(on: chan) }
         }), let a = Thread.create("window", priority: Thread.normalPriority, cpu: cpuA, {

@@ -18,7 +18,9 @@ final class PanicTests: QEMUTestCase {
     private func assertDump(_ r: QEMUResult, _ message: String, owner: Int, cpus: Int,
                             file: StaticString = #filePath, line: UInt = #line) {
         assertPanic(r, message, file: file, line: line)
-        XCTAssertEqual(r.lines.filter { $0.hasPrefix("panic: " + message) }.count, 1, "E1: one panic report", file: file, line: line)
+        XCTAssertEqual(r.lines.filter { $0.hasPrefix("panic: " + message) }.count, 1, "one panic report", file: file, line: line)
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("panic: 1 owner (E1), ") }, "E1: the kernel counted one claim",
+                      file: file, line: line)
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("  owner: CPU \(owner),") }, "owner CPU \(owner)", file: file, line: line)
         let others = (0..<cpus).filter { $0 != owner }
         let list = others.map(String.init).joined(separator: ", ")
@@ -57,8 +59,8 @@ final class PanicTests: QEMUTestCase {
         for (accel, smp) in PanicTests.configurations {
             let r = try boot(QEMURun(smp: smp, accel: accel, cmdline: "run=panic-lockheld", timeout: 120))
             assertDump(r, "panic-lockheld: the dump takes a lock a stopped CPU holds", owner: 0, cpus: smp)
-            XCTAssertTrue(r.lines.contains { $0.hasPrefix("dump: took the spinlock and the mutex CPU 1 holds, slept, yielded, sent to it: ") },
-                          "the dump went through the held locks (\(accel), -smp \(smp))")
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix("dump: took the spinlock and the mutex CPU 1 holds, slept, yielded, sent to it, ran a cpusync (1 CPU) and a rendezvous (1 CPU): ") },
+                          "the dump went through the held locks; cpusync and rendezvous ran here only (\(accel), -smp \(smp))")
             let row = r.lines.first { $0.hasPrefix("                   1  lock-holder") } ?? ""
             XCTAssertFalse(row.isEmpty, "CPU 1 was stopped inside the lock holder")
         }
@@ -79,6 +81,7 @@ final class PanicTests: QEMUTestCase {
     func testPanicDuringARendezvousAndACPUSync() throws {
         for (accel, smp) in PanicTests.configurations {
             let r = try boot(QEMURun(smp: smp, accel: accel, cmdline: "run=panic-rendezvous", timeout: 120))
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix("panic-rendezvous: CPU 1 inside a rendezvous action inside its cpusync, CPU 2 held by that cpusync, CPU 3 waiting for the rendezvous") })
             assertDump(r, "panic-rendezvous: panic during a rendezvous and a cpusync", owner: 0, cpus: smp)
             XCTAssertTrue(r.lines.contains { $0.hasPrefix("                   1  cpusync-caller") }, "CPU 1 inside its cpusync")
             XCTAssertTrue(r.lines.contains { $0.hasPrefix("                   3  rv-caller") }, "CPU 3 waiting in its rendezvous")

@@ -47,6 +47,19 @@ final class RendezvousTests: QEMUTestCase {
         assertPanic(r, "C1: context switch in interrupt context")
     }
 
+    /// Negative control for C4: a participant that never takes its pending bit
+    /// runs its part again from a spin loop; the action's check panics.
+    func testDoubleClaimTripsC4() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rendezvous bug.rendezvous_double_claim=1", timeout: 120))
+        assertPanic(r, "C4: a rendezvous action ran twice on one CPU")
+    }
+
+    /// Negative control for C2: an action that wakes a thread changes owepreempt.
+    func testActionThatWakesAThreadTripsC2() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rendezvous-preempt bug.rendezvous_action_wakes=1", timeout: 120))
+        assertPanic(r, "C2: a rendezvous action changed owepreempt")
+    }
+
     /// With one CPU the rendezvous runs locally (before-SMP path) and still
     /// counts every action exactly once.
     func testRendezvousOnOneCPURunsLocally() throws {
