@@ -143,8 +143,12 @@ enum PanicSuites {
                 t.skip("needs 2 CPUs"); return
             }
             let before = StopCPUs.ordinaryNMIs![target].load(ordering: .relaxed)
-            for _ in 0..<3 { LocalAPIC.sendIPI(to: PerCPU.cpus[target].apicID, delivery: .nmi); TSC.delay(microseconds: 1000) }
-            _ = spinUntil(milliseconds: 1000) { StopCPUs.ordinaryNMIs![target].load(ordering: .relaxed) &- before >= 3 }
+            // One at a time: a second NMI that arrives before the first was taken
+            // is merged with it (one pending NMI per CPU), so wait for each.
+            for k in 1...3 {
+                LocalAPIC.sendIPI(to: PerCPU.cpus[target].apicID, delivery: .nmi)
+                _ = spinUntil(milliseconds: 1000) { StopCPUs.ordinaryNMIs![target].load(ordering: .relaxed) &- before >= UInt64(k) }
+            }
             let counted = StopCPUs.ordinaryNMIs![target].load(ordering: .relaxed) &- before
             // Still alive: it answers a waited IPI message.
             var answered = false

@@ -114,7 +114,7 @@ enum SleepSuite {
                     c.values[0] = v &+ 1
                     m.unlock()
                     c.values[1 + i] &+= 1
-                } while TSC.now < end
+                } while TSC.now < end || c.values[0] < 200   // enough rounds to contend, however slow
             }) { threads.append(td) }
         }
         for td in threads { td.join() }
