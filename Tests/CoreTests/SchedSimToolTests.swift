@@ -5,12 +5,12 @@ import FoundationXML
 @testable import QuartetCore
 import SchedSimKit
 
-// schedsim's workload parser, table and SVG writer (Tools/SchedSimKit), run on
+// schedsim's workload parser, table and SVG writer (scripts/SchedSimKit), run on
 // the shipped example so that a change that breaks the format fails here.
 
 final class SchedSimToolTests: XCTestCase {
     static let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../../Tools/schedsim/examples/mixed.txt").standardized
+        .appendingPathComponent("../../scripts/schedsim/examples/mixed.txt").standardized
 
     func testTheExampleParsesRunsAndDraws() throws {
         let text = try String(contentsOf: Self.example, encoding: .utf8)

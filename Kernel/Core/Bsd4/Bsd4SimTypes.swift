@@ -1,7 +1,7 @@
 // The simulator's inputs and outputs (Bsd4Simulator.swift runs them): a
 // workload of lwps with a class, a nice or rtprio, a CPU/sleep pattern and a CPU
 // mask; per-lwp results, a time series and counters. Public because the host
-// tool (Tools/schedsim) builds workloads and prints results; integers only.
+// tool (scripts/schedsim) builds workloads and prints results; integers only.
 
 /// What an lwp does with the CPU.
 public enum Bsd4SimPattern: Equatable {

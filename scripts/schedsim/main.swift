@@ -1,10 +1,10 @@
 // schedsim: runs a workload through the bsd4 scheduler's pure core
 // (Kernel/Core/Bsd4) and prints per-lwp CPU use, final priority and estcpu;
 // with --svg FILE it also writes a chart. The format is described in
-// Tools/SchedSimKit/Workload.swift and README.md (section 6).
+// scripts/SchedSimKit/Workload.swift and README.md (section 6).
 //
-//   swift run schedsim Tools/schedsim/examples/mixed.txt
-//   swift run schedsim --svg mixed.svg Tools/schedsim/examples/mixed.txt
+//   swift run schedsim scripts/schedsim/examples/mixed.txt
+//   swift run schedsim --svg mixed.svg scripts/schedsim/examples/mixed.txt
 //   echo 'cpus=2
 //   hog nice=0
 //   hog nice=10' | swift run schedsim -
