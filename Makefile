@@ -17,6 +17,8 @@ BUILD    := build
 SMP      ?= 4
 ACCEL    ?= auto
 CMDLINE  ?=
+# `make run` boots into the bsd4 demo; DEMO= (empty) boots to the bare monitor.
+DEMO     ?= bsd4
 TIMEOUT  ?= 0
 # Knobs compiled in (negative controls use command-line options, not rebuilds).
 SWIFT_DEFINES ?=
@@ -68,7 +70,7 @@ setup:
 run: setup
 	@$(MAKE) --no-print-directory all
 	@bash scripts/run-qemu.sh --smp $(SMP) --accel $(ACCEL) --timeout $(TIMEOUT) \
-		--cmdline "$(CMDLINE)" $(BUILD)/kernel.elf
+		--cmdline "$(if $(DEMO),demo=$(DEMO) )$(CMDLINE)" $(BUILD)/kernel.elf
 
 debug: setup
 	@$(MAKE) --no-print-directory all

@@ -57,12 +57,18 @@ struct RunQueue<Node: RunQueueNode> {
     }
 
     mutating func popHighest() -> Node? {
-        guard let n = peekHighest() else { return nil }
+        guard let level = highestLevel, let n = headInPlace(level: level) else { return nil }
         remove(n)
         return n
     }
 
     func head(level: Int) -> Node? { heads[level] }
+
+    /// The same, for hot paths that hold the queue in place (inout): reading a
+    /// slot of a borrowed InlineArray makes the compiler copy the whole array
+    /// first (seen in the kernel's code: 256 bytes per lookup); through inout
+    /// it is one load.
+    mutating func headInPlace(level: Int) -> Node? { heads[level] }
 
     /// Recounts every list: bits match emptiness, links are consistent, levels are
     /// recorded, and the total matches `count`.

@@ -42,6 +42,10 @@ enum BugKnobs {
     nonisolated(unsafe) static var panicStopIPI = false
     /// tlb-shootdown: unmapping invalidates only the calling CPU's TLB.
     nonisolated(unsafe) static var tlbLocalOnly = false
+    /// bsd4-torture: resetpriority asserts on the lwp's CPU's uschedcp after
+    /// dropping bsd4_spin, as DragonFly's 2008 code did (seed 000); the named
+    /// panic follows. docs/bsd4-scheduler.md.
+    nonisolated(unsafe) static var bsd4RemoteAssert = false
 
     static func load() {
         rendezvousPlainCritical = KernelOptions.flag("bug.rendezvous_plain_critical", default: false)
@@ -56,6 +60,7 @@ enum BugKnobs {
         cpusyncEarlyRelease = KernelOptions.flag("bug.cpusync_early_release", default: false)
         c3Window = KernelOptions.flag("bug.c3_window", default: false)
         tlbLocalOnly = KernelOptions.flag("bug.tlb_local_only", default: false)
+        bsd4RemoteAssert = KernelOptions.flag("bug.bsd4_remote_assert", default: false)
     }
 
     /// The boot line that says which controls are on (none: nothing printed).
@@ -67,6 +72,7 @@ enum BugKnobs {
             (c3Window, "bug.c3_window"), (tlbLocalOnly, "bug.tlb_local_only"),
             (rendezvousPlainCritical, "bug.rendezvous_plain_critical"), (panicStopIPI, "bug.panic_stop_ipi"),
             (rendezvousDoubleClaim, "bug.rendezvous_double_claim"), (rendezvousActionWakes, "bug.rendezvous_action_wakes"),
+            (bsd4RemoteAssert, "bug.bsd4_remote_assert"),
         ]
         for (set, name) in on where set {
             Console.line { $0.write("NEGATIVE CONTROL: "); $0.write(name); $0.write(" puts a known bug back on purpose") }

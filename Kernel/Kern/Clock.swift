@@ -32,6 +32,7 @@ enum Clock {
         LocalAPIC.eoi()
         if IPIQueue.hasPending { IPIQueue.process() }    // passive messages ride the tick
         Scheduler.tick()
+        Bsd4Clock.tick()
         for hook in hooks { hook() }
     }
 

@@ -318,6 +318,16 @@ enum Scheduler {
 
     static func yield() { switchAway() }
 
+    /// Switches only if a thread of higher priority than ours is queued here
+    /// (DragonFly's lwkt_yield, as acquire_curproc uses it).
+    static func yieldToHigher() {
+        let flags = CPU.saveFlagsAndDisableInterrupts()
+        let s = mine
+        let higher = (s.runQueue.highestLevel ?? -1) > s.running.priority
+        CPU.restoreFlags(flags)
+        if higher { switchAway() }
+    }
+
     /// Ends the current thread: wakes joiners, switches away for good. Written so
     /// that no frame left on the dead stack holds a strong reference (it would
     /// never be released): the work happens in `prepareExit`, which returns raw

@@ -61,6 +61,7 @@ enum Boot {
         SMP.report()
         let run = KernelOptions.list("run")
         if !run.isEmpty { TestRunner.run(run) }
+        if KernelOptions.value("demo") == "bsd4" { Bsd4Demo.start() }
         Monitor.run()
     }
 }

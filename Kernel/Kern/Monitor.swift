@@ -42,6 +42,8 @@ enum Monitor {
             Console.print("  list            the test suites")
             Console.print("  run NAME...     run test suites (then QEMU exits with the result)")
             Console.print("  mem             memory summary")
+            Console.print("  sched           bsd4: per-CPU uschedcp/upri, run queues, lwps")
+            Console.print("  demo on|off     the bsd4 demo's share reports (make run)")
             Console.print("  options         the parsed kernel command line and every known option")
             Console.print("  exit [CODE]     leave QEMU through isa-debug-exit (0 = success)")
         case "list":
@@ -51,6 +53,13 @@ enum Monitor {
             if names.isEmpty { Console.print("run: name one or more suites ('list' shows them), or 'all'") }
             else if names == ["list"] { TestRunner.printList() }
             else { TestRunner.run(names) }
+        case "sched":
+            Bsd4Dump.print()
+        case "demo":
+            let on = words.count > 1 && words[1] == "on"
+            if words.count < 2 || (words[1] != "on" && words[1] != "off") { Console.print("demo: say 'demo on' or 'demo off'"); return }
+            Bsd4Demo.setReporting(on)
+            Console.print(on ? "demo: reports on" : "demo: reports off")
         case "mem":
             BootReport.memorySummary()
         case "options":

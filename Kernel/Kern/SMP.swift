@@ -36,6 +36,7 @@ enum SMP {
         Scheduler.initialize(cpuCount: PerCPU.count)
         IPIQueue.initialize(cpuCount: PerCPU.count, capacity: IPIQueue.configuredCapacity())
         Rendezvous.initialize()
+        Bsd4Scheduler.initialize(cpuCount: PerCPU.count)
         StopCPUs.initialize(cpuCount: PerCPU.count)
         let bsp = PerCPU.cpus[0]
         bsp.bootStack = Boot.mainStack

@@ -28,8 +28,9 @@ final class Thread: RunQueueNode {
     let id: Int
     let name: StaticString
     var priority: Int
-    /// Owning CPU. Written by the owner only, or by the thread itself when it gives
-    /// itself away (Scheduler.migrate).
+    /// Owning CPU. Written by the owner only, by the thread itself when it gives
+    /// itself away (Scheduler.migrate), or, for an lwp thread parked on the bsd4
+    /// run queue (owned by nobody then), by the CPU that pulls it, under bsd4_spin.
     var cpu: Int
     let stateWord = Atomic<UInt8>(State.embryo.rawValue)
     let context: UnsafeMutablePointer<ThreadContext>
@@ -84,6 +85,9 @@ final class Thread: RunQueueNode {
     let joinLock = SpinLock("thread join")
     /// Times a CPU switched to this thread.
     var switchesIn: UInt64 = 0
+    /// The user-class lwp this thread carries (Kern/Lwp.swift), as an identity,
+    /// or 0: the scheduler clock charges it. Cleared before the lwp goes.
+    var lwpIdentity: UInt = 0
 
     private static let nextID = Atomic<Int>(1)
 

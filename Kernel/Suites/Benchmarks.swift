@@ -8,7 +8,7 @@ import Synchronization
 
 enum Benchmarks {
     static let suite = TestSuite(name: "bench", kind: .benchmark,
-                                 summary: "IPI, IPI queue, cpusync, rendezvous, switch, lock, heap costs", body: run)
+                                 summary: "IPI, IPI queue, cpusync, rendezvous, switch, lock, heap, bsd4 select/setrunqueue costs", body: run)
 
     static let pongs = Atomic<UInt64>(0)
     nonisolated(unsafe) static var pingFrom = 0
@@ -54,6 +54,7 @@ enum Benchmarks {
         contextSwitch(&t, budget)
         spinlockAndHeap(&t, budget)
         threadLifecycle(&t, budget)
+        Bsd4Bench.run(&t, budget)
     }
 
     /// Ping on one vector, pong back on another: the hardware + hypervisor floor.

@@ -21,6 +21,7 @@ enum SuiteRegistry {
             RendezvousSuite.suite,
             RendezvousPreemptSuite.suite,
             TLBShootdownSuite.suite,
+            Bsd4Torture.suite,
             PanicSuites.nmi,
             LitmusSuite.suite,
             Benchmarks.suite,

@@ -143,12 +143,15 @@ struct Bsd4RunQueues<Node: Bsd4Node> {
     /// chooseproc does, and moves on to the next non-empty list when none in it
     /// is allowed: the bound is O(number of queued lwps not allowed on `cpu` that
     /// come before the answer in pick order + number of non-empty lists, <= 96).
-    func best(allowedOn cpu: Int) -> Node? {
+    /// Mutating only so that it reads the lists in place (RunQueue.headInPlace):
+    /// it changes nothing.
+    mutating func best(allowedOn cpu: Int) -> Node? {
         for raw in 0..<3 {   // no array literal: this runs at every switch
             let cls = Bsd4Class(rawValue: raw)!
             var b = bits(cls)
             while b != 0 {
-                var n = head(cls, b.trailingZeroBitCount)
+                let index = b.trailingZeroBitCount
+                var n = withQueue(cls) { $0.headInPlace(level: index) }
                 while let lp = n {
                     if lp.cpuMask.contains(cpu) { return lp }
                     n = lp.rqNext

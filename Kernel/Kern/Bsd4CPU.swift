@@ -1,0 +1,107 @@
+import Synchronization
+
+// One CPU's bsd4 fields (DragonFly's bsd4_pcpu[]). Who writes what:
+//   this CPU only   uschedcp, upri, rrcount, userResched, its curprocmask bit
+//                   (A1: every write checks that it runs on the owner; A3:
+//                   uschedcp and the curprocmask bit change together, with
+//                   interrupts off, so this CPU never sees them disagree)
+//   other CPUs      nothing but the request latches below (test-and-set) and
+//                   rdyprocmask bits (Bsd4Scheduler)
+// Other CPUs read uschedcp and upri as hints (A4): uschedcp is an identity word,
+// compared and never dereferenced remotely (a remote retain would race the
+// owner's release); a stale value costs at most a spurious request.
+
+final class Bsd4CPU {
+    let cpu: Int
+    private let uschedcpWord = Atomic<UInt>(0)
+    private let upriWord = Atomic<Int>(Bsd4.priBaseNull)
+    private let rrcountWord = Atomic<Int>(0)
+    /// need_user_resched(): the designated lwp goes through acquire_curproc at
+    /// its next return-to-user boundary.
+    let userResched = Atomic<Bool>(false)
+    /// Latches of the user-resched requests (Bsd4Requests): set by the sender
+    /// that sends, cleared by this CPU's handler, so repeats coalesce.
+    let reschedPending = Atomic<Bool>(false)
+    let wakePending = Atomic<Bool>(false)
+    /// The helper thread and its wake-up flag (this CPU, interrupts off).
+    var helper: Thread? = nil
+    var helperWanted = true
+
+    // Counters of this CPU's own traffic (read by suites and the monitor).
+    let requestsReceived = Atomic<UInt64>(0)
+    /// Requests that arrived after their reason was gone: the lwp they were
+    /// about no longer designated here, or upri no longer worse. The accepted
+    /// cost of reading remote fields as hints (seed 000).
+    let requestsSpurious = Atomic<UInt64>(0)
+    let requestsCoalesced = Atomic<UInt64>(0)
+    let requestsDropped = Atomic<UInt64>(0)
+    let helperPasses = Atomic<UInt64>(0)
+    /// A3 checks made on this CPU, and the ones that failed.
+    let a3Checks = Atomic<UInt64>(0)
+    let a3Violations = Atomic<UInt64>(0)
+
+    init(cpu: Int) { self.cpu = cpu }
+
+    /// The designated lwp's identity, or 0 (a hint on any other CPU).
+    var uschedcp: UInt { uschedcpWord.load(ordering: .acquiring) }
+    var upri: Int { upriWord.load(ordering: .relaxed) }
+    var rrcount: Int { rrcountWord.load(ordering: .relaxed) }
+    var hasUschedcp: Bool { uschedcp != 0 }
+
+    /// This CPU's designated lwp (owner only: it keeps the lwp alive).
+    var designated: Lwp? {
+        ownerOnly("uschedcp (dereferenced)")
+        let id = uschedcp
+        return id == 0 ? nil : Lwp.from(identity: id)
+    }
+
+    /// Makes `lp` this CPU's designated lwp (take, steal or install).
+    func designate(_ lp: Lwp) {
+        ownerOnly("uschedcp")
+        let flags = CPU.saveFlagsAndDisableInterrupts()
+        uschedcpWord.store(lp.identity, ordering: .releasing)
+        upriWord.store(lp.priority, ordering: .relaxed)
+        Bsd4Scheduler.curprocmask.bitwiseOr(CPUMask.bit(cpu), ordering: .sequentiallyConsistent)
+        CPU.restoreFlags(flags)
+    }
+
+    /// No designated lwp: uschedcp nil, upri PRIBASE_NULL, curprocmask bit clear.
+    func undesignate() {
+        ownerOnly("uschedcp")
+        let flags = CPU.saveFlagsAndDisableInterrupts()
+        uschedcpWord.store(0, ordering: .releasing)
+        upriWord.store(Bsd4.priBaseNull, ordering: .relaxed)
+        Bsd4Scheduler.curprocmask.bitwiseAnd(~CPUMask.bit(cpu), ordering: .sequentiallyConsistent)
+        CPU.restoreFlags(flags)
+    }
+
+    func setUpri(_ p: Int) {
+        ownerOnly("upri")
+        upriWord.store(p, ordering: .relaxed)
+    }
+
+    func setRRCount(_ v: Int) {
+        ownerOnly("rrcount")
+        rrcountWord.store(v, ordering: .relaxed)
+    }
+
+    /// A3 on this CPU (interrupts off, or in the tick): curprocmask bit set <=>
+    /// uschedcp non-nil. Never checked for another CPU (A4).
+    func checkA3() {
+        ownerOnly("A3 check")
+        a3Checks.wrappingAdd(1, ordering: .relaxed)
+        let bit = Bsd4Scheduler.curprocmask.load(ordering: .relaxed) & CPUMask.bit(cpu) != 0
+        if bit != hasUschedcp { a3Violations.wrappingAdd(1, ordering: .relaxed) }
+    }
+
+    /// A1: the owner is the only writer.
+    @inline(__always)
+    private func ownerOnly(_ field: StaticString) {
+        let me = PerCPU.currentNumber
+        guard me != cpu else { return }
+        let owner = cpu
+        panic("A1: a CPU touched another CPU's private bsd4 field") { l in
+            l.write(field); l.write(" of CPU "); l.dec(owner); l.write(" from CPU "); l.dec(me)
+        }
+    }
+}

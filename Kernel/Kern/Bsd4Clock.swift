@@ -1,0 +1,76 @@
+import Synchronization
+
+// The bsd4 scheduler clock and the recalculation scan (docs/bsd4-scheduler.md,
+// "estcpu").
+//
+// schedulerclock runs at ESTCPUFREQ (every second tick at HZ 100) on each CPU,
+// in the tick's interrupt context, for the lwp whose thread is running there.
+// The scan walks every lwp on ONE CPU: once a second from CPU 0's tick, and in a
+// tight loop from bsd4-torture. It runs resetpriority on lwps that belong to
+// other CPUs while those CPUs designate lwps without any lock: the seed-000
+// race, which is why nothing after its unlock may assert on their fields (A4).
+
+enum Bsd4Clock {
+    static let ticksPerSchedTick = max(1, Clock.hz / UInt64(Bsd4.estcpuFreq))
+
+    /// From Clock.tick, every CPU, interrupt context.
+    static func tick() {
+        guard Bsd4Scheduler.started.load(ordering: .relaxed), Bsd4Scheduler.ncpus > PerCPU.currentNumber else { return }
+        let ticks = mycpu.ticks.load(ordering: .relaxed)
+        if PerCPU.currentNumber == 0 && ticks % Clock.hz == 0 {
+            var w = Bsd4Scheduler.WindowCounts()
+            scan(secondTick: true, &w)
+        }
+        guard ticks % ticksPerSchedTick == 0 else { return }
+        let c = Bsd4Scheduler.mine
+        c.checkA3()
+        guard let td = Thread.currentIfAny, td.lwpIdentity != 0 else { return }
+        schedulerclock(Lwp.from(identity: td.lwpIdentity), c)
+    }
+
+    /// schedulerclock(lp): round robin every rrinterval, estcpu += 328 (clamped),
+    /// resetpriority.
+    static func schedulerclock(_ lp: Lwp, _ c: Bsd4CPU) {
+        Bsd4Scheduler.lock.lock()
+        let t = Bsd4Estcpu.clockTick(estcpu: lp.est.estcpu, rrcount: c.rrcount)
+        c.setRRCount(t.rrcount)
+        if t.resched { c.userResched.store(true, ordering: .relaxed) }
+        lp.est.estcpu = t.estcpu
+        lp.est.cpticks += 1
+        lp.runTicks &+= 1
+        let p = Bsd4Scheduler.storePriority(lp, Bsd4Priority.compute(lp.cls, niceOrRtprio: lp.nice,
+                                                                     estcpu: lp.est.estcpu, batch: lp.est.batch))
+        Bsd4Scheduler.lock.unlock()
+        Bsd4Scheduler.finish(p)
+    }
+
+    /// The recalculation scan over every lwp. `secondTick`: the once-a-second
+    /// pass, which also counts sleep seconds. Lwps that slept more than a second
+    /// are left to their wake-up. The lock is dropped after every lwp whose
+    /// resetpriority left work for after the unlock (a poke, or the window of a
+    /// moved queued lwp), and only then: a ticket lock handed to a vCPU the host
+    /// is not running stalls everyone (oversubscribed TCG), and one hold per lwp
+    /// would make the scan crawl without changing the race.
+    static func scan(secondTick: Bool, holdCycles: UInt64 = 0, _ w: inout Bsd4Scheduler.WindowCounts) {
+        var i = 0
+        Bsd4Scheduler.lock.lock()
+        while i < Bsd4Scheduler.lwps.count {
+            let lp = Bsd4Scheduler.lwps[i]
+            i += 1
+            if secondTick && lp.sleeping.load(ordering: .relaxed) { lp.est.slptime += 1 }
+            var p = Bsd4Scheduler.Pending()
+            if lp.est.slptime <= 1 {
+                let r = Bsd4Estcpu.recalculate(lp.est, now: Bsd4Scheduler.now, runqcount: Bsd4Scheduler.queues.runqcount,
+                                               ncpus: Bsd4Scheduler.ncpus, cls: lp.cls, niceOrRtprio: lp.nice)
+                lp.est = r.state
+                if let pri = r.priority { p = Bsd4Scheduler.storePriority(lp, pri) }
+            }
+            if p.poke != .none || p.movedQueued {
+                Bsd4Scheduler.lock.unlock()
+                Bsd4Scheduler.finish(p, holdCycles: holdCycles, &w)
+                Bsd4Scheduler.lock.lock()
+            }
+        }
+        Bsd4Scheduler.lock.unlock()
+    }
+}

@@ -1,0 +1,137 @@
+import Synchronization
+
+// The per-CPU bsd4 helper threads and the user-resched requests between CPUs
+// (DragonFly's sched_thread and need_user_resched_remote; docs/bsd4-scheduler.md).
+
+enum Bsd4Helper {
+    static func start(on cpu: Int) {
+        guard let td = Thread.create("bsd4 helper", priority: Thread.highPriority, cpu: cpu, { Bsd4Helper.loop() }) else {
+            panic("bsd4: no memory for a helper thread")
+        }
+        Bsd4Scheduler.cpus[cpu].helper = td
+        Scheduler.schedule(td)
+    }
+
+    /// Makes this CPU's helper runnable (a local schedule: no lock, no send).
+    static func wakeLocal() {
+        let flags = CPU.saveFlagsAndDisableInterrupts()
+        let c = Bsd4Scheduler.mine
+        c.helperWanted = true
+        if let h = c.helper, h.state == .sleeping {
+            h.state = .runnable
+            Scheduler.enqueueLocal(h)
+        }
+        CPU.restoreFlags(flags)
+    }
+
+    private static func loop() {
+        while true {
+            let flags = CPU.saveFlagsAndDisableInterrupts()
+            let c = Bsd4Scheduler.mine
+            if !c.helperWanted {
+                Thread.current.state = .sleeping     // wakeLocal makes it runnable
+                Scheduler.switchAway()
+            }
+            c.helperWanted = false
+            CPU.restoreFlags(flags)
+            pass(c)
+        }
+    }
+
+    /// One pass: ready for work; fill an empty designation, or challenge the
+    /// current one (with chooseproc's hysteresis); chain work it cannot take to
+    /// the first free ready CPU.
+    private static func pass(_ c: Bsd4CPU) {
+        let me = c.cpu
+        c.helperPasses.wrappingAdd(1, ordering: .relaxed)
+        Bsd4Scheduler.rdyprocmask.bitwiseOr(CPUMask.bit(me), ordering: .sequentiallyConsistent)
+        c.userResched.store(false, ordering: .relaxed)
+        c.setRRCount(0)
+        CriticalSection.enter()
+        Bsd4Scheduler.lock.lock()
+        var pulled: Thread? = nil
+        var chain: Int? = nil
+        switch Bsd4HelperStep.decide(hasUschedcp: c.hasUschedcp, runqcount: Bsd4Scheduler.queues.runqcount) {
+        case .fill:
+            pulled = Bsd4Scheduler.queues.chooseproc(cpu: me, current: nil).lwp.map { Bsd4Scheduler.installLocked($0) }
+        case .challenge:
+            if let lp = Bsd4Scheduler.queues.chooseproc(cpu: me, current: c.designated).lwp {
+                pulled = Bsd4Scheduler.installLocked(lp)     // the old one requeues itself
+            } else {
+                chain = Bsd4HelperStep.chainTarget(curprocmask: CPUMask(bits: Bsd4Scheduler.curprocmask.load(ordering: .relaxed)),
+                                                   rdyprocmask: CPUMask(bits: Bsd4Scheduler.rdyprocmask.load(ordering: .relaxed)),
+                                                   ncpus: Bsd4Scheduler.ncpus)
+            }
+        case .idle:
+            break
+        }
+        Bsd4Scheduler.lock.unlock()
+        if let td = pulled { Bsd4Scheduler.pull(td) }
+        if let t = chain, t != me {
+            Bsd4Scheduler.rdyprocmask.bitwiseAnd(~CPUMask.bit(t), ordering: .sequentiallyConsistent)
+            Bsd4Requests.wakeHelper(t)
+        }
+        CriticalSection.exit()
+    }
+}
+
+/// need_user_resched_remote and the helper wake-up, as IPI-queue messages:
+/// nowait sends (they come from the tick too, and a nowait send never waits or
+/// runs handlers), coalesced by a per-target latch. The handlers only set this
+/// CPU's flags and make its helper runnable (a local schedule).
+enum Bsd4Requests {
+    enum Reason: UInt64 {
+        /// The lwp is running there and its queue changed (resetpriority's poke
+        /// with checkpri 0). Stale if it is no longer designated there.
+        case running = 1
+        /// The target's upri was worse than the lwp's priority. Stale if it no
+        /// longer is when the request arrives.
+        case better = 2
+    }
+
+    static func resched(_ target: Int, _ reason: Reason, lp: Lwp, priority: Int) {
+        let t = Bsd4Scheduler.cpus[target]
+        if t.reschedPending.exchange(true, ordering: .acquiringAndReleasing) {
+            t.requestsCoalesced.wrappingAdd(1, ordering: .relaxed)
+            return
+        }
+        let info = reason.rawValue | UInt64(priority) << 8
+        if IPIQueue.send(to: target, { id, info in Bsd4Requests.receiveResched(UInt(id), info) },
+                         UInt64(lp.identity), info, mode: .nowait) == nil {
+            t.reschedPending.store(false, ordering: .releasing)
+            t.requestsDropped.wrappingAdd(1, ordering: .relaxed)
+        }
+    }
+
+    static func wakeHelper(_ target: Int) {
+        let t = Bsd4Scheduler.cpus[target]
+        if t.wakePending.exchange(true, ordering: .acquiringAndReleasing) { return }
+        if IPIQueue.send(to: target, { _, _ in Bsd4Requests.receiveWake() }, mode: .nowait) == nil {
+            t.wakePending.store(false, ordering: .releasing)
+            t.requestsDropped.wrappingAdd(1, ordering: .relaxed)
+        }
+    }
+
+    /// Handler: counts, judges the sender's hint against our own fields, sets
+    /// need_user_resched and wakes our helper.
+    static func receiveResched(_ lpIdentity: UInt, _ info: UInt64) {
+        let c = Bsd4Scheduler.mine
+        c.reschedPending.store(false, ordering: .releasing)      // later requests send again
+        c.requestsReceived.wrappingAdd(1, ordering: .relaxed)
+        let stale: Bool
+        if info & 0xFF == Reason.running.rawValue {
+            stale = c.uschedcp != lpIdentity
+        } else {
+            stale = Bsd4.queueOf(c.upri) <= Bsd4.queueOf(Int(info >> 8))
+        }
+        if stale { c.requestsSpurious.wrappingAdd(1, ordering: .relaxed) }
+        c.userResched.store(true, ordering: .relaxed)
+        Bsd4Helper.wakeLocal()
+    }
+
+    static func receiveWake() {
+        let c = Bsd4Scheduler.mine
+        c.wakePending.store(false, ordering: .releasing)
+        Bsd4Helper.wakeLocal()
+    }
+}

@@ -1,0 +1,329 @@
+import Synchronization
+
+// The bsd4 user scheduler, kernel side (DragonFly's usched_bsd4.c;
+// docs/bsd4-scheduler.md). Every decision is the pure core's (Core/Bsd4, tested
+// on the host); this file owns the state and runs the entry points. Who writes
+// what:
+//   bsd4_spin (`lock`)  the run queues, runqcount, scancpu, the lwp table, every
+//                       lwp's run-queue fields, priority and estcpu state, and
+//                       the CPU of a parked lwp thread (a chooser pulls it)
+//   CPU c only          Bsd4CPU c: uschedcp, upri, rrcount (A1), curprocmask bit c
+//   atomics             rdyprocmask: set by CPU c's helper, cleared by whoever
+//                       hands CPU c work (like DragonFly)
+// Sends (user-resched requests, helper wake-ups) never happen under bsd4_spin:
+// a send can wait, and waiting runs handlers (Bsd4Requests).
+//
+// Threads: a user-class lwp runs on a kernel thread (Kern/Lwp.swift). An lwp
+// that may not be designated parks its thread on the run queue (`park`); the CPU
+// that chooses it designates it and pulls the thread to itself (`pull`, the D6
+// hand-off). So the designated CPU is always the thread's CPU, and a thread is
+// only ever moved while parked.
+
+enum Bsd4Scheduler {
+    static let lock = SpinLock("bsd4_spin")
+    nonisolated(unsafe) static var queues = Bsd4RunQueues<Lwp>()
+    nonisolated(unsafe) static var scancpu = 0
+    /// Every live lwp (the recalculation scan walks it).
+    nonisolated(unsafe) static var lwps: [Lwp] = []
+    static let curprocmask = Atomic<UInt64>(0)
+    static let rdyprocmask = Atomic<UInt64>(0)
+    /// Built at boot before any AP starts; read-only afterwards.
+    nonisolated(unsafe) static var cpus: [Bsd4CPU] = []
+    static let started = Atomic<Bool>(false)
+    private static let startLock = SpinLock("bsd4 start")
+
+    static var mine: Bsd4CPU { cpus[PerCPU.currentNumber] }
+    static var ncpus: Int { cpus.count }
+    /// The scheduler clock's time in ESTCPUFREQ ticks, the same on every CPU.
+    static var now: Int { Int(TSC.uptimeNanoseconds / (1_000_000_000 / UInt64(Bsd4.estcpuFreq))) }
+
+    static func initialize(cpuCount: Int) {
+        cpus = (0..<cpuCount).map { Bsd4CPU(cpu: $0) }
+    }
+
+    /// Starts one helper thread per online CPU, once.
+    static func start() {
+        startLock.lock()
+        let first = !started.load(ordering: .acquiring)
+        if first { started.store(true, ordering: .releasing) }
+        startLock.unlock()
+        guard first else { return }
+        SMP.online.forEach { Bsd4Helper.start(on: $0) }
+    }
+
+    // MARK: lwps
+
+    /// Creates an lwp whose thread starts on `cpu` and runs `body`, then leaves.
+    static func spawn(_ name: StaticString, nice: Int, mask: CPUMask? = nil, cpu: Int,
+                      estcpu: Int = 0, _ body: @escaping (Lwp) -> Void) -> Lwp? {
+        start()
+        let lp = Lwp(name: name, nice: nice, cpuMask: mask ?? SMP.online, estcpu: estcpu)
+        guard let td = Thread.create(name, priority: Thread.normalPriority, cpu: cpu, {
+            body(lp)
+            Bsd4Scheduler.exit(lp)
+        }) else { return nil }
+        lp.attach(td)
+        lock.lock()
+        lp.est.cpbase = now
+        lwps.append(lp)
+        lock.unlock()
+        Scheduler.schedule(td)
+        return lp
+    }
+
+    /// The lwp leaves (its own thread): it must be neither queued nor designated (A5).
+    static func exit(_ lp: Lwp) {
+        releaseCurproc(lp)
+        lock.lock()
+        if !Bsd4Estcpu.mayExit(onRunQ: lp.onRunQ, designated: mine.uschedcp == lp.identity) {
+            panic("bsd4: an lwp exited while queued or designated")
+        }
+        lp.place = .exited
+        if let i = lwps.firstIndex(where: { $0 === lp }) { lwps.remove(at: i) }
+        lock.unlock()
+        Thread.current.lwpIdentity = 0
+        lp.exited.store(true, ordering: .releasing)
+    }
+
+    // MARK: resetpriority
+
+    /// What resetpriority leaves to do once bsd4_spin is dropped.
+    struct Pending {
+        var lp: Lwp? = nil
+        var poke = Bsd4Poke.none
+        var newPriority = 0
+        /// A queued lwp was moved to another queue: the seed-000 path.
+        var movedQueued = false
+        var target = 0
+        /// The target CPU's uschedcp as read under the lock (a hint).
+        var uschedcpBefore: UInt = 0
+    }
+
+    /// resetpriority's store and poke decision, lock held (docs, "Priority").
+    /// The target is the CPU the lwp's thread is on.
+    static func storePriority(_ lp: Lwp, _ new: Bsd4Priority) -> Pending {
+        let reset = queues.reposition(lp, to: new)
+        let me = PerCPU.currentNumber
+        let target = lp.thread.cpu
+        let t = cpus[target]
+        // Our own upri follows our designated lwp; another CPU's upri is never
+        // written from here (A1; the 2008 code did).
+        if target == me && t.uschedcp == lp.identity { t.setUpri(new.priority) }
+        let ready = rdyprocmask.load(ordering: .relaxed) & CPUMask.bit(target) != 0
+        return Pending(lp: lp,
+                       poke: Bsd4Poke.decide(reset, newPriority: new.priority, target: target, thisCPU: me,
+                                             targetReady: ready, targetUpri: t.upri),
+                       newPriority: new.priority,
+                       movedQueued: reset.queueChanged && reset.checkpri == 1,
+                       target: target, uschedcpBefore: t.uschedcp)
+    }
+
+    /// The seed-000 window, as seen by whoever ran resetpriority: counts of it.
+    struct WindowCounts {
+        var movedQueued: UInt64 = 0
+        /// The target CPU's uschedcp changed between the read under the lock
+        /// and the read after it was dropped.
+        var changed: UInt64 = 0
+        /// ... and became the lwp just moved: DragonFly's old assertion fires.
+        var becameLwp: UInt64 = 0
+    }
+
+    /// resetpriority's second half, after dropping bsd4_spin: the poke, then the
+    /// window. `holdCycles` (bsd4-torture) keeps the window open until the
+    /// target designates the moved lwp or that many TSC cycles pass.
+    static func finish(_ p: Pending, holdCycles: UInt64 = 0, _ w: inout WindowCounts) {
+        guard let lp = p.lp else { return }
+        switch p.poke {
+        case .none: break
+        case .local: mine.userResched.store(true, ordering: .relaxed)
+        case .remote(let cpu):
+            rdyprocmask.bitwiseAnd(~CPUMask.bit(cpu), ordering: .sequentiallyConsistent)
+            Bsd4Requests.resched(cpu, p.movedQueued ? .better : .running, lp: lp, priority: p.newPriority)
+        }
+        guard p.movedQueued else { return }
+        // The lock is dropped: the lwp's CPU may make it uschedcp right now,
+        // without any lock (its own field). What we read here is a hint.
+        w.movedQueued &+= 1
+        let t = cpus[p.target]
+        var seen = t.uschedcp
+        var changed = seen != p.uschedcpBefore
+        if holdCycles != 0 {
+            let end = TSC.now &+ holdCycles
+            while seen != lp.identity && TSC.now < end {
+                CPU.pause()
+                seen = t.uschedcp
+                if seen != p.uschedcpBefore { changed = true }
+            }
+        }
+        if changed { w.changed &+= 1 }
+        if seen == lp.identity { w.becameLwp &+= 1 }
+        if BugKnobs.bsd4RemoteAssert && t.uschedcp == lp.identity {
+            // BUG (negative control): DragonFly's 2008 KKASSERT, on another
+            // CPU's unlocked field. The fix is its absence (A4).
+            panic("assertion: dd->uschedcp != lp in bsd4_resetpriority")
+        }
+    }
+
+    static func finish(_ p: Pending) {
+        var w = WindowCounts()
+        finish(p, &w)
+    }
+
+    // MARK: setrunqueue, chooseproc
+
+    /// setrunqueue(lp), lock held: queue it, advance the rotor and pick the CPU
+    /// to tell (docs, "Entry points"). The delivery happens after unlocking.
+    static func setrunqueueLocked(_ lp: Lwp) -> Bsd4Delivery {
+        lp.place = .queued
+        queues.insert(lp)
+        scancpu &+= 1
+        let me = PerCPU.currentNumber
+        let pick = Bsd4CPUPick.choose(lwpPriority: lp.priority, lwpMask: lp.cpuMask, scancpu: scancpu, ncpus: ncpus,
+                                      curprocmask: CPUMask(bits: curprocmask.load(ordering: .relaxed)),
+                                      rdyprocmask: CPUMask(bits: rdyprocmask.load(ordering: .relaxed)),
+                                      upri: { Bsd4Scheduler.cpus[$0].upri })
+        return Bsd4Delivery.decide(target: pick.cpu, thisCPU: me, targetUpri: cpus[pick.cpu].upri,
+                                   thisHasUschedcp: mine.hasUschedcp, lwpPriority: lp.priority)
+    }
+
+    /// Tells the CPU setrunqueue picked (never under the lock).
+    static func deliver(_ d: Bsd4Delivery, lp: Lwp, priority: Int) {
+        switch d {
+        case .nothing: break
+        case .localWakeHelper: Bsd4Helper.wakeLocal()
+        case .localResched: mine.userResched.store(true, ordering: .relaxed)
+        case .remoteResched(let cpu):
+            rdyprocmask.bitwiseAnd(~CPUMask.bit(cpu), ordering: .sequentiallyConsistent)
+            Bsd4Requests.resched(cpu, .better, lp: lp, priority: priority)
+        case .remoteWakeHelper(let cpu):
+            rdyprocmask.bitwiseAnd(~CPUMask.bit(cpu), ordering: .sequentiallyConsistent)
+            Bsd4Requests.wakeHelper(cpu)
+        }
+    }
+
+    /// Lock held, on this CPU: `lp` was just taken off the run queue for us.
+    /// Designate it and claim its parked thread (nobody queues a thread in
+    /// hand-off but its new owner). Pull the thread after unlocking.
+    static func installLocked(_ lp: Lwp) -> Thread {
+        let c = mine
+        c.designate(lp)
+        lp.place = .user
+        let td = lp.thread!
+        td.state = .migrating
+        td.cpu = c.cpu
+        return td
+    }
+
+    /// Queues a thread claimed by installLocked on this CPU once its old CPU has
+    /// switched it out: the hand-off's RUNNING spin and fence (D6).
+    static func pull(_ td: Thread) {
+        Scheduler.sendToOwner(td)
+    }
+
+    // MARK: acquire, release, select
+
+    /// The return-to-user boundary (DragonFly's userexit): cheap unless a
+    /// reschedule is wanted, the lwp lost its designation or a scheduler tick
+    /// passed since its last recalculation.
+    static func userret(_ lp: Lwp) {
+        let c = mine
+        if c.userResched.load(ordering: .relaxed) || c.uschedcp != lp.identity || lp.est.cpbase != now {
+            acquireCurproc(lp)
+        }
+    }
+
+    /// acquire_curproc(lp): returns once lp is this CPU's designated lwp.
+    static func acquireCurproc(_ lp: Lwp) {
+        recalculate(lp)
+        if mine.userResched.load(ordering: .relaxed) {
+            mine.userResched.store(false, ordering: .relaxed)
+            releaseCurproc(lp)                       // round robin
+        }
+        while true {
+            Scheduler.yieldToHigher()                // the helper first
+            let flags = CPU.saveFlagsAndDisableInterrupts()
+            let c = mine
+            let step = Bsd4AcquireStep.decide(lpIsUschedcp: c.uschedcp == lp.identity, hasUschedcp: c.hasUschedcp,
+                                              upri: c.upri, lwpPriority: lp.priority)
+            switch step {
+            case .alreadyCurrent:
+                c.setUpri(lp.priority)
+                CPU.restoreFlags(flags)
+                return
+            case .take, .steal:
+                // A displaced lwp's thread stays runnable here and queues itself
+                // at its next boundary (DragonFly since 2011).
+                c.designate(lp)
+                lp.place = .user
+                CPU.restoreFlags(flags)
+                return
+            case .queue:
+                CPU.restoreFlags(flags)
+                park(lp)                             // back designated, maybe elsewhere
+            }
+        }
+    }
+
+    /// Puts lp on the run queue and switches away until a chooser designates it
+    /// and pulls the thread (acquire's queue step).
+    static func park(_ lp: Lwp) {
+        let td = Thread.current
+        SpinlockSection.enter()                      // interrupts off into the switch
+        Sleep.forgetTimeout(td, Scheduler.mine)      // the owner's timed list only
+        lock.lock()
+        let d = setrunqueueLocked(lp)
+        let priority = lp.priority
+        td.state = .sleeping                         // parked: only installLocked takes it
+        lock.unlock()
+        deliver(d, lp: lp, priority: priority)
+        Scheduler.switchAway()
+        SpinlockSection.exit()
+    }
+
+    /// release_curproc(lp): if lp is designated here, undesignate and select.
+    static func releaseCurproc(_ lp: Lwp) {
+        CriticalSection.enter()                      // stay on this CPU
+        let c = mine
+        let flags = CPU.saveFlagsAndDisableInterrupts()
+        let was = c.uschedcp == lp.identity
+        if was { c.undesignate(); lp.place = .kernel }
+        CPU.restoreFlags(flags)
+        if was { selectCurproc() }
+        CriticalSection.exit()
+    }
+
+    /// select_curproc: designate the best queued lwp allowed here, if any.
+    static func selectCurproc() {
+        CriticalSection.enter()
+        lock.lock()
+        let td = queues.chooseproc(cpu: PerCPU.currentNumber, current: nil).lwp.map { installLocked($0) }
+        lock.unlock()
+        if let td { pull(td) }
+        CriticalSection.exit()
+    }
+
+    /// A sleep in the kernel ("system call" of an interactive lwp): give up the
+    /// designation, sleep `ticks` ticks (the once-a-second scan counts the
+    /// seconds), and on waking recalculate (the slept-long branch runs here).
+    static func sleep(_ lp: Lwp, ticks: UInt64) {
+        releaseCurproc(lp)
+        lp.sleeping.store(true, ordering: .relaxed)
+        _ = Sleep.sleep(on: Sleep.channel(lp), timeoutTicks: max(1, ticks))
+        lp.sleeping.store(false, ordering: .relaxed)
+        recalculate(lp)
+    }
+
+    /// recalculate(lp) for the lwp itself (acquire, and its wake-up).
+    static func recalculate(_ lp: Lwp) {
+        let t = now
+        guard lp.est.cpbase != t || lp.est.slptime > 1 else { return }   // a hint; redone locked
+        lock.lock()
+        let r = Bsd4Estcpu.recalculate(lp.est, now: t, runqcount: queues.runqcount, ncpus: ncpus,
+                                       cls: lp.cls, niceOrRtprio: lp.nice)
+        lp.est = r.state
+        if r.kind != .unchanged { lp.est.slptime = 0 }
+        let p = r.priority.map { storePriority(lp, $0) } ?? Pending()
+        lock.unlock()
+        finish(p)
+    }
+}

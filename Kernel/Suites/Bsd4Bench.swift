@@ -1,0 +1,72 @@
+// bsd4 select and setrunqueue cost against the number of queued lwps (part of
+// `run=bench`). The kernel runs both under bsd4_spin; measured here on a private
+// set of queues so the live scheduler is not disturbed: chooseproc (select's
+// search and dequeue) and insert + the CPU choice (setrunqueue's work under the
+// lock). Lwps get random nice and estcpu, so they spread over the queues. O(1)
+// means the 10,000 row costs what the 10 row does: the ratios say it.
+
+enum Bsd4Bench {
+    static let sizes = [10, 100, 1_000, 10_000]
+
+    static func run(_ t: inout TestContext, _ ms: UInt64) {
+        var firstSelect: UInt64 = 0, firstInsert: UInt64 = 0
+        for n in sizes {
+            let (select, insert) = measure(n, milliseconds: max(20, ms / UInt64(sizes.count)))
+            if n == sizes[0] { firstSelect = max(select.median, 1); firstInsert = max(insert.median, 1) }
+            t.check(!select.values.isEmpty && !insert.values.isEmpty) { l in
+                l.write("bsd4 with "); l.dec(n, width: 5); l.write(" queued lwps: select "); l.dec(select.median)
+                l.write(" cycles, setrunqueue "); l.dec(insert.median); l.write(" cycles (medians of "); l.dec(select.values.count); l.write(", TSC read cost removed); x")
+                writeRatio(&l, select.median, firstSelect); l.write(" and x"); writeRatio(&l, insert.median, firstInsert)
+                l.write(" the 10-lwp cost")
+            }
+        }
+    }
+
+    static func measure(_ n: Int, milliseconds ms: UInt64) -> (Benchmarks.Samples, Benchmarks.Samples) {
+        var rng = XorShift(seed: UInt64(n) &* 7919 &+ 1)
+        let all = SMP.online
+        var lwps: [Lwp] = []
+        lwps.reserveCapacity(n)
+        for _ in 0..<n {
+            lwps.append(Lwp(name: "bench", nice: rng.below(41) - 20, cpuMask: all, estcpu: rng.below(Bsd4.estcpuMax + 1)))
+        }
+        var queues = Bsd4RunQueues<Lwp>()
+        for lp in lwps { lp.onRunQ = false; queues.insert(lp) }
+        let upri = Bsd4Scheduler.cpus.map { _ in Bsd4.priBaseNull }
+        let cpu = PerCPU.currentNumber
+        var select = Benchmarks.Samples(), insert = Benchmarks.Samples()
+        var scancpu = 0
+        let overhead = readOverhead()
+        let budget = TimeBudget(milliseconds: ms)
+        // One select, then one setrunqueue of the lwp it took: n stay queued.
+        while !budget.expired && select.values.count < 20_000 {
+            let t0 = TSC.now
+            guard let lp = queues.chooseproc(cpu: cpu, current: nil).lwp else { break }
+            let t1 = TSC.now
+            queues.insert(lp)
+            scancpu &+= 1
+            _ = Bsd4CPUPick.choose(lwpPriority: lp.priority, lwpMask: lp.cpuMask, scancpu: scancpu, ncpus: upri.count,
+                                   curprocmask: CPUMask(bits: 0), rdyprocmask: all, upri: { upri[$0] })
+            let t2 = TSC.now
+            select.add((t1 &- t0) &- min(overhead, t1 &- t0))
+            insert.add((t2 &- t1) &- min(overhead, t2 &- t1))
+        }
+        while let lp = queues.best(allowedOn: cpu) { queues.remove(lp) }
+        return (select, insert)
+    }
+
+    /// The median cost of two back-to-back TSC reads, taken off every sample.
+    static func readOverhead() -> UInt64 {
+        var s = Benchmarks.Samples()
+        for _ in 0..<1000 { let a = TSC.now; s.add(TSC.now &- a) }
+        return s.median
+    }
+
+    /// "1.04" for 104/100.
+    static func writeRatio(_ l: inout FixedLineBuffer, _ v: UInt64, _ base: UInt64) {
+        let hundredths = v * 100 / max(base, 1)
+        l.dec(hundredths / 100); l.write(".")
+        if hundredths % 100 < 10 { l.write("0") }
+        l.dec(hundredths % 100)
+    }
+}

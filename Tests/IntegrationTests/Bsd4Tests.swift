@@ -1,0 +1,73 @@
+import XCTest
+
+/// The bsd4 user scheduler in the kernel (docs/bsd4-scheduler.md): the seed-000
+/// torture on 2, 4 and 8 CPUs, under KVM, and its negative control.
+final class Bsd4Tests: QEMUTestCase {
+    /// "... changed under the scan N times, to the moved lwp itself M times" → (N, M).
+    private func windowCounts(_ r: QEMUResult) -> (changed: Int, becameLwp: Int) {
+        guard let line = r.lines.first(where: { $0.hasPrefix("bsd4-torture: ") && $0.contains("changed under the scan") }) else {
+            return (0, 0)
+        }
+        func number(after text: String) -> Int {
+            guard let range = line.range(of: text) else { return 0 }
+            return Int(line[range.upperBound...].split(separator: " ").first ?? "") ?? 0
+        }
+        return (number(after: "changed under the scan "), number(after: "to the moved lwp itself "))
+    }
+
+    /// "... user-resched requests received N, spurious M, ..." → M.
+    private func spurious(_ r: QEMUResult) -> Int {
+        guard let line = r.lines.first(where: { $0.hasPrefix("bsd4-torture: user-resched requests received ") }),
+              let range = line.range(of: ", spurious ") else { return 0 }
+        return Int(line[range.upperBound...].split(separator: ",").first ?? "") ?? 0
+    }
+
+    private func assertTorture(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) {
+        assertPassed(r, file: file, line: line)
+        XCTAssertTrue(r.hasLine("End of test: SUCCESS"), file: file, line: line)
+        let w = windowCounts(r)
+        XCTAssertGreaterThan(w.changed, 0, "the scan saw a remote uschedcp change under it", file: file, line: line)
+        XCTAssertGreaterThan(w.becameLwp, 0, "... to the lwp it had just moved", file: file, line: line)
+        XCTAssertGreaterThan(spurious(r), 0, "spurious user-resched requests", file: file, line: line)
+        for check in ["A2: queues and masks consistent", "A3: curprocmask bit <=> uschedcp",
+                      "A5: every lwp in exactly one place", "A5: every lwp came back and exited"] {
+            XCTAssertTrue(r.passes.contains { $0.hasPrefix("bsd4-torture: " + check) }, check, file: file, line: line)
+        }
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("  cpu 1: uschedcp ") }, "the run-queue dump", file: file, line: line)
+        print("[bsd4-torture, \(r.run.accel), -smp \(r.run.smp)] "
+              + r.lines.filter { $0.hasPrefix("bsd4-torture: ") }.joined(separator: " | "))
+    }
+
+    func testTortureUnderTCGWith2And4And8CPUs() throws {
+        for smp in [2, 4, 8] {
+            let r = try boot(QEMURun(smp: smp, accel: .tcg, cmdline: "run=bsd4-torture", timeout: 240))
+            assertTorture(r)
+        }
+    }
+
+    func testTortureUnderKVM() throws {
+        try requireKVM()
+        let r = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: "run=bsd4-torture", timeout: 300))
+        assertTorture(r)
+    }
+
+    /// Negative control, five runs: DragonFly's 2008 assertion on the remote
+    /// CPU's uschedcp, after resetpriority dropped the lock, panics with the
+    /// seed's message every time.
+    func testRemoteAssertionPanicsFiveTimesOutOfFive() throws {
+        for _ in 1...5 {
+            let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=bsd4-torture bug.bsd4_remote_assert=1", timeout: 240))
+            XCTAssertTrue(r.hasLine("NEGATIVE CONTROL: bug.bsd4_remote_assert puts a known bug back on purpose"))
+            assertPanic(r, "assertion: dd->uschedcp != lp in bsd4_resetpriority")
+            assertFrame(r, naming: "Bsd4Clock.scan")
+        }
+    }
+
+    /// The monitor's `sched` command prints the scheduler state before any lwp
+    /// exists (and does not crash).
+    func testMonitorSchedBeforeAnyLwp() throws {
+        let r = try boot(QEMURun(smp: 2, accel: .tcg, stdin: Array("sched\nexit\n".utf8)))
+        XCTAssertEqual(r.status, 1, r.statusDescription)
+        XCTAssertTrue(r.hasLine(containing: "bsd4: not started"), "sched before any lwp")
+    }
+}
