@@ -71,6 +71,10 @@ enum Bsd4Torture {
     }
 
     static func run(_ t: inout TestContext) {
+        guard Clock.enabled else {
+            t.skip("bsd4-torture needs the tick: it drives the scheduler clock (estcpu, round robin, A3 checks)")
+            return
+        }
         let cpus = SMP.online
         let n = 4 * cpus.count
         let seconds = UInt64(max(1, KernelOptions.int("torture.seconds", default: 2)))

@@ -63,6 +63,38 @@ final class Bsd4Tests: QEMUTestCase {
         }
     }
 
+    /// The `make run` demo: the first share report lists every lwp, the
+    /// monitor still answers (`sched` shows the queues and designations, `exit`
+    /// leaves with success). Scheduling outcomes, not timings: the nice -10 hog
+    /// out-earns the nice 19 one, and the interactive lwp keeps a better
+    /// priority than every hog.
+    func testDemoReportsSharesWhileTheMonitorWorks() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "demo=bsd4", timeout: 120,
+                                 stdin: Array("sched\nexit\n".utf8), stdinAfter: "interactive nice"))
+        XCTAssertEqual(r.status, 1, r.statusDescription)
+        let rows = r.lines.filter { $0.hasPrefix("  lwp ") && $0.contains(" share ") }.prefix(6)
+        XCTAssertEqual(rows.count, 6, "one report row per lwp")
+        func field(_ row: String, _ name: String) -> Int? {
+            guard let range = row.range(of: name + " ") else { return nil }
+            return Int(row[range.upperBound...].trimmingCharacters(in: .whitespaces)
+                .prefix { $0 == "-" || $0.isNumber })
+        }
+        let hogs = rows.filter { $0.contains(" hog ") }
+        let share = { (nice: Int) in hogs.first { field($0, "nice") == nice }.flatMap { field($0, "share") } }
+        if let strong = share(-10), let weak = share(19) {
+            XCTAssertGreaterThan(strong, weak, "nice -10 out-earns nice 19: \(rows)")
+        } else {
+            XCTFail("no nice -10 / nice 19 rows: \(rows)")
+        }
+        if let interactive = rows.first(where: { $0.contains(" interactive ") }).flatMap({ field($0, "priority") }) {
+            for hog in hogs { XCTAssertLessThan(interactive, field(hog, "priority") ?? 0, "interactive beats \(hog)") }
+        } else {
+            XCTFail("no interactive row: \(rows)")
+        }
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("bsd4: 6 lwps, runqcount ") }, "sched answered")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("  cpu 0: uschedcp none") }, "CPU 0 (the monitor's) runs no lwp")
+    }
+
     /// The monitor's `sched` command prints the scheduler state before any lwp
     /// exists (and does not crash).
     func testMonitorSchedBeforeAnyLwp() throws {
