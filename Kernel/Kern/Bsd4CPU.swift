@@ -29,9 +29,9 @@ final class Bsd4CPU {
 
     // Counters of this CPU's own traffic (read by suites and the monitor).
     let requestsReceived = Atomic<UInt64>(0)
-    /// Requests that arrived after their reason was gone: the lwp they were
-    /// about no longer designated here, or upri no longer worse. The accepted
-    /// cost of reading remote fields as hints (seed 000).
+    /// Requests whose hint was true when sent and stale on arrival: the lwp the
+    /// sender saw designated here no longer is, or upri is no longer worse. The
+    /// accepted cost of reading remote fields as hints (seed 000).
     let requestsSpurious = Atomic<UInt64>(0)
     let requestsCoalesced = Atomic<UInt64>(0)
     let requestsDropped = Atomic<UInt64>(0)
@@ -39,6 +39,9 @@ final class Bsd4CPU {
     /// A3 checks made on this CPU, and the ones that failed.
     let a3Checks = Atomic<UInt64>(0)
     let a3Violations = Atomic<UInt64>(0)
+    /// A5 checks of this CPU's designated lwp (Bsd4Clock), and failures.
+    let a5Checks = Atomic<UInt64>(0)
+    let a5Violations = Atomic<UInt64>(0)
 
     init(cpu: Int) { self.cpu = cpu }
 

@@ -24,24 +24,36 @@ enum Bsd4Clock {
         guard ticks % ticksPerSchedTick == 0 else { return }
         let c = Bsd4Scheduler.mine
         c.checkA3()
-        guard let td = Thread.currentIfAny, td.lwpIdentity != 0 else { return }
-        schedulerclock(Lwp.from(identity: td.lwpIdentity), c)
+        let running = Thread.currentIfAny.flatMap { $0.lwpIdentity == 0 ? nil : Lwp.from(identity: $0.lwpIdentity) }
+        let designated = c.designated
+        guard running != nil || designated != nil else { return }
+        Bsd4Scheduler.lock.lock()
+        if let d = designated { checkA5(d, c) }
+        var p = Bsd4Scheduler.Pending()
+        if let lp = running { p = schedulerclock(lp, c) }
+        Bsd4Scheduler.lock.unlock()
+        Bsd4Scheduler.finish(p)
     }
 
-    /// schedulerclock(lp): round robin every rrinterval, estcpu += 328 (clamped),
-    /// resetpriority.
-    static func schedulerclock(_ lp: Lwp, _ c: Bsd4CPU) {
-        Bsd4Scheduler.lock.lock()
+    /// A5 as this CPU sees it, lock held: its designated lwp is "user", on no
+    /// run queue, and its thread is ours. A lost designation (queued while
+    /// designated) or a double one (designated here, thread elsewhere) fails.
+    static func checkA5(_ d: Lwp, _ c: Bsd4CPU) {
+        c.a5Checks.wrappingAdd(1, ordering: .relaxed)
+        if d.place != .user || d.onRunQ || d.thread.cpu != c.cpu { c.a5Violations.wrappingAdd(1, ordering: .relaxed) }
+    }
+
+    /// schedulerclock(lp), lock held: round robin every rrinterval, estcpu +=
+    /// 328 (clamped), resetpriority. Returns resetpriority's second half.
+    static func schedulerclock(_ lp: Lwp, _ c: Bsd4CPU) -> Bsd4Scheduler.Pending {
         let t = Bsd4Estcpu.clockTick(estcpu: lp.est.estcpu, rrcount: c.rrcount)
         c.setRRCount(t.rrcount)
         if t.resched { c.userResched.store(true, ordering: .relaxed) }
         lp.est.estcpu = t.estcpu
         lp.est.cpticks += 1
         lp.runTicks &+= 1
-        let p = Bsd4Scheduler.storePriority(lp, Bsd4Priority.compute(lp.cls, niceOrRtprio: lp.nice,
-                                                                     estcpu: lp.est.estcpu, batch: lp.est.batch))
-        Bsd4Scheduler.lock.unlock()
-        Bsd4Scheduler.finish(p)
+        return Bsd4Scheduler.storePriority(lp, Bsd4Priority.compute(lp.cls, niceOrRtprio: lp.nice,
+                                                                    estcpu: lp.est.estcpu, batch: lp.est.batch))
     }
 
     /// The recalculation scan over every lwp. `secondTick`: the once-a-second
@@ -51,17 +63,18 @@ enum Bsd4Clock {
     /// moved queued lwp), and only then: a ticket lock handed to a vCPU the host
     /// is not running stalls everyone (oversubscribed TCG), and one hold per lwp
     /// would make the scan crawl without changing the race.
+    /// It walks a copy of the table taken under the lock (an lwp that exits
+    /// meanwhile is skipped by its place, and no other is).
     static func scan(secondTick: Bool, holdCycles: UInt64 = 0, _ w: inout Bsd4Scheduler.WindowCounts) {
-        var i = 0
         Bsd4Scheduler.lock.lock()
-        while i < Bsd4Scheduler.lwps.count {
-            let lp = Bsd4Scheduler.lwps[i]
-            i += 1
+        let all = Bsd4Scheduler.lwps
+        for lp in all {
+            if lp.place == .exited { continue }
             if secondTick && lp.sleeping.load(ordering: .relaxed) { lp.est.slptime += 1 }
             var p = Bsd4Scheduler.Pending()
             if lp.est.slptime <= 1 {
                 let r = Bsd4Estcpu.recalculate(lp.est, now: Bsd4Scheduler.now, runqcount: Bsd4Scheduler.queues.runqcount,
-                                               ncpus: Bsd4Scheduler.ncpus, cls: lp.cls, niceOrRtprio: lp.nice)
+                                               ncpus: Bsd4Scheduler.onlineCount, cls: lp.cls, niceOrRtprio: lp.nice)
                 lp.est = r.state
                 if let pri = r.priority { p = Bsd4Scheduler.storePriority(lp, pri) }
             }

@@ -60,7 +60,7 @@ enum Bsd4Helper {
             } else {
                 chain = Bsd4HelperStep.chainTarget(curprocmask: CPUMask(bits: Bsd4Scheduler.curprocmask.load(ordering: .relaxed)),
                                                    rdyprocmask: CPUMask(bits: Bsd4Scheduler.rdyprocmask.load(ordering: .relaxed)),
-                                                   ncpus: Bsd4Scheduler.ncpus)
+                                                   ncpus: Bsd4Scheduler.ncpus)   // rdyprocmask: online CPUs only
             }
         case .idle:
             break
@@ -89,26 +89,36 @@ enum Bsd4Requests {
         case better = 2
     }
 
-    static func resched(_ target: Int, _ reason: Reason, lp: Lwp, priority: Int) {
+    /// `sawDesignated` (reason .running): the sender read the target's uschedcp
+    /// as this lwp; only such a hint can turn out stale.
+    static func resched(_ target: Int, _ reason: Reason, lp: Lwp, priority: Int, sawDesignated: Bool) {
         let t = Bsd4Scheduler.cpus[target]
         if t.reschedPending.exchange(true, ordering: .acquiringAndReleasing) {
             t.requestsCoalesced.wrappingAdd(1, ordering: .relaxed)
             return
         }
-        let info = reason.rawValue | UInt64(priority) << 8
+        let info = reason.rawValue | UInt64(priority) << 8 | (sawDesignated ? 1 << 32 : 0)
         if IPIQueue.send(to: target, { id, info in Bsd4Requests.receiveResched(UInt(id), info) },
                          UInt64(lp.identity), info, mode: .nowait) == nil {
+            dropped(t)
             t.reschedPending.store(false, ordering: .releasing)
-            t.requestsDropped.wrappingAdd(1, ordering: .relaxed)
         }
+    }
+
+    /// A refused nowait send (ring over 2/3 full): the target never hears of
+    /// it, so give back the rdyprocmask bit the sender cleared, or no sweep
+    /// would offer that CPU work again until its helper ran.
+    private static func dropped(_ t: Bsd4CPU) {
+        t.requestsDropped.wrappingAdd(1, ordering: .relaxed)
+        Bsd4Scheduler.rdyprocmask.bitwiseOr(CPUMask.bit(t.cpu), ordering: .sequentiallyConsistent)
     }
 
     static func wakeHelper(_ target: Int) {
         let t = Bsd4Scheduler.cpus[target]
         if t.wakePending.exchange(true, ordering: .acquiringAndReleasing) { return }
         if IPIQueue.send(to: target, { _, _ in Bsd4Requests.receiveWake() }, mode: .nowait) == nil {
+            dropped(t)
             t.wakePending.store(false, ordering: .releasing)
-            t.requestsDropped.wrappingAdd(1, ordering: .relaxed)
         }
     }
 
@@ -120,9 +130,9 @@ enum Bsd4Requests {
         c.requestsReceived.wrappingAdd(1, ordering: .relaxed)
         let stale: Bool
         if info & 0xFF == Reason.running.rawValue {
-            stale = c.uschedcp != lpIdentity
+            stale = info >> 32 & 1 != 0 && c.uschedcp != lpIdentity
         } else {
-            stale = Bsd4.queueOf(c.upri) <= Bsd4.queueOf(Int(info >> 8))
+            stale = Bsd4.queueOf(c.upri) <= Bsd4.queueOf(Int(info >> 8 & 0xFFFF_FF))
         }
         if stale { c.requestsSpurious.wrappingAdd(1, ordering: .relaxed) }
         c.userResched.store(true, ordering: .relaxed)

@@ -33,7 +33,10 @@ enum Bsd4Scheduler {
     private static let startLock = SpinLock("bsd4 start")
 
     static var mine: Bsd4CPU { cpus[PerCPU.currentNumber] }
+    /// CPU numbers run 0..<ncpus; some may never have come online.
     static var ncpus: Int { cpus.count }
+    /// The CPUs that run: the `ncpus` of the estcpu sample formula.
+    static var onlineCount: Int { max(1, SMP.online.count) }
     /// The scheduler clock's time in ESTCPUFREQ ticks, the same on every CPU.
     static var now: Int { Int(TSC.uptimeNanoseconds / (1_000_000_000 / UInt64(Bsd4.estcpuFreq))) }
 
@@ -138,7 +141,8 @@ enum Bsd4Scheduler {
         case .local: mine.userResched.store(true, ordering: .relaxed)
         case .remote(let cpu):
             rdyprocmask.bitwiseAnd(~CPUMask.bit(cpu), ordering: .sequentiallyConsistent)
-            Bsd4Requests.resched(cpu, p.movedQueued ? .better : .running, lp: lp, priority: p.newPriority)
+            Bsd4Requests.resched(cpu, p.movedQueued ? .better : .running, lp: lp, priority: p.newPriority,
+                                 sawDesignated: p.uschedcpBefore == lp.identity)
         }
         guard p.movedQueued else { return }
         // The lock is dropped: the lwp's CPU may make it uschedcp right now,
@@ -182,7 +186,9 @@ enum Bsd4Scheduler {
                                       curprocmask: CPUMask(bits: curprocmask.load(ordering: .relaxed)),
                                       rdyprocmask: CPUMask(bits: rdyprocmask.load(ordering: .relaxed)),
                                       upri: { Bsd4Scheduler.cpus[$0].upri })
-        return Bsd4Delivery.decide(target: pick.cpu, thisCPU: me, targetUpri: cpus[pick.cpu].upri,
+        // The rotor is checked against no mask: never tell a CPU that is not running.
+        let target = SMP.online.contains(pick.cpu) ? pick.cpu : me
+        return Bsd4Delivery.decide(target: target, thisCPU: me, targetUpri: cpus[target].upri,
                                    thisHasUschedcp: mine.hasUschedcp, lwpPriority: lp.priority)
     }
 
@@ -194,7 +200,7 @@ enum Bsd4Scheduler {
         case .localResched: mine.userResched.store(true, ordering: .relaxed)
         case .remoteResched(let cpu):
             rdyprocmask.bitwiseAnd(~CPUMask.bit(cpu), ordering: .sequentiallyConsistent)
-            Bsd4Requests.resched(cpu, .better, lp: lp, priority: priority)
+            Bsd4Requests.resched(cpu, .better, lp: lp, priority: priority, sawDesignated: false)
         case .remoteWakeHelper(let cpu):
             rdyprocmask.bitwiseAnd(~CPUMask.bit(cpu), ordering: .sequentiallyConsistent)
             Bsd4Requests.wakeHelper(cpu)
@@ -206,12 +212,21 @@ enum Bsd4Scheduler {
     /// hand-off but its new owner). Pull the thread after unlocking.
     static func installLocked(_ lp: Lwp) -> Thread {
         let c = mine
-        c.designate(lp)
-        lp.place = .user
+        designateLocked(lp, c)
         let td = lp.thread!
         td.state = .migrating
         td.cpu = c.cpu
         return td
+    }
+
+    /// Lock held, on CPU c: lp becomes c's designated lwp. One it displaces is
+    /// in the kernel from now on (its thread, still runnable on c, queues
+    /// itself at its next boundary), so an lwp is "user" exactly while it is
+    /// some CPU's uschedcp (A5).
+    static func designateLocked(_ lp: Lwp, _ c: Bsd4CPU) {
+        if let old = c.designated, old !== lp { old.place = .kernel }
+        c.designate(lp)
+        lp.place = .user
     }
 
     /// Queues a thread claimed by installLocked on this CPU once its old CPU has
@@ -251,10 +266,12 @@ enum Bsd4Scheduler {
                 CPU.restoreFlags(flags)
                 return
             case .take, .steal:
-                // A displaced lwp's thread stays runnable here and queues itself
-                // at its next boundary (DragonFly since 2011).
-                c.designate(lp)
-                lp.place = .user
+                // A steal simply replaces the designation (DragonFly since
+                // 2011). The decision stays true under the lock: only this CPU
+                // changes its uschedcp, and interrupts are off.
+                lock.lock()
+                designateLocked(lp, c)
+                lock.unlock()
                 CPU.restoreFlags(flags)
                 return
             case .queue:
@@ -280,25 +297,20 @@ enum Bsd4Scheduler {
         SpinlockSection.exit()
     }
 
-    /// release_curproc(lp): if lp is designated here, undesignate and select.
+    /// release_curproc(lp): if lp is designated here, undesignate it and
+    /// select_curproc (in the same lock hold): designate the best queued lwp
+    /// allowed here, if any, and pull its thread.
     static func releaseCurproc(_ lp: Lwp) {
         CriticalSection.enter()                      // stay on this CPU
         let c = mine
-        let flags = CPU.saveFlagsAndDisableInterrupts()
-        let was = c.uschedcp == lp.identity
-        if was { c.undesignate(); lp.place = .kernel }
-        CPU.restoreFlags(flags)
-        if was { selectCurproc() }
-        CriticalSection.exit()
-    }
-
-    /// select_curproc: designate the best queued lwp allowed here, if any.
-    static func selectCurproc() {
-        CriticalSection.enter()
-        lock.lock()
-        let td = queues.chooseproc(cpu: PerCPU.currentNumber, current: nil).lwp.map { installLocked($0) }
-        lock.unlock()
-        if let td { pull(td) }
+        if c.uschedcp == lp.identity {               // only this CPU changes it
+            lock.lock()
+            c.undesignate()
+            lp.place = .kernel
+            let td = queues.chooseproc(cpu: c.cpu, current: nil).lwp.map { installLocked($0) }
+            lock.unlock()
+            if let td { pull(td) }
+        }
         CriticalSection.exit()
     }
 
@@ -318,7 +330,7 @@ enum Bsd4Scheduler {
         let t = now
         guard lp.est.cpbase != t || lp.est.slptime > 1 else { return }   // a hint; redone locked
         lock.lock()
-        let r = Bsd4Estcpu.recalculate(lp.est, now: t, runqcount: queues.runqcount, ncpus: ncpus,
+        let r = Bsd4Estcpu.recalculate(lp.est, now: t, runqcount: queues.runqcount, ncpus: onlineCount,
                                        cls: lp.cls, niceOrRtprio: lp.nice)
         lp.est = r.state
         if r.kind != .unchanged { lp.est.slptime = 0 }

@@ -25,6 +25,7 @@ enum KernelOptions {
         Option(key: "demo", help: "demo=bsd4: boot into the bsd4 demo (CPU hogs with different nice values, one interactive lwp; `make run` sets it)"),
         Option(key: "tick", help: "tick=0|1: the periodic timer tick on every CPU (default 1)", .flag),
         Option(key: "torture.seconds", help: "torture.seconds=N: duration of each torture test (default 2)", .int),
+        Option(key: "bsd4.window_us", help: "bsd4.window_us=N: bsd4-torture holds the seed-000 window open up to N us after each move (default 10000; 0 = the natural window)", .int),
         Option(key: "bug.sleep_nointerlock", help: "bug.sleep_nointerlock=1: negative control, sleep releases its interlock before queueing (lost wake-ups)", .flag),
         Option(key: "ipiq.fifo", help: "ipiq.fifo=N: slots per IPI ring, a power of two 4..256 (default 32)", .int),
         Option(key: "bug.ipiq_nofence", help: "bug.ipiq_nofence=1: observation (not a control): no MFENCE between releasing the IPI poll latch and the re-check; a loss needs the host's store buffer at that moment", .flag),

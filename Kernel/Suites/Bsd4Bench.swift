@@ -1,9 +1,12 @@
 // bsd4 select and setrunqueue cost against the number of queued lwps (part of
-// `run=bench`). The kernel runs both under bsd4_spin; measured here on a private
-// set of queues so the live scheduler is not disturbed: chooseproc (select's
-// search and dequeue) and insert + the CPU choice (setrunqueue's work under the
-// lock). Lwps get random nice and estcpu, so they spread over the queues. O(1)
-// means the 10,000 row costs what the 10 row does: the ratios say it.
+// `run=bench`). Measured on a private set of queues so the live scheduler is not
+// disturbed, under a private (uncontended) spinlock as the kernel's bsd4_spin:
+// select = lock + chooseproc (search and dequeue) + unlock; setrunqueue = a new
+// priority (the lwp ran: estcpu moved) + lock + insert + the CPU choice against
+// busy CPUs (every CPU designated, random upri) + unlock. Lwps get random nice
+// and estcpu, so they spread over the queues. O(1) means the 10,000 row costs
+// what the 10 row does: the ratios say it. Not measured: cache misses of a
+// cold queue head (the private queues stay hot) and lock contention.
 
 enum Bsd4Bench {
     static let sizes = [10, 100, 1_000, 10_000]
@@ -32,8 +35,10 @@ enum Bsd4Bench {
         }
         var queues = Bsd4RunQueues<Lwp>()
         for lp in lwps { lp.onRunQ = false; queues.insert(lp) }
-        let upri = Bsd4Scheduler.cpus.map { _ in Bsd4.priBaseNull }
+        let upri = Bsd4Scheduler.cpus.map { _ in Bsd4.priBaseNormal + rng.below(Bsd4.maxPri) }
+        let busy = CPUMask(bits: all.bits)
         let cpu = PerCPU.currentNumber
+        let lock = SpinLock("bsd4 bench")
         var select = Benchmarks.Samples(), insert = Benchmarks.Samples()
         var scancpu = 0
         let overhead = readOverhead()
@@ -41,15 +46,23 @@ enum Bsd4Bench {
         // One select, then one setrunqueue of the lwp it took: n stay queued.
         while !budget.expired && select.values.count < 20_000 {
             let t0 = TSC.now
-            guard let lp = queues.chooseproc(cpu: cpu, current: nil).lwp else { break }
+            lock.lock()
+            let taken = queues.chooseproc(cpu: cpu, current: nil).lwp
+            lock.unlock()
             let t1 = TSC.now
+            guard let lp = taken else { break }
+            let estcpu = rng.below(Bsd4.estcpuMax + 1)
+            let t2 = TSC.now
+            _ = queues.reposition(lp, to: Bsd4Priority.compute(lp.cls, niceOrRtprio: lp.nice, estcpu: estcpu, batch: 0))
+            lock.lock()
             queues.insert(lp)
             scancpu &+= 1
             _ = Bsd4CPUPick.choose(lwpPriority: lp.priority, lwpMask: lp.cpuMask, scancpu: scancpu, ncpus: upri.count,
-                                   curprocmask: CPUMask(bits: 0), rdyprocmask: all, upri: { upri[$0] })
-            let t2 = TSC.now
+                                   curprocmask: busy, rdyprocmask: all, upri: { upri[$0] })
+            lock.unlock()
+            let t3 = TSC.now
             select.add((t1 &- t0) &- min(overhead, t1 &- t0))
-            insert.add((t2 &- t1) &- min(overhead, t2 &- t1))
+            insert.add((t3 &- t2) &- min(overhead, t3 &- t2))
         }
         while let lp = queues.best(allowedOn: cpu) { queues.remove(lp) }
         return (select, insert)
