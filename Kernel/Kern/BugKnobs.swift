@@ -40,6 +40,11 @@ enum BugKnobs {
     /// instead of an NMI; a CPU spinning with interrupts off never stops and the
     /// dump reports "timeout stopping cpus" naming it. docs/panic.md.
     nonisolated(unsafe) static var panicStopIPI = false
+    /// bind-torture: the switch path moves a thread to its target without
+    /// looking at BOUND (seed 001, NetBSD's mi_switch before the fix); a bound
+    /// thread holding a passive reference moves and its release panics (B3).
+    /// docs/binding-and-psref.md.
+    nonisolated(unsafe) static var migrateIgnoresBound = false
     /// tlb-shootdown: unmapping invalidates only the calling CPU's TLB.
     nonisolated(unsafe) static var tlbLocalOnly = false
     /// bsd4-torture: resetpriority asserts on the lwp's CPU's uschedcp after
@@ -61,6 +66,7 @@ enum BugKnobs {
         c3Window = KernelOptions.flag("bug.c3_window", default: false)
         tlbLocalOnly = KernelOptions.flag("bug.tlb_local_only", default: false)
         bsd4RemoteAssert = KernelOptions.flag("bug.bsd4_remote_assert", default: false)
+        migrateIgnoresBound = KernelOptions.flag("bug.migrate_ignores_bound", default: false)
     }
 
     /// The boot line that says which controls are on (none: nothing printed).
@@ -72,7 +78,7 @@ enum BugKnobs {
             (c3Window, "bug.c3_window"), (tlbLocalOnly, "bug.tlb_local_only"),
             (rendezvousPlainCritical, "bug.rendezvous_plain_critical"), (panicStopIPI, "bug.panic_stop_ipi"),
             (rendezvousDoubleClaim, "bug.rendezvous_double_claim"), (rendezvousActionWakes, "bug.rendezvous_action_wakes"),
-            (bsd4RemoteAssert, "bug.bsd4_remote_assert"),
+            (bsd4RemoteAssert, "bug.bsd4_remote_assert"), (migrateIgnoresBound, "bug.migrate_ignores_bound"),
         ]
         for (set, name) in on where set {
             Console.line { $0.write("NEGATIVE CONTROL: "); $0.write(name); $0.write(" puts a known bug back on purpose") }

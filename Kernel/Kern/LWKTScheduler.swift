@@ -29,6 +29,9 @@ final class CPUScheduler {
     var timedSleepers: Thread? = nil
     let switches = Atomic<UInt64>(0)
     let preemptions = Atomic<UInt64>(0)
+    /// Threads queued or running here (not idle), published by this CPU's
+    /// tick; other CPUs read it as a hint (the balancer).
+    let load = Atomic<Int>(0)
 
     init(cpu: Int) { self.cpu = cpu }
 }
@@ -76,12 +79,16 @@ enum Scheduler {
     }
 
     /// Queues a thread whose state is already runnable (a woken one) on its CPU.
+    /// "Is it mine?" is asked with interrupts off: a caller preempted and
+    /// migrated between the question and the enqueue would queue the thread on
+    /// a CPU that does not own it.
     static func makeRunnableAfterWakeup(_ td: Thread) {
+        let flags = CPU.saveFlagsAndDisableInterrupts()
         if td.cpu == PerCPU.currentNumber {
-            let flags = CPU.saveFlagsAndDisableInterrupts()
             enqueueLocal(td)
             CPU.restoreFlags(flags)
         } else {
+            CPU.restoreFlags(flags)
             sendToOwner(td)
         }
     }
@@ -208,6 +215,9 @@ enum Scheduler {
         guard perCPU.count > PerCPU.currentNumber, let td = Thread.currentIfAny else { return }
         let s = mine
         Sleep.expireTimeouts(s)
+        let busy = td !== s.idle
+        if busy { td.ticksRun.wrappingAdd(1, ordering: .relaxed) }
+        s.load.store(s.runQueue.count + (busy ? 1 : 0), ordering: .relaxed)
         if let level = s.runQueue.highestLevel, td === s.idle || level >= td.priority {
             requestPreemption()
         }
@@ -232,7 +242,9 @@ enum Scheduler {
         let s = mine
         let old = s.running!
         if old.state == .running { old.state = .runnable }
-        if old.state == .runnable && old !== s.idle && old.rqLevel == -1 {
+        let bound = old.isBound                             // our own flag: trusted here
+        let moved = old.state == .runnable && old !== s.idle && migrateAtSwitch(old, s)
+        if !moved && old.state == .runnable && old !== s.idle && old.rqLevel == -1 {
             s.runQueue.enqueue(old, level: old.priority)
         }
         let next = s.runQueue.popHighest() ?? s.idle!
@@ -242,9 +254,50 @@ enum Scheduler {
             return
         }
         switchTo(next, from: old, s)
+        // Back in `old`, on whatever CPU took it. B1: bound, so the same one.
+        if bound && PerCPU.currentNumber != s.cpu { old.b1Violations.wrappingAdd(1, ordering: .relaxed) }
         let zombie = afterSwitch()
         CPU.restoreFlags(flags)
         reap(zombie)
+    }
+
+    /// The switch path's half of balancing: a runnable thread with a target
+    /// CPU is handed there instead of being queued here. B2 is checked HERE,
+    /// where only this thread's CPU can look and BOUND is true or false for
+    /// certain (seed 001: the pass checked it, the switch did not). A bound
+    /// thread stays and its target is dropped: it was chosen from load figures
+    /// that are stale by the time the thread unbinds, and the next pass marks
+    /// it again if it is still a hog (docs/binding-and-psref.md).
+    private static func migrateAtSwitch(_ old: Thread, _ s: CPUScheduler) -> Bool {
+        let target = old.migrateTarget.load(ordering: .relaxed)
+        guard target >= 0 else { return false }
+        old.migrateTarget.store(-1, ordering: .relaxed)
+        guard target != s.cpu, SMP.online.contains(target) else { return false }
+        if old.isBound && !BugKnobs.migrateIgnoresBound {
+            old.keptBound.wrappingAdd(1, ordering: .relaxed)
+            return false
+        }
+        // The hand-off of `migrate`, sent nowait: the switch may not wait for
+        // room (waiting processes messages, which may want to switch). A full
+        // ring keeps the thread here. The raw section keeps send's
+        // critical_exit from being an outermost one (no processing, no
+        // preemption inside the switch).
+        Sleep.forgetTimeout(old, s)
+        old.state = .migrating
+        old.cpu = target
+        let raw = UInt64(UInt(bitPattern: Unmanaged.passRetained(old).toOpaque()))
+        let check = 1 << 32 | UInt64(old.context.pointee.switchOuts &+ 1)
+        CriticalSection.enterRaw()
+        let sent = IPIQueue.send(to: target, { p, c in Scheduler.acquire(p, c) }, raw, check, mode: .nowait) != nil
+        CriticalSection.exitRaw()
+        guard sent else {
+            Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!).release()
+            old.cpu = s.cpu
+            old.state = .runnable
+            return false
+        }
+        old.switchMigrations.wrappingAdd(1, ordering: .relaxed)
+        return true
     }
 
     /// What the assembly needs for one switch: raw pointers only, so that a

@@ -26,6 +26,9 @@ enum Panic {
     enum Action { case exit, halt, reboot }
     /// `panic=exit|halt|reboot`, read at boot.
     nonisolated(unsafe) static var action = Action.exit
+    /// The test suite running when the kernel panicked, if it is one that
+    /// should not (set by the test runner): the panic is its FAILURE.
+    nonisolated(unsafe) static var suiteInProgress: StaticString? = nil
     /// Run by the dump after the other CPUs are stopped (suites: take a lock a
     /// stopped CPU holds, fault inside the dump).
     nonisolated(unsafe) static var dumpHook: (() -> Void)? = nil
@@ -87,6 +90,10 @@ enum Panic {
     }
 
     static func finish() -> Never {
+        if let suite = suiteInProgress {
+            Console.line { l in l.write("FAIL: "); l.write(suite); l.write(": the suite ended in the panic above") }
+            Console.print("End of test: FAILURE")
+        }
         switch action {
         case .exit:
             Console.print("panic: leaving QEMU (panic=exit)")

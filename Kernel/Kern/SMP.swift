@@ -37,6 +37,7 @@ enum SMP {
         IPIQueue.initialize(cpuCount: PerCPU.count, capacity: IPIQueue.configuredCapacity())
         Rendezvous.initialize()
         Bsd4Scheduler.initialize(cpuCount: PerCPU.count)
+        PassiveRef.initialize(cpuCount: PerCPU.count)
         StopCPUs.initialize(cpuCount: PerCPU.count)
         let bsp = PerCPU.cpus[0]
         bsp.bootStack = Boot.mainStack

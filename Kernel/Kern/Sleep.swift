@@ -79,6 +79,7 @@ enum Sleep {
         b.pointee.head = td
         td.state = .sleeping
         b.pointee.lock.unlock()
+        td.sleeps.wrappingAdd(1, ordering: .relaxed)      // the balancer's "never slept"
         if timeoutTicks > 0 {
             // Only this CPU's tick scans its timed sleepers; we are on it with
             // interrupts off.

@@ -89,10 +89,38 @@ final class Thread: RunQueueNode {
     /// or 0: the scheduler clock charges it. Cleared before the lwp goes.
     var lwpIdentity: UInt = 0
 
+    // Binding and balancing (Kern/Binding.swift, Kern/Balancer.swift,
+    // docs/binding-and-psref.md).
+    /// BOUND: written only by the thread itself (bind/unbind); other CPUs read
+    /// it as a hint, only the thread's own switch may trust it.
+    let boundWord = Atomic<Bool>(false)
+    /// The balancer may choose this thread for migration (set at creation: the
+    /// kernel's own per-CPU threads are never moved behind their back).
+    let balanced: Bool
+    /// Target CPU chosen by the statistics pass, or -1. Written by the pass (any
+    /// CPU), taken and cleared by the thread's own switch.
+    let migrateTarget = Atomic<Int>(-1)
+    /// Sleeps so far (the thread itself) and ticks it was charged while running
+    /// (its CPU's tick): the pass reads both as hints.
+    let sleeps = Atomic<UInt64>(0)
+    let ticksRun = Atomic<UInt64>(0)
+    /// The statistics pass's own memory of this thread (only the pass writes it,
+    /// under the balancer lock).
+    var statSleeps: UInt64 = 0, statTicks: UInt64 = 0, hogPasses = 0
+    /// Switches that moved this thread to its target, and switches that found
+    /// it bound with a target and kept it here (B2: the fix at work).
+    let switchMigrations = Atomic<UInt64>(0)
+    let keptBound = Atomic<UInt64>(0)
+    /// Switches of this thread, bound, that resumed on another CPU (B1).
+    let b1Violations = Atomic<UInt64>(0)
+
+    var isBound: Bool { boundWord.load(ordering: .relaxed) }
+
     private static let nextID = Atomic<Int>(1)
 
-    init(name: StaticString, priority: Int, cpu: Int, stack: KernelStacks.Stack?) {
+    init(name: StaticString, priority: Int, cpu: Int, stack: KernelStacks.Stack?, balanced: Bool = false) {
         id = Thread.nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        self.balanced = balanced
         self.name = name
         self.priority = priority
         self.cpu = cpu
@@ -120,19 +148,24 @@ final class Thread: RunQueueNode {
         return td
     }
 
-    /// Creates a thread on `cpu` and makes it runnable there.
+    /// Creates a thread on `cpu` (default: the caller's, a hint) and makes it
+    /// runnable there. `balanced`: the balancer may move it (Kern/Balancer.swift).
     @discardableResult
-    static func spawn(_ name: StaticString, priority: Int = normalPriority, cpu: Int? = nil,
+    static func spawn(_ name: StaticString, priority: Int = normalPriority, cpu: Int? = nil, balanced: Bool = false,
                       _ body: @escaping () -> Void) -> Thread? {
-        guard let td = create(name, priority: priority, cpu: cpu ?? PerCPU.currentNumber, body) else { return nil }
+        guard let td = create(name, priority: priority, cpu: cpu ?? PerCPU.currentNumber, balanced: balanced, body) else {
+            return nil
+        }
+        if balanced { Balancer.register(td) }
         Scheduler.schedule(td)
         return td
     }
 
     /// Creates a thread without scheduling it.
-    static func create(_ name: StaticString, priority: Int, cpu: Int, _ body: @escaping () -> Void) -> Thread? {
+    static func create(_ name: StaticString, priority: Int, cpu: Int, balanced: Bool = false,
+                       _ body: @escaping () -> Void) -> Thread? {
         guard let stack = KernelStacks.allocate() else { return nil }
-        let td = Thread(name: name, priority: priority, cpu: cpu, stack: stack)
+        let td = Thread(name: name, priority: priority, cpu: cpu, stack: stack, balanced: balanced)
         td.entry = body
         // The first switch into the thread "returns" into thread_bootstrap with
         // rbx = the thread (Boot/switch.asm). Six callee-saved slots, then the
@@ -177,4 +210,5 @@ private func runThreadBody(_ raw: UnsafeMutableRawPointer) {
     let body = td.entry
     td.entry = nil
     body?()
+    if td.balanced { Balancer.unregister(td) }
 }

@@ -53,6 +53,11 @@ enum IPIQueueTorture {
         let errors: UnsafeMutablePointer<Atomic<UInt64>>
         let own: UnsafeMutablePointer<UInt64>
         let end: UInt64
+        /// ipiq.min_per_pair: after `end` each sender goes on (up to 15x the
+        /// time) until each of its own ordered pairs carried this many, so that
+        /// a count asserted by a test does not depend on the host's speed.
+        let minPerPair: UInt64
+        let limit: UInt64
         init(cpus: CPUMask, seconds: UInt64) {
             n = PerCPU.count
             self.cpus = cpus
@@ -62,6 +67,18 @@ enum IPIQueueTorture {
             own = .allocate(capacity: n * Own.count.rawValue)
             own.initialize(repeating: 0, count: n * Own.count.rawValue)
             end = TSC.now &+ TSC.ticksPerMs &* 1000 &* seconds
+            limit = end &+ TSC.ticksPerMs &* 14_000 &* seconds
+            minPerPair = UInt64(max(0, KernelOptions.int("ipiq.min_per_pair", default: 0)))
+        }
+        /// The sender on `me` goes on: before `end`, or after it while one of
+        /// its own pairs has carried fewer than minPerPair (until `limit`).
+        func goesOn(_ me: Int) -> Bool {
+            let now = TSC.now
+            if now < end { return true }
+            guard minPerPair > 0 && now < limit else { return false }
+            var short = false
+            cpus.forEach { d in if d != me && sent.both(me, d) < minPerPair { short = true } }
+            return short
         }
         deinit { errors.deallocate(); own.deallocate() }
         func error(_ e: Err, _ by: UInt64 = 1) { errors[e.rawValue].wrappingAdd(by, ordering: .relaxed) }
@@ -116,7 +133,7 @@ enum IPIQueueTorture {
         var rng = XorShift(seed: UInt64(me &+ 7))
         var lastR = InlineArray<64, UInt32>(repeating: 0), lastX = InlineArray<64, UInt32>(repeating: 0)
         var primed = InlineArray<64, Bool>(repeating: false)
-        while TSC.now < r.end {
+        while r.goesOn(me) {
             let dst = r.other(than: me, &rng)
             let choice = rng.next()
             let seq = r.sent[me, dst] &+ 1

@@ -107,7 +107,9 @@ enum TestRunner {
         for s in selected {
             Console.line { $0.write("== suite "); $0.write(s.name); $0.write(": "); $0.write(s.summary) }
             ctx.begin(s.name)
+            Panic.suiteInProgress = s.kind == .normal ? s.name : nil
             s.body(&ctx)
+            Panic.suiteInProgress = nil
         }
         finish(ctx)
     }

@@ -45,7 +45,8 @@ final class IPIQueueTests: QEMUTestCase {
     }
 
     func testTortureFloodWakeupAndRulesPassUnderTCG() throws {
-        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=ipiq-rules,ipiq-torture,ipiq-flood ipiq.fifo=16", timeout: 120))
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=ipiq-rules,ipiq-torture,ipiq-flood ipiq.fifo=16 ipiq.min_per_pair=1000",
+                                 timeout: 180))
         assertTorture(r, cpus: 4, minimumPerPair: 1000)
         let flood = r.lines.first { $0.hasPrefix("ipiq-flood: CPUs ") } ?? ""
         XCTAssertGreaterThan(number(after: "own nearly-full waits", in: flood) ?? 0, 0, "the flood filled the FIFOs: \(flood)")

@@ -1,0 +1,139 @@
+import Synchronization
+
+// The load balancer's statistics pass (NetBSD sched_lwp_stats + sched_balance;
+// docs/binding-and-psref.md). About once a second a thread on CPU 0 looks at
+// every balanced thread; one that ran on two consecutive passes without
+// sleeping is CPU-bound, and if its CPU is busier than the least loaded one by
+// more than one thread it gets that CPU as its migration target. The move itself
+// happens at the thread's next switch (Scheduler.switchAway), which is where
+// BOUND is checked (B2). Here BOUND is read from another CPU: a hint, checked
+// at marking time only, exactly as NetBSD does.
+//
+// Who writes what:
+//   the pass (lock held)   the threads' stat* fields and hogPasses, their target
+//   each CPU's tick        its CPUScheduler.load, the running thread's ticksRun
+//   the thread itself      sleeps, BOUND
+//
+// Each pass also publishes a report (loads, marks) in one of two buffers that
+// readers (the monitor's `balance`, the suites) look at under a passive
+// reference; the pass refills the other buffer only after psref destroy says no
+// reader is left in it (PassiveRef.swift).
+
+final class BalanceReport {
+    let target = PsrefTarget("balance report")
+    var pass: UInt64 = 0
+    var loads: [Int] = []
+    var marked = 0, skippedBound = 0, hogs = 0
+}
+
+enum Balancer {
+    static let lock = SpinLock("balancer")
+    nonisolated(unsafe) private static var threads: [Thread] = []
+    nonisolated(unsafe) private static var reports: [BalanceReport] = []
+    private static let current = Atomic<Int>(-1)
+    private static let started = Atomic<Bool>(false)
+    /// Totals over all passes.
+    static let passes = Atomic<UInt64>(0)
+    static let marked = Atomic<UInt64>(0)
+    static let skippedBound = Atomic<UInt64>(0)
+    /// Report buffers whose destroy found a reader still in them and waited.
+    static let waitedForReaders = Atomic<UInt64>(0)
+
+    static var isRunning: Bool { started.load(ordering: .acquiring) }
+
+    static func register(_ td: Thread) {
+        start()
+        lock.lock()
+        threads.append(td)
+        lock.unlock()
+    }
+
+    static func unregister(_ td: Thread) {
+        lock.lock()
+        if let i = threads.firstIndex(where: { $0 === td }) { threads.remove(at: i) }
+        lock.unlock()
+    }
+
+    /// Starts the pass's thread the first time a balanced thread appears (it
+    /// sleeps on the tick: without the tick there is no pass).
+    static func start() {
+        guard Clock.enabled, !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        reports = [BalanceReport(), BalanceReport()]
+        Thread.spawn("balancer", priority: Thread.highPriority, cpu: 0) {
+            while true {
+                _ = Sleep.sleep(on: Sleep.channel(Thread.current), timeoutTicks: Clock.hz)
+                Balancer.pass()
+            }
+        }
+    }
+
+    /// One statistics pass, then its report.
+    static func pass() {
+        var loads = Scheduler.perCPU.map { $0.load.load(ordering: .relaxed) }
+        let online = SMP.online
+        var r = (marked: 0, skipped: 0, hogs: 0)
+        lock.lock()
+        for td in threads {
+            let sleeps = td.sleeps.load(ordering: .relaxed), ticks = td.ticksRun.load(ordering: .relaxed)
+            let hog = sleeps == td.statSleeps && ticks != td.statTicks
+            td.statSleeps = sleeps
+            td.statTicks = ticks
+            td.hogPasses = hog ? td.hogPasses + 1 : 0
+            guard td.hogPasses >= 2, td.migrateTarget.load(ordering: .relaxed) < 0 else { continue }
+            r.hogs += 1
+            if td.isBound { r.skipped += 1; continue }          // a hint: the switch checks again (B2)
+            let from = td.cpu
+            guard online.contains(from), let to = leastLoaded(loads, online), loads[from] > loads[to] + 1 else { continue }
+            td.migrateTarget.store(to, ordering: .relaxed)
+            loads[from] -= 1
+            loads[to] += 1
+            r.marked += 1
+        }
+        lock.unlock()
+        passes.wrappingAdd(1, ordering: .relaxed)
+        marked.wrappingAdd(UInt64(r.marked), ordering: .relaxed)
+        skippedBound.wrappingAdd(UInt64(r.skipped), ordering: .relaxed)
+        publish(loads: loads, marked: r.marked, skipped: r.skipped, hogs: r.hogs)
+    }
+
+    private static func leastLoaded(_ loads: [Int], _ online: CPUMask) -> Int? {
+        var best = -1
+        online.forEach { c in if c < loads.count && (best < 0 || loads[c] < loads[best]) { best = c } }
+        return best < 0 ? nil : best
+    }
+
+    /// Fills the buffer readers are not sent to any more, once no reader is
+    /// left in it, and makes it current.
+    private static func publish(loads: [Int], marked: Int, skipped: Int, hogs: Int) {
+        let cur = current.load(ordering: .acquiring)
+        let spare = reports[cur == 0 ? 1 : 0]
+        if PassiveRef.destroy(spare.target) > 0 { waitedForReaders.wrappingAdd(1, ordering: .relaxed) }
+        spare.pass = passes.load(ordering: .relaxed)
+        spare.loads = loads
+        spare.marked = marked
+        spare.skippedBound = skipped
+        spare.hogs = hogs
+        PassiveRef.reinitialize(spare.target)
+        current.store(cur == 0 ? 1 : 0, ordering: .releasing)
+    }
+
+    /// Runs `body` on the latest report under a passive reference (bound, so
+    /// the reference stays on this CPU), or returns nil before the first pass.
+    static func withReport<R>(_ body: (BalanceReport) -> R) -> R? {
+        let previous = Binding.bind()
+        defer { Binding.unbind(previous) }
+        let ref = Psref()
+        while true {
+            let flags = CPU.saveFlagsAndDisableInterrupts()     // load + acquire: no cross-call between
+            let i = current.load(ordering: .acquiring)
+            guard i >= 0 else { CPU.restoreFlags(flags); return nil }
+            let report = reports[i]
+            let ok = PassiveRef.tryAcquire(ref, report.target)
+            CPU.restoreFlags(flags)
+            guard ok else { continue }                          // being recycled: take the new one
+            let result = body(report)
+            PassiveRef.release(ref, report.target)
+            return result
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import Synchronization
+
+// bind-torture: the seed-001 scenario (docs/binding-and-psref.md). CPU-bound
+// threads that never sleep start on CPU 0, where two pinned spinners add load,
+// so the balancer's statistics pass marks them for other CPUs. Each loops:
+// bind, take a passive reference, spin past a time slice with a few yields
+// (the switch sees its target while it is bound), check it is still on its CPU
+// (B1), release (B3: the seed's panic otherwise), unbind, then run unbound for
+// a while (the switch may move it) and now and then hop to a random CPU by
+// itself so that the load never settles. Counted from our own threads:
+// migrations at a switch while unbound (the balancer works) and switches that
+// found a target on a bound thread and kept it here (the window of the race).
+// With bug.migrate_ignores_bound=1 such a switch moves the thread and its
+// release panics: "passive reference transferred from CPU a to CPU b".
+
+enum BindTorture {
+    static let suite = TestSuite(name: "bind-torture", kind: .normal,
+                                 summary: "seed 001: balancer marks threads that then bind and hold a psref; B1, B3; the switch checks BOUND",
+                                 body: run)
+
+    static let stop = Atomic<Bool>(false)
+    /// Our own traffic: B1 violations the workers saw, references released.
+    static let b1Seen = Atomic<UInt64>(0)
+    static let released = Atomic<UInt64>(0)
+
+    static func worker(_ target: PsrefTarget, _ index: Int) {
+        var rng = XorShift(seed: UInt64(index) &* 0x9E37_79B9 &+ TSC.now)
+        let ref = Psref()
+        let slice = TSC.ticksPerMs * 1000 / UInt64(Clock.hz)           // one tick: a time slice
+        while !stop.load(ordering: .relaxed) {
+            let previous = Binding.bind()
+            let cpu = PerCPU.currentNumber                                // stable while bound
+            guard PassiveRef.tryAcquire(ref, target) else { Binding.unbind(previous); break }
+            // Past a time slice (the tick preempts us), with a few yields.
+            for _ in 0..<3 {
+                TSC.spin(cycles: slice / 2 + UInt64(rng.below(Int(slice))))
+                Scheduler.yield()
+            }
+            if PerCPU.currentNumber != cpu { b1Seen.wrappingAdd(1, ordering: .relaxed) }        // B1, seen by the thread
+            PassiveRef.release(ref, target)
+            released.wrappingAdd(1, ordering: .relaxed)
+            Binding.unbind(previous)
+            // Unbound: the switch may hand us to our target.
+            TSC.spin(cycles: slice)
+            Scheduler.yield()
+            if rng.below(16) == 0, let to = SMP.online.nth(rng.below(SMP.online.count)) { Scheduler.migrate(to: to) }
+        }
+    }
+
+    static func run(_ t: inout TestContext) {
+        let cpus = SMP.online
+        guard cpus.count >= 4 else { t.skip("bind-torture needs at least 4 CPUs"); return }
+        guard Clock.enabled else { t.skip("bind-torture needs the tick: the balancer's pass and the preemptions run on it"); return }
+        if BugKnobs.migrateIgnoresBound { t.note { $0.write("negative control: the switch path migrates without checking BOUND") } }
+        stop.store(false, ordering: .relaxed)
+        let target = PsrefTarget("bind-torture")
+        b1Seen.store(0, ordering: .relaxed)
+        released.store(0, ordering: .relaxed)
+        let n = 2 * cpus.count
+        var workers: [Thread] = []
+        var pinned: [Thread] = []
+        for _ in 0..<2 {
+            if let td = Thread.spawn("pinned load", cpu: 0, {
+                while !BindTorture.stop.load(ordering: .relaxed) { TSC.spin(cycles: TSC.ticksPerMs); Scheduler.yield() }
+            }) { pinned.append(td) }
+        }
+        for i in 0..<n {
+            if let td = Thread.spawn("bind worker", cpu: 0, balanced: true, { BindTorture.worker(target, i) }) {
+                workers.append(td)
+            }
+        }
+        t.check(workers.count == n && pinned.count == 2) { l in
+            l.write("started "); l.dec(workers.count); l.write(" balanced workers and "); l.dec(pinned.count); l.write(" pinned spinners on CPU 0")
+        }
+        func totals() -> (moved: UInt64, kept: UInt64, b1: UInt64) {
+            var r: (moved: UInt64, kept: UInt64, b1: UInt64) = (0, 0, 0)
+            for td in workers {
+                r.moved &+= td.switchMigrations.load(ordering: .relaxed)
+                r.kept &+= td.keptBound.load(ordering: .relaxed)
+                r.b1 &+= td.b1Violations.load(ordering: .relaxed)
+            }
+            return r
+        }
+        // At least 4 s (the pass needs two to call a thread CPU-bound), longer
+        // (up to 15x) until both counts are above 0.
+        let seconds = UInt64(max(4, KernelOptions.int("torture.seconds", default: 2)))
+        let start = TSC.now
+        let end = start &+ TSC.ticksPerMs &* 1000 &* seconds
+        let limit = start &+ TSC.ticksPerMs &* 15_000 &* seconds
+        let passes0 = Balancer.passes.load(ordering: .relaxed)
+        while true {
+            _ = Sleep.sleep(on: Sleep.channel(target), timeoutTicks: Clock.hz / 10)
+            let now = TSC.now
+            let s = totals()
+            if now >= limit || (now >= end && s.moved > 0 && s.kept > 0) { break }
+        }
+        let elapsedMs = (TSC.now &- start) / TSC.ticksPerMs
+        stop.store(true, ordering: .relaxed)
+        // Retire the target while workers may still hold it: destroy waits.
+        let waits = PassiveRef.destroy(target)
+        for td in workers { td.join() }
+        for td in pinned { td.join() }
+        let s = totals()
+        let seen = b1Seen.load(ordering: .relaxed), rel = released.load(ordering: .relaxed)
+        let report = Balancer.withReport { r in (r.pass, r.marked, r.skippedBound, r.hogs) }
+        Console.line { l in
+            l.write("bind-torture: "); l.dec(n); l.write(" workers on "); l.dec(cpus.count); l.write(" CPUs for "); l.dec(elapsedMs)
+            l.write(" ms; balancer passes "); l.dec(Balancer.passes.load(ordering: .relaxed) &- passes0)
+            l.write("; references taken and released "); l.dec(rel)
+            l.write("; migrated at a switch while unbound "); l.dec(s.moved)
+            l.write("; bound with a target at a switch, kept "); l.dec(s.kept)
+        }
+        if let r = report {
+            Console.line { l in
+                l.write("bind-torture: last balancer report (read under a passive reference): pass "); l.dec(r.0)
+                l.write(", marked "); l.dec(r.1); l.write(", bound at marking "); l.dec(r.2); l.write(", CPU-bound "); l.dec(r.3)
+            }
+        }
+        t.check(s.moved > 0) { l in l.write("the balancer moved unbound workers at their switch "); l.dec(s.moved); l.write(" times") }
+        t.check(s.kept > 0) { l in
+            l.write("the window was hit: a switch found a marked worker bound "); l.dec(s.kept); l.write(" times and kept it (B2)")
+        }
+        t.check(s.b1 == 0 && seen == 0) { l in
+            l.write("B1: bound workers resumed on their own CPU ("); l.dec(s.b1); l.write(" switches and "); l.dec(seen)
+            l.write(" loop checks saw another)")
+        }
+        t.check(rel > 0) { l in l.write("B3: "); l.dec(rel); l.write(" passive references released on the CPU and thread that took them") }
+        t.note { l in l.write("psref destroy with workers still running waited "); l.dec(waits); l.write(" rounds") }
+        let ok = s.moved > 0 && s.kept > 0 && s.b1 == 0 && seen == 0 && rel > 0
+        Console.print(ok ? "End of test: SUCCESS" : "End of test: FAILURE")
+    }
+}

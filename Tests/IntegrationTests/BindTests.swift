@@ -1,0 +1,80 @@
+import XCTest
+
+/// Binding, the balancer and passive references (docs/binding-and-psref.md):
+/// bind-torture and bind-rules on 4 and 8 CPUs under TCG and 4 under KVM, the
+/// balancer's effect, and the seed-001 control.
+final class BindTests: QEMUTestCase {
+    /// "... migrated at a switch while unbound N; bound with a target at a switch, kept M" → (N, M).
+    private func counts(_ r: QEMUResult) -> (moved: Int, kept: Int) {
+        guard let line = r.lines.first(where: { $0.hasPrefix("bind-torture: ") && $0.contains("migrated at a switch") }) else {
+            return (0, 0)
+        }
+        func number(after text: String) -> Int {
+            guard let range = line.range(of: text) else { return 0 }
+            return Int(line[range.upperBound...].prefix { $0.isNumber }) ?? 0
+        }
+        return (number(after: "migrated at a switch while unbound "), number(after: "bound with a target at a switch, kept "))
+    }
+
+    private func assertBinding(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) {
+        assertPassed(r, file: file, line: line)
+        XCTAssertTrue(r.hasLine("End of test: SUCCESS"), file: file, line: line)
+        let c = counts(r)
+        XCTAssertGreaterThan(c.moved, 0, "the balancer moved unbound workers", file: file, line: line)
+        XCTAssertGreaterThan(c.kept, 0, "a switch found a marked worker bound (the race window)", file: file, line: line)
+        for check in ["bind-torture: B1: bound workers resumed on their own CPU", "bind-torture: B3: ",
+                      "bind-rules: B4: bind returns the previous value", "bind-rules: B2: bound, given CPU",
+                      "bind-rules: unbound, the next switch handed it to its target",
+                      "bind-rules: psref destroy found the reference held on CPU"] {
+            XCTAssertTrue(r.passes.contains { $0.hasPrefix(check) }, check, file: file, line: line)
+        }
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("bind-torture: last balancer report (read under a passive reference)") },
+                      "the balancer's report read under a psref", file: file, line: line)
+        print("[bind-torture, \(r.run.accel), -smp \(r.run.smp)] "
+              + r.lines.filter { $0.hasPrefix("bind-torture: ") }.joined(separator: " | "))
+    }
+
+    func testBindingUnderTCGWith4And8CPUs() throws {
+        for smp in [4, 8] {
+            let r = try boot(QEMURun(smp: smp, accel: .tcg, cmdline: "run=bind-rules,bind-torture", timeout: 300))
+            assertBinding(r)
+        }
+    }
+
+    func testBindingUnderKVM() throws {
+        try requireKVM()
+        let r = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: "run=bind-rules,bind-torture", timeout: 400))
+        assertBinding(r)
+    }
+
+    /// 8 hogs started on CPU 0 of 4 end two per CPU (within one), moved by
+    /// their own switches.
+    func testBalancerSpreadsHogsStartedOnCPU0() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=balance", timeout: 120))
+        assertPassed(r)
+        XCTAssertTrue(r.hasLine("End of test: SUCCESS"))
+        XCTAssertTrue(r.passes.contains { $0.hasPrefix("balance: started 8 hogs on CPU 0") })
+        let last = r.lines.last { $0.hasPrefix("balance: ") && $0.contains(" ms: cpu0=") } ?? ""
+        let per = last.split(separator: " ").filter { $0.hasPrefix("cpu") }.compactMap { Int($0.split(separator: "=").last ?? "") }
+        XCTAssertEqual(per.count, 4, "one count per CPU: \(last)")
+        XCTAssertEqual(per.reduce(0, +), 8, "every hog counted: \(last)")
+        XCTAssertTrue(per.allSatisfy { (1...3).contains($0) }, "each CPU runs about two hogs: \(last)")
+        print("[balance] " + r.lines.filter { $0.hasPrefix("balance: ") }.joined(separator: " | "))
+    }
+
+    /// Negative control, five runs each: the switch path migrates without
+    /// checking BOUND; a bound worker holding a passive reference moves and its
+    /// release panics with the seed's message, and the suite reports FAILURE.
+    func testMigrateIgnoringBoundFailsFiveTimesOutOfFive() throws {
+        for suite in ["bind-torture", "bind-rules"] {
+            for _ in 1...5 {
+                let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=\(suite) bug.migrate_ignores_bound=1", timeout: 300))
+                XCTAssertTrue(r.hasLine("NEGATIVE CONTROL: bug.migrate_ignores_bound puts a known bug back on purpose"))
+                assertPanic(r, "B3 violated in psref_release: passive reference transferred from CPU ")
+                assertFrame(r, naming: "PassiveRef.release")
+                XCTAssertTrue(r.hasLine("FAIL: \(suite): the suite ended in the panic above"))
+                XCTAssertTrue(r.hasLine("End of test: FAILURE"))
+            }
+        }
+    }
+}
