@@ -39,13 +39,13 @@ enum Balancer {
     /// Report buffers whose destroy found a reader still in them and waited.
     static let waitedForReaders = Atomic<UInt64>(0)
 
-    static var isRunning: Bool { started.load(ordering: .acquiring) }
-
     static func register(_ td: Thread) {
-        start()
         lock.lock()
         threads.append(td)
+        let spawn = Clock.enabled && !started.load(ordering: .relaxed)
+        if spawn { started.store(true, ordering: .relaxed) }
         lock.unlock()
+        if spawn { startThread() }
     }
 
     static func unregister(_ td: Thread) {
@@ -54,14 +54,21 @@ enum Balancer {
         lock.unlock()
     }
 
-    /// Starts the pass's thread the first time a balanced thread appears (it
-    /// sleeps on the tick: without the tick there is no pass).
-    static func start() {
-        guard Clock.enabled, !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        reports = [BalanceReport(), BalanceReport()]
+    /// The pass's thread runs while balanced threads exist (it sleeps on the
+    /// tick: without the tick there is no pass). It leaves when the last one
+    /// is gone, so an idle kernel has no 1 Hz cross-call (each report's psref
+    /// destroy is a cpusync, which a CPU spinning with interrupts off - the
+    /// litmus suite - would hold up).
+    private static func startThread() {
+        if reports.isEmpty { reports = [BalanceReport(), BalanceReport()] }
         Thread.spawn("balancer", priority: Thread.highPriority, cpu: 0) {
             while true {
                 _ = Sleep.sleep(on: Sleep.channel(Thread.current), timeoutTicks: Clock.hz)
+                Balancer.lock.lock()
+                let idle = Balancer.threads.isEmpty
+                if idle { Balancer.started.store(false, ordering: .relaxed) }
+                Balancer.lock.unlock()
+                if idle { return }
                 Balancer.pass()
             }
         }
@@ -79,6 +86,13 @@ enum Balancer {
             td.statSleeps = sleeps
             td.statTicks = ticks
             td.hogPasses = hog ? td.hogPasses + 1 : 0
+            if !hog {
+                // No longer a hog: a target chosen earlier would move it at its
+                // next preemption on stale figures. Only if it is still ours
+                // (the switch may be taking it right now).
+                let t = td.migrateTarget.load(ordering: .relaxed)
+                if t >= 0 { _ = td.migrateTarget.compareExchange(expected: t, desired: -1, ordering: .relaxed) }
+            }
             guard td.hogPasses >= 2, td.migrateTarget.load(ordering: .relaxed) < 0 else { continue }
             r.hogs += 1
             if td.isBound { r.skipped += 1; continue }          // a hint: the switch checks again (B2)
@@ -115,6 +129,26 @@ enum Balancer {
         spare.hogs = hogs
         PassiveRef.reinitialize(spare.target)
         current.store(cur == 0 ? 1 : 0, ordering: .releasing)
+    }
+
+    /// The monitor's `balance` (and the suites'): the latest report, read under
+    /// a passive reference.
+    static func printReport() {
+        let shown: Bool? = withReport { r in
+            Console.line { l in
+                l.write("balance: pass "); l.dec(r.pass); l.write(", load per CPU")
+                for (c, v) in r.loads.enumerated() { l.write(" "); l.dec(c); l.write(":"); l.dec(v) }
+                l.write("; CPU-bound "); l.dec(r.hogs); l.write(", marked "); l.dec(r.marked)
+                l.write(", bound at marking "); l.dec(r.skippedBound)
+            }
+            Console.line { l in
+                l.write("balance: totals: passes "); l.dec(passes.load(ordering: .relaxed)); l.write(", marked ")
+                l.dec(marked.load(ordering: .relaxed)); l.write(", bound at marking "); l.dec(skippedBound.load(ordering: .relaxed))
+                l.write(", report buffers that waited for a reader "); l.dec(waitedForReaders.load(ordering: .relaxed))
+            }
+            return true
+        }
+        if shown == nil { Console.print("balance: no pass yet (the balancer starts with the first balanced thread)") }
     }
 
     /// Runs `body` on the latest report under a passive reference (bound, so

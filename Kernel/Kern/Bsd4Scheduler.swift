@@ -285,6 +285,7 @@ enum Bsd4Scheduler {
     /// and pulls the thread (acquire's queue step).
     static func park(_ lp: Lwp) {
         let td = Thread.current
+        if td.isBound { panic("B1: a bound lwp parked (any CPU may pull it)") }
         SpinlockSection.enter()                      // interrupts off into the switch
         Sleep.forgetTimeout(td, Scheduler.mine)      // the owner's timed list only
         lock.lock()

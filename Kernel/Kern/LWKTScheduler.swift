@@ -241,9 +241,14 @@ enum Scheduler {
         }
         let s = mine
         let old = s.running!
-        if old.state == .running { old.state = .runnable }
+        // Only a thread that gives up the CPU while able to run (preempted or
+        // yielding) may move here. One going to sleep is SLEEPING - or already
+        // RUNNABLE again if a waker got in, and then that waker's message to
+        // this CPU is on its way: moving it too would queue it twice.
+        let preempted = old.state == .running
+        if preempted { old.state = .runnable }
         let bound = old.isBound                             // our own flag: trusted here
-        let moved = old.state == .runnable && old !== s.idle && migrateAtSwitch(old, s)
+        let moved = preempted && old !== s.idle && migrateAtSwitch(old, s)
         if !moved && old.state == .runnable && old !== s.idle && old.rqLevel == -1 {
             s.runQueue.enqueue(old, level: old.priority)
         }
@@ -254,8 +259,12 @@ enum Scheduler {
             return
         }
         switchTo(next, from: old, s)
-        // Back in `old`, on whatever CPU took it. B1: bound, so the same one.
-        if bound && PerCPU.currentNumber != s.cpu { old.b1Violations.wrappingAdd(1, ordering: .relaxed) }
+        // Back in `old`, on whatever CPU took it. B1: bound, so the same one
+        // (counted under the negative control, whose release panics next).
+        if bound && PerCPU.currentNumber != s.cpu {
+            old.b1Violations.wrappingAdd(1, ordering: .relaxed)
+            if !BugKnobs.migrateIgnoresBound { panic("B1: a bound thread resumed on another CPU after a switch") }
+        }
         let zombie = afterSwitch()
         CPU.restoreFlags(flags)
         reap(zombie)
@@ -273,6 +282,9 @@ enum Scheduler {
         guard target >= 0 else { return false }
         old.migrateTarget.store(-1, ordering: .relaxed)
         guard target != s.cpu, SMP.online.contains(target) else { return false }
+        // Pinned another way: a critical section or a spinlock section (a
+        // passive reference may rely on either) keeps the thread here too.
+        guard old.critnest == 0 && SpinlockSection.depth == 0 else { return false }
         if old.isBound && !BugKnobs.migrateIgnoresBound {
             old.keptBound.wrappingAdd(1, ordering: .relaxed)
             return false
@@ -282,20 +294,20 @@ enum Scheduler {
         // ring keeps the thread here. The raw section keeps send's
         // critical_exit from being an outermost one (no processing, no
         // preemption inside the switch).
-        Sleep.forgetTimeout(old, s)
-        old.state = .migrating
-        old.cpu = target
+        // The target's acquire touches the thread only after RUNNING clears,
+        // which our switch does after this returns: `cpu` is set in time.
         let raw = UInt64(UInt(bitPattern: Unmanaged.passRetained(old).toOpaque()))
         let check = 1 << 32 | UInt64(old.context.pointee.switchOuts &+ 1)
         CriticalSection.enterRaw()
-        let sent = IPIQueue.send(to: target, { p, c in Scheduler.acquire(p, c) }, raw, check, mode: .nowait) != nil
+        let ticket = IPIQueue.send(to: target, { p, c in Scheduler.acquire(p, c) }, raw, check, mode: .nowait)
         CriticalSection.exitRaw()
-        guard sent else {
+        guard let ticket, ticket.delivery != .dropped else {     // ring full, or a panic stopped the target
             Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!).release()
-            old.cpu = s.cpu
-            old.state = .runnable
             return false
         }
+        Sleep.forgetTimeout(old, s)
+        old.state = .migrating
+        old.cpu = target
         old.switchMigrations.wrappingAdd(1, ordering: .relaxed)
         return true
     }
@@ -416,6 +428,7 @@ enum Scheduler {
     static func migrate(to target: Int) {
         let td = current
         guard target != td.cpu else { return }
+        if td.isBound { panic("B1: a bound thread asked to migrate") }
         SpinlockSection.enter()          // no interrupt until we have switched out
         Sleep.forgetTimeout(td, mine)
         td.state = .migrating

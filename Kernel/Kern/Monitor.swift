@@ -44,6 +44,7 @@ enum Monitor {
             Console.print("  mem             memory summary")
             Console.print("  sched           bsd4: per-CPU uschedcp/upri, run queues, lwps")
             Console.print("  demo on|off     the bsd4 demo's share reports (make run)")
+            Console.print("  balance         the load balancer's last report (read under a passive reference)")
             Console.print("  options         the parsed kernel command line and every known option")
             Console.print("  exit [CODE]     leave QEMU through isa-debug-exit (0 = success)")
         case "list":
@@ -55,6 +56,8 @@ enum Monitor {
             else { TestRunner.run(names) }
         case "sched":
             Bsd4Dump.print()
+        case "balance":
+            Balancer.printReport()
         case "demo":
             let on = words.count > 1 && words[1] == "on"
             if words.count < 2 || (words[1] != "on" && words[1] != "off") { Console.print("demo: say 'demo on' or 'demo off'"); return }

@@ -36,12 +36,19 @@ final class Psref {
 }
 
 enum PassiveRef {
-    nonisolated(unsafe) private static var held: [Psref?] = []
+    /// One list head per CPU, allocated once (not a Swift array: every CPU
+    /// writes its own slot at once, and an array's copy-on-write check could
+    /// copy the buffer under the others).
+    nonisolated(unsafe) private static var held: UnsafeMutablePointer<Psref?>? = nil
     /// Acquires and releases so far, all CPUs (statistics).
     static let acquires = Atomic<UInt64>(0)
 
     /// Boot CPU, before any AP starts.
-    static func initialize(cpuCount: Int) { held = Array(repeating: nil, count: cpuCount) }
+    static func initialize(cpuCount: Int) {
+        let p = UnsafeMutablePointer<Psref?>.allocate(capacity: cpuCount)
+        p.initialize(repeating: nil, count: cpuCount)
+        held = p
+    }
 
     static func acquire(_ r: Psref, _ t: PsrefTarget) {
         if !tryAcquire(r, t) { panic("psref_acquire: target is being destroyed") }
@@ -67,10 +74,11 @@ enum PassiveRef {
         r.target = t
         r.threadID = td.id
         r.cpu = me
+        let heads = held!
         r.prev = nil
-        r.next = held[me]
-        held[me]?.prev = r
-        held[me] = r
+        r.next = heads[me]
+        heads[me]?.prev = r
+        heads[me] = r
         CPU.restoreFlags(flags)
         acquires.wrappingAdd(1, ordering: .relaxed)
         return true
@@ -79,6 +87,7 @@ enum PassiveRef {
     static func release(_ r: Psref, _ t: PsrefTarget) {
         let flags = CPU.saveFlagsAndDisableInterrupts()
         let me = PerCPU.currentNumber
+        if r.target == nil { panic("psref_release: the reference is not held") }
         // B3, with the message of the seed's KASSERT.
         if r.cpu != me {
             let from = r.cpu
@@ -88,7 +97,7 @@ enum PassiveRef {
         }
         if r.threadID != Thread.current.id { panic("psref_release: released by another thread") }
         if r.target !== t { panic("psref_release: reference to another target") }
-        if let p = r.prev { p.next = r.next } else { held[me] = r.next }
+        if let p = r.prev { p.next = r.next } else { held![me] = r.next }
         r.next?.prev = r.prev
         r.next = nil
         r.prev = nil
@@ -101,7 +110,7 @@ enum PassiveRef {
     /// True if this CPU holds a reference to `t` (its own list only).
     static func heldHere(_ t: PsrefTarget) -> Bool {
         let flags = CPU.saveFlagsAndDisableInterrupts()
-        var n = held[PerCPU.currentNumber]
+        var n = held![PerCPU.currentNumber]
         var found = false
         while let r = n, !found { found = r.target === t; n = r.next }
         CPU.restoreFlags(flags)
@@ -110,7 +119,8 @@ enum PassiveRef {
 
     /// psref_target_destroy: no new references from now on; returns once no CPU
     /// holds one. Each round asks every CPU by a cross-call (cpusync), then
-    /// sleeps a tick or until a release wakes it. Thread context only.
+    /// sleeps a tick or until a release wakes it (with tick=0: yields and
+    /// polls). Thread context only.
     /// Returns the rounds that found a holder (and so waited).
     @discardableResult
     static func destroy(_ t: PsrefTarget) -> Int {
@@ -122,7 +132,10 @@ enum PassiveRef {
             CPUSync.run(mask: SMP.online, { p, _ in PassiveRef.reportHolder(p) }, raw)
             if t.holders.load(ordering: .acquiring) == 0 { break }
             waits += 1
-            _ = Sleep.sleep(on: Sleep.channel(t), timeoutTicks: 1)
+            // A release's wake-up can fall between the round and this sleep:
+            // the tick's timeout bounds the loss. Without the tick, poll.
+            if Clock.enabled { _ = Sleep.sleep(on: Sleep.channel(t), timeoutTicks: 1) }
+            else { Scheduler.yield(); TSC.delay(microseconds: 1000) }
         }
         withExtendedLifetime(t) {}
         return waits

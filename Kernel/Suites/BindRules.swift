@@ -15,7 +15,8 @@ enum BindRules {
                                  body: run)
 
     static let holding = Atomic<Bool>(false)
-    static let releasedAt = Atomic<UInt64>(0)
+    static let destroyReturned = Atomic<Bool>(false)
+    static let heldAtReturn = Atomic<Bool>(false)
 
     static func run(_ t: inout TestContext) {
         nesting(&t)
@@ -42,7 +43,7 @@ enum BindRules {
     /// another CPU, through a yield; then unbound through another.
     static func forcedSwitch(_ t: inout TestContext, _ cpus: CPUMask) {
         let home = cpus.nth(1) ?? 0, away = cpus.first ?? 0
-        let result = SharedCounters()    // [0] CPU after the bound switch, [1] kept, [2] target left, [3] CPU after the unbound switch
+        let result = SharedCounters()    // [0] CPU after the bound switch, [1] kept, [2] target left, [3] CPU after the unbound switch, [4] psref CPU = ours at release, [5] CPU after a sleep with a target
         let target = PsrefTarget("bind-rules")
         guard let td = Thread.spawn("bind rules", cpu: home, {
             let me = Thread.current
@@ -54,9 +55,18 @@ enum BindRules {
             result.values[0] = UInt64(PerCPU.currentNumber)
             result.values[1] = me.keptBound.load(ordering: .relaxed)
             result.values[2] = UInt64(bitPattern: Int64(me.migrateTarget.load(ordering: .relaxed)))
+            result.values[4] = ref.cpu == PerCPU.currentNumber ? 1 : 0
             PassiveRef.release(ref, target)                          // B3 (the control panics here)
             Binding.unbind(previous)
+            // A sleep is not a preemption: the switch into it keeps the thread
+            // here even with a target (the target waits for a later switch).
             me.migrateTarget.store(away, ordering: .relaxed)
+            if Clock.enabled {                                       // a timed sleep needs the tick
+                _ = Sleep.sleep(on: Sleep.channel(me), timeoutTicks: 1)
+                CriticalSection.enter()
+                result.values[5] = UInt64(PerCPU.currentNumber)
+                CriticalSection.exit()
+            }
             Scheduler.yield()
             CriticalSection.enter()
             result.values[3] = UInt64(PerCPU.currentNumber)
@@ -70,7 +80,12 @@ enum BindRules {
             l.write(": resumed on CPU "); l.dec(result.values[0]); l.write(", kept-bound count "); l.dec(result.values[1])
             l.write(dropped ? ", target dropped" : ", target NOT dropped")
         }
-        t.note { $0.write("B3: the passive reference held across that switch was released on its CPU (a transfer panics)") }
+        t.check(result.values[4] == 1, "B3: the passive reference held across that switch was released on the CPU that took it")
+        if Clock.enabled {
+            t.check(result.values[5] == UInt64(home)) { l in
+                l.write("a thread with a target that goes to sleep is not moved by that switch: woke on CPU "); l.dec(result.values[5])
+            }
+        }
         t.check(result.values[3] == UInt64(away) && td.switchMigrations.load(ordering: .relaxed) == 1) { l in
             l.write("unbound, the next switch handed it to its target: on CPU "); l.dec(result.values[3])
             l.write(" after "); l.dec(td.switchMigrations.load(ordering: .relaxed)); l.write(" switch migration")
@@ -82,7 +97,8 @@ enum BindRules {
     static func destroyWaits(_ t: inout TestContext, _ cpus: CPUMask) {
         let target = PsrefTarget("bind-rules destroy")
         holding.store(false, ordering: .relaxed)
-        releasedAt.store(0, ordering: .relaxed)
+        destroyReturned.store(false, ordering: .relaxed)
+        heldAtReturn.store(false, ordering: .relaxed)
         let other = cpus.nth(1) ?? 0
         guard let td = Thread.spawn("psref holder", cpu: other, {
             let previous = Binding.bind()
@@ -90,18 +106,19 @@ enum BindRules {
             PassiveRef.acquire(ref, target)
             BindRules.holding.store(true, ordering: .releasing)
             TSC.delay(microseconds: 50_000)
-            BindRules.releasedAt.store(TSC.now, ordering: .relaxed)
+            // destroy must not have returned while we still hold the reference.
+            if BindRules.destroyReturned.load(ordering: .acquiring) { BindRules.heldAtReturn.store(true, ordering: .relaxed) }
             PassiveRef.release(ref, target)
             Binding.unbind(previous)
         }) else { t.check(false, "spawn the psref holder"); return }
         _ = spinUntil(milliseconds: 2000) { holding.load(ordering: .acquiring) }
         let waits = PassiveRef.destroy(target)
-        let returnedAt = TSC.now
+        destroyReturned.store(true, ordering: .releasing)
         td.join()
-        let at = releasedAt.load(ordering: .relaxed)
-        t.check(waits > 0 && at != 0 && returnedAt > at) { l in
+        let early = heldAtReturn.load(ordering: .relaxed)
+        t.check(waits > 0 && !early) { l in
             l.write("psref destroy found the reference held on CPU "); l.dec(other); l.write(" in "); l.dec(waits)
-            l.write(" rounds and returned after its release")
+            l.write(early ? " rounds and returned BEFORE its release" : " rounds and returned only after its release")
         }
     }
 }

@@ -102,7 +102,6 @@ enum BindTorture {
         for td in pinned { td.join() }
         let s = totals()
         let seen = b1Seen.load(ordering: .relaxed), rel = released.load(ordering: .relaxed)
-        let report = Balancer.withReport { r in (r.pass, r.marked, r.skippedBound, r.hogs) }
         Console.line { l in
             l.write("bind-torture: "); l.dec(n); l.write(" workers on "); l.dec(cpus.count); l.write(" CPUs for "); l.dec(elapsedMs)
             l.write(" ms; balancer passes "); l.dec(Balancer.passes.load(ordering: .relaxed) &- passes0)
@@ -110,21 +109,18 @@ enum BindTorture {
             l.write("; migrated at a switch while unbound "); l.dec(s.moved)
             l.write("; bound with a target at a switch, kept "); l.dec(s.kept)
         }
-        if let r = report {
-            Console.line { l in
-                l.write("bind-torture: last balancer report (read under a passive reference): pass "); l.dec(r.0)
-                l.write(", marked "); l.dec(r.1); l.write(", bound at marking "); l.dec(r.2); l.write(", CPU-bound "); l.dec(r.3)
-            }
-        }
+        Balancer.printReport()                  // as the monitor's `balance` shows it
         t.check(s.moved > 0) { l in l.write("the balancer moved unbound workers at their switch "); l.dec(s.moved); l.write(" times") }
         t.check(s.kept > 0) { l in
             l.write("the window was hit: a switch found a marked worker bound "); l.dec(s.kept); l.write(" times and kept it (B2)")
         }
         t.check(s.b1 == 0 && seen == 0) { l in
-            l.write("B1: bound workers resumed on their own CPU ("); l.dec(s.b1); l.write(" switches and "); l.dec(seen)
-            l.write(" loop checks saw another)")
+            l.write("B1: bound workers stayed on their CPU ("); l.dec(s.b1); l.write(" switches and, independently, ")
+            l.dec(seen); l.write(" of the workers' own checks saw another)")
         }
-        t.check(rel > 0) { l in l.write("B3: "); l.dec(rel); l.write(" passive references released on the CPU and thread that took them") }
+        t.check(rel > 0) { l in
+            l.write("the workers took and released "); l.dec(rel); l.write(" passive references (B3: a transfer would have panicked)")
+        }
         t.note { l in l.write("psref destroy with workers still running waited "); l.dec(waits); l.write(" rounds") }
         let ok = s.moved > 0 && s.kept > 0 && s.b1 == 0 && seen == 0 && rel > 0
         Console.print(ok ? "End of test: SUCCESS" : "End of test: FAILURE")
