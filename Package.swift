@@ -5,7 +5,10 @@
 //
 // scripts/ also holds host-only Swift programs over the same core: schedsim (the
 // bsd4 scheduler simulator, `swift run schedsim`) and SchedSimKit, its workload
-// parser, table and SVG writer, a library so that CoreTests can test them.
+// parser, table and SVG writer, a library so that CoreTests can test them; and
+// ktrace (`swift run ktrace < serial.log > trace.json`), which turns the kernel's
+// trace dump into Chrome Trace Event JSON for Perfetto and an SVG timeline, over
+// KtraceKit, its parser and writers, a library for the same reason.
 import PackageDescription
 
 let package = Package(
@@ -15,7 +18,9 @@ let package = Package(
         .target(name: "SchedSimKit", dependencies: ["QuartetCore"], path: "scripts/SchedSimKit"),
         .executableTarget(name: "schedsim", dependencies: ["QuartetCore", "SchedSimKit"], path: "scripts/schedsim",
                           exclude: ["examples"]),
-        .testTarget(name: "CoreTests", dependencies: ["QuartetCore", "SchedSimKit"], path: "Tests/CoreTests",
+        .target(name: "KtraceKit", path: "scripts/KtraceKit"),
+        .executableTarget(name: "ktrace", dependencies: ["KtraceKit"], path: "scripts/ktrace"),
+        .testTarget(name: "CoreTests", dependencies: ["QuartetCore", "SchedSimKit", "KtraceKit"], path: "Tests/CoreTests",
                     exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", path: "Tests/IntegrationTests"),
     ]

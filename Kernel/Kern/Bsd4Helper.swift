@@ -98,6 +98,7 @@ enum Bsd4Requests {
             return
         }
         let info = reason.rawValue | UInt64(priority) << 8 | (sawDesignated ? 1 << 32 : 0)
+        KTrace.record(.bsd4Resched, UInt64(target), reason.rawValue)
         if IPIQueue.send(to: target, { id, info in Bsd4Requests.receiveResched(UInt(id), info) },
                          UInt64(lp.identity), info, mode: .nowait) == nil {
             dropped(t)

@@ -54,11 +54,13 @@ enum CPUSync {
         td?.cpusyncDepth += 1
         var remotes = mask.intersection(SMP.online)
         remotes.remove(me)
+        KTrace.record(.cpusyncBegin, mask.bits)
         let cs = CPUSyncState(function: fn, argument: arg, remotes: remotes, caller: me)
         interlock(cs)
         if BugKnobs.cpusyncEarlyRelease { cs.released.store(true, ordering: .releasing) }
         if mask.contains(me) { fn(arg, 0) }
         deinterlock(cs)
+        KTrace.record(.cpusyncEnd, mask.bits)
         td?.cpusyncDepth -= 1
         // Requests from others that arrived while we were initiating were parked,
         // not held: now that we are a plain remote again, hold for them here

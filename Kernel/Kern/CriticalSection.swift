@@ -38,7 +38,10 @@ enum CriticalSection {
             CPU.compilerBarrier()     // C3: owepreempt is loaded after the store
             // rendezvous-preempt holds the window open on its own thread only,
             // in thread context (not in a handler's section running on top of it).
-            if td.criticalWindowCycles != 0 && !PerCPU.inInterrupt { TSC.spin(cycles: td.criticalWindowCycles) }
+            if td.criticalWindowCycles != 0 && !PerCPU.inInterrupt {
+                KTrace.record(.critWindow, UInt64(td.id), td.criticalWindowCycles)
+                TSC.spin(cycles: td.criticalWindowCycles)
+            }
             if td.owepreempt {
                 td.critnest = 1
                 Scheduler.preemptOwed(td)   // clears owepreempt, switches, returns critnest to 0

@@ -190,6 +190,7 @@ enum IPIQueue {
         targets[me].sent.wrappingAdd(1, ordering: .relaxed)
         // 5. Coalesce: interrupt the target only if we are the one who set its latch.
         let delivery: IPITicket.Delivery = mode == .passive ? .passive : signal(target, t, from: me)
+        KTrace.record(delivery == .coalesced ? .ipiCoalesced : .ipiSend, UInt64(target), UInt64(w))
         CPU.restoreFlags(flags)
         CriticalSection.exit()
         return IPITicket(source: me, target: target, sequence: w &+ 1, delivery: delivery, waitedForRoom: waited)   // 6.
@@ -289,7 +290,7 @@ enum IPIQueue {
         var hold: SpinWatchdog? = nil
         while true {
             let pending = t.sources.exchange(0, ordering: .sequentiallyConsistent)
-            CPUMask(bits: pending).forEach { processRing(ringFor(source: $0, target: me), t) }
+            CPUMask(bits: pending).forEach { processRing(ringFor(source: $0, target: me), t, source: $0) }
             CPUSync.runParked(t, me)
             if t.processing > 1 { break }                  // the outer level re-checks
             // Release the latch, then re-check: a sender that saw the latch still
@@ -321,7 +322,7 @@ enum IPIQueue {
 
     /// Drains one ring: rindex, fence, arguments, full fence, ++rindex, call,
     /// xindex (D2: the arguments are read only after rindex and windex).
-    private static func processRing(_ q: UnsafeMutablePointer<IPIRingState>, _ t: IPITarget) {
+    private static func processRing(_ q: UnsafeMutablePointer<IPIRingState>, _ t: IPITarget, source: Int) {
         var w = q.pointee.windex.load(ordering: .acquiring)
         while true {
             let r = q.pointee.rindex.load(ordering: .relaxed)   // re-read: nested levels advance it
@@ -343,6 +344,7 @@ enum IPIQueue {
             q.pointee.rindex.store(r &+ 1, ordering: .releasing)
             if q.pointee.inFlight == 0 { q.pointee.inFlightBase = r }
             q.pointee.inFlight += 1
+            KTrace.record(.ipiRecv, UInt64(source), UInt64(r))
             let fn = unsafeBitCast(UnsafeRawPointer(bitPattern: m.function)!, to: IPIFunction.self)
             fn(m.arg1, m.arg2)
             q.pointee.inFlight -= 1

@@ -24,6 +24,8 @@ enum KernelOptions {
         Option(key: "smp.maxcpus", help: "smp.maxcpus=N: start at most N CPUs (boot CPU included)", .int),
         Option(key: "demo", help: "demo=bsd4: boot into the bsd4 demo (CPU hogs with different nice values, one interactive lwp; `make run` sets it)"),
         Option(key: "tick", help: "tick=0|1: the periodic timer tick on every CPU (default 1)", .flag),
+        Option(key: "ktrace", help: "ktrace=1: record kernel events from boot (per-CPU rings; the monitor's ktrace starts and dumps them)", .flag),
+        Option(key: "ktrace.entries", help: "ktrace.entries=N: events kept per CPU (default 4096)", .int),
         Option(key: "torture.seconds", help: "torture.seconds=N: duration of each torture test (default 2)", .int),
         Option(key: "bsd4.window_us", help: "bsd4.window_us=N: bsd4-torture holds the seed-000 window open up to N us after each move (default 10000; 0 = the natural window)", .int),
         Option(key: "bug.sleep_nointerlock", help: "bug.sleep_nointerlock=1: negative control, sleep releases its interlock before queueing (lost wake-ups)", .flag),

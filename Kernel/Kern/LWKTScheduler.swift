@@ -169,6 +169,8 @@ enum Scheduler {
             td.owepreempt = false
             mine.preemptions.wrappingAdd(1, ordering: .relaxed)
             switchAway()
+        } else if td.critnest > 0 {
+            KTrace.record(.preemptDefer, UInt64(td.id))
         }
     }
 
@@ -179,6 +181,7 @@ enum Scheduler {
     /// the same effect from the nested critical_exit of the thread lock.
     static func preemptOwed(_ td: Thread) {
         let flags = CPU.saveFlagsAndDisableInterrupts()
+        KTrace.record(.preemptTake, UInt64(td.id))
         td.owepreempt = false
         td.deferredPreemptions &+= 1
         mine.preemptions.wrappingAdd(1, ordering: .relaxed)
@@ -309,6 +312,7 @@ enum Scheduler {
         old.state = .migrating
         old.cpu = target
         old.switchMigrations.wrappingAdd(1, ordering: .relaxed)
+        KTrace.record(.migrate, UInt64(old.id), UInt64(target))
         return true
     }
 
@@ -329,6 +333,7 @@ enum Scheduler {
     /// All bookkeeping of a switch from `old` to `next` (interrupts off).
     @inline(never)
     private static func prepareSwitch(to next: Thread, from old: Thread, _ s: CPUScheduler) -> SwitchRegisters {
+        KTrace.record(.switchTo, UInt64(old.id), UInt64(next.id))
         next.state = .running
         next.context.pointee.running = 1
         next.switchesIn &+= 1
@@ -429,6 +434,7 @@ enum Scheduler {
         let td = current
         guard target != td.cpu else { return }
         if td.isBound { panic("B1: a bound thread asked to migrate") }
+        KTrace.record(.migrate, UInt64(td.id), UInt64(target))
         SpinlockSection.enter()          // no interrupt until we have switched out
         Sleep.forgetTimeout(td, mine)
         td.state = .migrating

@@ -165,6 +165,8 @@ enum Rendezvous {
         // C2: the raw section never looks at owepreempt on the way out.
         if BugKnobs.rendezvousPlainCritical { CriticalSection.enter() } else { CriticalSection.enterRaw() }
         let owed = td?.owepreempt ?? false
+        let gen = generation.load(ordering: .relaxed)
+        KTrace.record(.rdvEnter, gen)
         // Entry barrier; the parameters are read only after it (acquire).
         entered.wrappingAdd(1, ordering: .acquiringAndReleasing)
         let n = participants
@@ -173,14 +175,16 @@ enum Rendezvous {
         switch s {
         case .noBarrier: break
         case .barrierOnly: setupDone.wrappingAdd(1, ordering: .acquiringAndReleasing); spin(until: setupDone, reaches: n)
-        case .run(let f): f(arg); setupDone.wrappingAdd(1, ordering: .acquiringAndReleasing); spin(until: setupDone, reaches: n)
+        case .run(let f): KTrace.record(.rdvSetup, gen); f(arg); setupDone.wrappingAdd(1, ordering: .acquiringAndReleasing); spin(until: setupDone, reaches: n)
         }
+        if a != nil { KTrace.record(.rdvAction, gen) }
         a?(arg)
         switch t {
         case .noBarrier: break
         case .barrierOnly: actionDone.wrappingAdd(1, ordering: .acquiringAndReleasing); spin(until: actionDone, reaches: n)
-        case .run(let f): actionDone.wrappingAdd(1, ordering: .acquiringAndReleasing); spin(until: actionDone, reaches: n); f(arg)
+        case .run(let f): actionDone.wrappingAdd(1, ordering: .acquiringAndReleasing); spin(until: actionDone, reaches: n); KTrace.record(.rdvTeardown, gen); f(arg)
         }
+        KTrace.record(.rdvExit, gen)
         // Exit: from here on the shared state belongs to the next rendezvous.
         exited.wrappingAdd(1, ordering: .releasing)
         if BugKnobs.rendezvousPlainCritical { CriticalSection.exit() } else { CriticalSection.exitRaw() }

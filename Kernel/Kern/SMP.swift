@@ -38,6 +38,7 @@ enum SMP {
         Rendezvous.initialize()
         Bsd4Scheduler.initialize(cpuCount: PerCPU.count)
         PassiveRef.initialize(cpuCount: PerCPU.count)
+        KTrace.initialize(cpuCount: PerCPU.count)
         StopCPUs.initialize(cpuCount: PerCPU.count)
         let bsp = PerCPU.cpus[0]
         bsp.bootStack = Boot.mainStack

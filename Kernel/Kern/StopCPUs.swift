@@ -71,6 +71,7 @@ enum StopCPUs {
             ordinaryNMIs?[me].wrappingAdd(1, ordering: .relaxed)     // E6: not ours to stop
             return
         }
+        KTrace.record(.nmiStop, UInt64(me))
         frames?[me] = frame.pointee
         stopped.bitwiseOr(bit, ordering: .releasing)
         CPU.haltForever()

@@ -55,6 +55,7 @@ enum Benchmarks {
         spinlockAndHeap(&t, budget)
         threadLifecycle(&t, budget)
         Bsd4Bench.run(&t, budget)
+        KTraceBench.run(&t, budget)
     }
 
     /// Ping on one vector, pong back on another: the hardware + hypervisor floor.

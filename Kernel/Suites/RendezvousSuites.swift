@@ -200,6 +200,7 @@ enum RendezvousPreemptSuite {
             RendezvousPreemptSuite.onA.wrappingAdd(1, ordering: .relaxed)
             if let w = RendezvousPreemptSuite.windowThread, Thread.currentIfAny === w, w.critnest == 1, w.owepreempt {
                 RendezvousPreemptSuite.inWindow.wrappingAdd(1, ordering: .relaxed)
+                KTrace.freezeAtWindow()                 // ktrace=1: keep the first window
             }
         }
         RendezvousPreemptSuite.lock.lock()
@@ -264,6 +265,7 @@ enum RendezvousPreemptSuite {
         Sleep.wakeup(chan)
         high.join()
         windowThread = nil
+        KTrace.dumpFrozenWindow("rendezvous-preempt")
         var total: UInt64 = 0
         cpus.forEach { total &+= started.values[$0] }
         let (hits, actionsOnA, loops, c3) = (inWindow.load(ordering: .relaxed), onA.load(ordering: .relaxed), c.values[0], c.values[1])
