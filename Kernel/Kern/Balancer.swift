@@ -86,14 +86,15 @@ enum Balancer {
             td.statSleeps = sleeps
             td.statTicks = ticks
             td.hogPasses = hog ? td.hogPasses + 1 : 0
-            if !hog {
+            if !hog && !td.pinned.load(ordering: .relaxed) {
                 // No longer a hog: a target chosen earlier would move it at its
                 // next preemption on stale figures. Only if it is still ours
                 // (the switch may be taking it right now).
                 let t = td.migrateTarget.load(ordering: .relaxed)
                 if t >= 0 { _ = td.migrateTarget.compareExchange(expected: t, desired: -1, ordering: .relaxed) }
             }
-            guard td.hogPasses >= 2, td.migrateTarget.load(ordering: .relaxed) < 0 else { continue }
+            guard td.hogPasses >= 2, !td.pinned.load(ordering: .relaxed),
+                  td.migrateTarget.load(ordering: .relaxed) < 0 else { continue }
             r.hogs += 1
             if td.isBound { r.skipped += 1; continue }          // a hint: the switch checks again (B2)
             let from = td.cpu

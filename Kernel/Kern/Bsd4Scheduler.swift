@@ -340,3 +340,28 @@ enum Bsd4Scheduler {
         finish(p)
     }
 }
+
+// MARK: the monitor's view (ps, nice)
+
+extension Bsd4Scheduler {
+    /// nice, estcpu and priority of the lwp `td` carries, if it carries one.
+    static func info(of td: Thread) -> (nice: Int, estcpu: Int, priority: Int)? {
+        guard td.lwpIdentity != 0 else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        guard let lp = lwps.first(where: { $0.thread === td }) else { return nil }
+        return (lp.nice, lp.est.estcpu, lp.priority)
+    }
+
+    /// renice: the new nice takes effect through resetpriority at once.
+    static func setNice(of td: Thread, _ nice: Int) -> Bool {
+        guard td.lwpIdentity != 0 else { return false }
+        lock.lock()
+        guard let lp = lwps.first(where: { $0.thread === td }), lp.place != .exited else { lock.unlock(); return false }
+        lp.nice = nice
+        let p = storePriority(lp, Bsd4Priority.compute(lp.cls, niceOrRtprio: nice, estcpu: lp.est.estcpu, batch: lp.est.batch))
+        lock.unlock()
+        finish(p)
+        return true
+    }
+}

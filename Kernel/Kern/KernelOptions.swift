@@ -97,11 +97,42 @@ enum KernelOptions {
         for o in known { Console.line { $0.write("  "); $0.padRight(o.key, width: width + 2); $0.write(o.help) } }
     }
 
-    static func value(_ key: String) -> String? { parsed.value(for: key) }
-    static func list(_ key: String) -> [String] { parsed.list(key) }
+    /// Options a monitor command set for its own run (`run SUITE key=value`),
+    /// consulted before the boot command line.
+    nonisolated(unsafe) private static var overrides: [(key: String, value: String)] = []
+
+    /// Runs `body` with `words` ("key=value", known keys only) in force; nil
+    /// and no run when a word is malformed or unknown (the error is returned).
+    static func withOverrides(_ words: [String], _ body: () -> Void) -> String? {
+        var parsedWords: [(key: String, value: String)] = []
+        for w in words {
+            let parts = w.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty else { return "expected key=value, got '" + w + "'" }
+            guard known.contains(where: { equal($0.key, parts[0]) }) else { return "unknown option '" + parts[0] + "' ('options' lists them)" }
+            parsedWords.append((parts[0], parts[1]))
+        }
+        let saved = overrides
+        overrides = parsedWords + overrides
+        body()
+        overrides = saved
+        return nil
+    }
+
+    private static func equal(_ a: StaticString, _ b: String) -> Bool {
+        a.withUTF8Buffer { ab in Array(ab) == Array(b.utf8) }
+    }
+
+    static func value(_ key: String) -> String? {
+        if let o = overrides.first(where: { $0.key == key }) { return o.value }
+        return parsed.value(for: key)
+    }
+    static func list(_ key: String) -> [String] {
+        if let v = overrides.first(where: { $0.key == key })?.value { return v.split(separator: ",").map(String.init) }
+        return parsed.list(key)
+    }
     /// A flag's value; `d` when it is absent or malformed (reported at load).
     static func flag(_ key: String, default d: Bool) -> Bool {
-        guard let v = parsed.value(for: key) else { return d }
+        guard let v = value(key) else { return d }
         switch v {
         case "1", "true", "yes", "on": return true
         case "0", "false", "no", "off": return false
@@ -110,7 +141,7 @@ enum KernelOptions {
     }
     /// An integer's value; `d` when it is absent or malformed (reported at load).
     static func int(_ key: String, default d: Int) -> Int {
-        guard let v = parsed.value(for: key) else { return d }
+        guard let v = value(key) else { return d }
         return ParsedCommandLine.parseInt(v) ?? d
     }
 }

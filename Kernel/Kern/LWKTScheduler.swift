@@ -32,6 +32,8 @@ final class CPUScheduler {
     /// Threads queued or running here (not idle), published by this CPU's
     /// tick; other CPUs read it as a hint (the balancer).
     let load = Atomic<Int>(0)
+    /// Ticks that found the idle thread running (the monitor's idle share).
+    let idleTicks = Atomic<UInt64>(0)
 
     init(cpu: Int) { self.cpu = cpu }
 }
@@ -219,10 +221,12 @@ enum Scheduler {
         let s = mine
         Sleep.expireTimeouts(s)
         let busy = td !== s.idle
-        if busy { td.ticksRun.wrappingAdd(1, ordering: .relaxed) }
+        if busy { td.ticksRun.wrappingAdd(1, ordering: .relaxed) } else { s.idleTicks.wrappingAdd(1, ordering: .relaxed) }
         s.load.store(s.runQueue.count + (busy ? 1 : 0), ordering: .relaxed)
         if let level = s.runQueue.highestLevel, td === s.idle || level >= td.priority {
             requestPreemption()
+        } else if busy && td.migrateTarget.load(ordering: .relaxed) >= 0 {
+            requestPreemption()              // a thread alone here still moves at the next tick
         }
     }
 

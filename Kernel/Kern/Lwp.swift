@@ -17,7 +17,7 @@ final class Lwp: Bsd4Node {
 
     let id: Int
     let name: StaticString
-    let nice: Int
+    var nice: Int          // under bsd4_spin (the monitor's nice changes it)
     let cls: Bsd4Class
     let cpuMask: CPUMask
     /// Set once, right after the thread is created.

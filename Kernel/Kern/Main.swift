@@ -1,8 +1,9 @@
 // kmain: the boot CPU's path from the assembly stub to a running kernel.
 // Order matters: each step may only use what the steps before it set up.
 
-@_cdecl("kmain_entry64")
-func kmainEntry(_ magic: UInt32, _ infoAddress: UInt32) {
+extension Boot {
+/// Called by the Init layer's `kmain_entry64` (Kernel/Init/Init.swift).
+static func entry(_ magic: UInt32, _ infoAddress: UInt32) {
     // 1. A console, then descriptor tables: from here on every fault is reported.
     TSC.boot = CPU.rdtsc()
     Console.initialize()
@@ -39,8 +40,14 @@ func kmainEntry(_ magic: UInt32, _ infoAddress: UInt32) {
     CPU.callOnStack({ _ in Boot.main() }, arg: 0, stackTop: stack.top)
     panic("kmain returned")
 }
+}
 
 enum Boot {
+    /// What the layers above Kern provide (set by Kernel/Init before boot).
+    nonisolated(unsafe) static var registerHigherLayers: (() -> Void)? = nil
+    nonisolated(unsafe) static var suiteRunner: (([String]) -> Never)? = nil
+    nonisolated(unsafe) static var demos: [(name: String, start: () -> Void)] = []
+
     nonisolated(unsafe) static var commandLine: UnsafeRawBufferPointer? = nil
     /// The guarded stack the boot CPU's main thread runs on.
     nonisolated(unsafe) static var mainStack: KernelStacks.Stack? = nil
@@ -59,9 +66,20 @@ enum Boot {
         SMP.startApplicationProcessors()
         Rendezvous.smpStarted = SMP.online.count > 1
         SMP.report()
+        InspectCommands.register()
+        ControlCommands.register()
+        registerHigherLayers?()
         let run = KernelOptions.list("run")
-        if !run.isEmpty { TestRunner.run(run) }
-        if KernelOptions.value("demo") == "bsd4" { Bsd4Demo.start() }
-        Monitor.run()
+        if !run.isEmpty {
+            guard let runner = suiteRunner else { panic("run= given but no suite runner is linked") }
+            runner(run)
+        }
+        if let demo = KernelOptions.value("demo") {
+            if let d = demos.first(where: { $0.name == demo }) { d.start() }
+            else { Console.print("demo: unknown demo '" + demo + "'") }
+        }
+        Monitor.start()
+        // The boot thread's work is done; it stays, asleep (ps shows it).
+        while true { _ = Sleep.sleep(on: Sleep.channel(Thread.current)) }
     }
 }

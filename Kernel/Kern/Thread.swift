@@ -116,6 +116,16 @@ final class Thread: RunQueueNode {
 
     var isBound: Bool { boundWord.load(ordering: .relaxed) }
 
+    // The monitor (ps, kill, bind).
+    /// TSC at creation: a thread's CPU share is its ticks over its lifetime.
+    let createdTSC = TSC.now
+    /// A workload that checks `killRequested` (spawned from the monitor or a
+    /// demo); `kill` refuses every other thread.
+    var killable = false
+    let killRequested = Atomic<Bool>(false)
+    /// Placed by the monitor's `bind`: the balancer leaves it alone.
+    let pinned = Atomic<Bool>(false)
+
     private static let nextID = Atomic<Int>(1)
 
     init(name: StaticString, priority: Int, cpu: Int, stack: KernelStacks.Stack?, balanced: Bool = false) {
@@ -127,6 +137,7 @@ final class Thread: RunQueueNode {
         self.stack = stack
         context = .allocate(capacity: 1)
         context.initialize(to: ThreadContext(rsp: 0, running: 0, switchOuts: 0))
+        ThreadTable.add(self)
     }
 
     deinit { context.deallocate() }
@@ -211,4 +222,5 @@ private func runThreadBody(_ raw: UnsafeMutableRawPointer) {
     td.entry = nil
     body?()
     if td.balanced { Balancer.unregister(td) }
+    ThreadTable.remove(td)
 }

@@ -90,8 +90,20 @@ enum TestRunner {
             printList()
             QEMUExit.success()
         }
-        var selected: [TestSuite] = []
         var ctx = TestContext()
+        runSuites(names, &ctx)
+        finish(ctx)
+    }
+
+    /// The monitor's `run`: the same, then back to the prompt.
+    static func runAndReturn(_ names: [String]) {
+        var ctx = TestContext()
+        runSuites(names, &ctx)
+        summary(ctx)
+    }
+
+    private static func runSuites(_ names: [String], _ ctx: inout TestContext) {
+        var selected: [TestSuite] = []
         for name in names {
             if name == "all" {
                 for s in SuiteRegistry.all where s.kind == .normal { selected.append(s) }
@@ -111,18 +123,21 @@ enum TestRunner {
             s.body(&ctx)
             Panic.suiteInProgress = nil
         }
-        finish(ctx)
     }
 
     /// Prints the SUMMARY line and exits QEMU: code 0 only when there were checks
     /// and none failed. A suite that leaves the machine unusable (CPUs deadlocked
     /// on purpose by a negative control) ends the run here, after its checks.
-    static func finish(_ ctx: TestContext) -> Never {
+    static func summary(_ ctx: TestContext) {
         Console.line { l in
             l.write("SUMMARY: "); l.dec(ctx.tests); l.write(" tests, ")
             l.dec(ctx.failures); l.write(" unexpected failures, ")
             l.dec(ctx.skipped); l.write(" skipped")
         }
+    }
+
+    static func finish(_ ctx: TestContext) -> Never {
+        summary(ctx)
         if ctx.failures == 0 && ctx.tests > 0 { QEMUExit.success() }
         QEMUExit.failure(1)
     }

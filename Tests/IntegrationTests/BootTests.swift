@@ -304,7 +304,7 @@ final class BootTests: QEMUTestCase {
         let r = try boot(QEMURun(smp: 2, cmdline: "", stdin: "help\nlist\nxyzzy\n\u{01}\u{02}garbage\nexit\n"))
         XCTAssertEqual(r.status, 1, "exit leaves QEMU with success: \(r.statusDescription)")
         XCTAssertTrue(r.hasLine(containing: "quartet> "), "no monitor prompt")
-        for cmd in ["help", "list", "run NAME", "mem", "options", "exit [CODE]"] {
+        for cmd in ["help", "list", "run <suite>", "mem", "options", "exit [code]"] {
             XCTAssertTrue(r.lines.contains { $0.hasPrefix("  " + cmd) }, "help does not describe '\(cmd)'")
         }
         for s in BootTests.nonFatalSuites + BootTests.fatalSuites {
@@ -325,9 +325,10 @@ final class BootTests: QEMUTestCase {
     }
 
     func testMonitorRunsASuite() throws {
-        let r = try boot(QEMURun(smp: 1, cmdline: "", stdin: "run console\n"))
+        let r = try boot(QEMURun(smp: 1, cmdline: "", stdin: "run console\nexit\n"))
         assertPassed(r)
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("== suite console:") })
+        XCTAssertTrue(r.lines.contains { $0.hasSuffix("quartet> exit") }, "run returned to the prompt")
     }
 
     func testMonitorMemAndOptions() throws {

@@ -52,6 +52,14 @@ struct QEMURun {
     /// kernel keeps bytes that arrive before it initialises the UART (it clears only
     /// the transmit FIFO), but the 16550's receive FIFO holds just 16 of them.
     var stdinAfter: String? = "quartet> "
+    /// Expect-style input, after `stdin` (if any): each step waits for its text
+    /// to appear after the point where the previous step's text was found, then
+    /// sends what its closure makes of the serial output so far (so a step can
+    /// use a thread id an earlier command printed). A step whose text never
+    /// appears before the timeout stops the script.
+    var script: [ExpectStep] = []
+    /// The boot is meant to run until the timeout (a halted machine).
+    var expectsTimeout = false
 
     init(smp: Int = 1, accel: Accel = .tcg, cmdline: String = "", timeout: TimeInterval = 60,
          memoryMiB: Int = 256, stdin: [UInt8]? = nil, stdinAfter: String? = "quartet> ") {
@@ -74,6 +82,15 @@ struct QEMURun {
         "-smp \(smp) -m \(memoryMiB) \(accel.rawValue) -append '\(cmdline)'"
             + (stdin.map { " stdin \($0.count) bytes" } ?? "")
     }
+}
+
+struct ExpectStep {
+    let waitFor: String
+    let send: (String) -> String
+    init(_ waitFor: String, _ send: @escaping (String) -> String) { self.waitFor = waitFor; self.send = send }
+    /// Waits for the next monitor prompt, then types `line` and Enter.
+    static func command(_ line: String) -> ExpectStep { ExpectStep("quartet> ") { _ in line + "\r" } }
+    static func command(_ make: @escaping (String) -> String) -> ExpectStep { ExpectStep("quartet> ") { make($0) + "\r" } }
 }
 
 struct QEMUSummary: Equatable {
@@ -242,6 +259,18 @@ private final class OutputBuffer: @unchecked Sendable {
     func close() {
         cond.lock(); closed = true; cond.broadcast(); cond.unlock()
     }
+    /// Waits until `needle` occurs at or after byte `from`; returns where it
+    /// ends, or nil when the stream ends or the deadline passes first.
+    func wait(for needle: Data, from: Int, until deadline: Date) -> Int? {
+        cond.lock(); defer { cond.unlock() }
+        while true {
+            if from <= data.count, let r = data.range(of: needle, in: from..<data.count) { return r.upperBound }
+            if closed || !cond.wait(until: deadline) {
+                if from <= data.count, let r = data.range(of: needle, in: from..<data.count) { return r.upperBound }
+                return nil
+            }
+        }
+    }
     /// Waits until `needle` occurs, the stream ends, or the deadline passes.
     func wait(for needle: Data, until deadline: Date) -> Bool {
         cond.lock(); defer { cond.unlock() }
@@ -339,7 +368,7 @@ enum QEMU {
         let outPipe = Pipe(), errPipe = Pipe()
         process.standardOutput = outPipe
         process.standardError = errPipe
-        let inPipe: Pipe? = run.stdin == nil ? nil : Pipe()
+        let inPipe: Pipe? = run.stdin == nil && run.script.isEmpty ? nil : Pipe()
         process.standardInput = inPipe ?? FileHandle.nullDevice
 
         let out = OutputBuffer(), err = OutputBuffer()
@@ -364,11 +393,11 @@ enum QEMU {
         drain(outPipe.fileHandleForReading, into: out)
         drain(errPipe.fileHandleForReading, into: err)
 
-        if let bytes = run.stdin, let inPipe {
+        if let inPipe {
             let fd = inPipe.fileHandleForWriting.fileDescriptor
             let marker = run.stdinAfter.map { Data($0.utf8) }
-            Thread.detachNewThread {
-                if let marker, !out.wait(for: marker, until: deadline) { return }
+            let script = run.script
+            @Sendable func send(_ bytes: [UInt8]) {
                 bytes.withUnsafeBytes { raw in
                     var offset = 0
                     while offset < raw.count {
@@ -376,6 +405,22 @@ enum QEMU {
                         if n <= 0 { if n < 0 && errno == EINTR { continue }; break }
                         offset += n
                     }
+                }
+            }
+            let bytes = run.stdin
+            Thread.detachNewThread {
+                var position = 0
+                if let bytes {
+                    if let marker {
+                        guard let end = out.wait(for: marker, from: 0, until: deadline) else { return }
+                        position = end
+                    }
+                    send(bytes)
+                }
+                for step in script {
+                    guard let end = out.wait(for: Data(step.waitFor.utf8), from: position, until: deadline) else { return }
+                    position = end
+                    send(Array(step.send(String(decoding: out.contents, as: UTF8.self)).utf8))
                 }
             }
         }
@@ -432,7 +477,7 @@ class QEMUTestCase: XCTestCase {
     func boot(_ run: QEMURun) throws -> QEMUResult {
         let r = try QEMU.boot(run)
         results.append(r)
-        XCTAssertFalse(r.timedOut, "QEMU timed out after \(run.timeout) s (\(run.description))")
+        if !run.expectsTimeout { XCTAssertFalse(r.timedOut, "QEMU timed out after \(run.timeout) s (\(run.description))") }
         return r
     }
 

@@ -21,6 +21,7 @@ enum PIC8259 {
 enum Vectors {
     static let picSpuriousMaster: Int = 0x27
     static let picSpuriousSlave: Int = 0x2F
+    static let serial: Int = 0x40            // COM1 receive, through the I/O APIC
     static let ipiQueue: Int = 0xE0          // LWKT IPI queue messages
     static let rendezvous: Int = 0xE1
     static let stopIPI: Int = 0xE2           // panic's stop as a fixed IPI: negative control only

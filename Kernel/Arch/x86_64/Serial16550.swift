@@ -31,6 +31,10 @@ struct Serial16550 {
         return ok
     }
 
+    /// Interrupt on received data (IER bit 0); the FIFO's 14-byte threshold
+    /// and its character timeout both raise it.
+    func enableReceiveInterrupts() { interruptEnable.write8(0x01) }
+
     func put(_ byte: UInt8) {
         // Wait for the transmit holding register to empty (LSR bit 5), bounded so a
         // missing UART cannot hang the kernel.
