@@ -42,7 +42,7 @@ enum KernelOptions {
         Option(key: "bug.rendezvous_double_claim", help: "bug.rendezvous_double_claim=1: negative control for rendezvous: a participant never takes its pending bit and may run its part twice (C4)", .flag),
         Option(key: "bug.rendezvous_action_wakes", help: "bug.rendezvous_action_wakes=1: negative control for rendezvous-preempt: the action wakes a thread (C2 panic)", .flag),
         Option(key: "rendezvous.window_cycles", help: "rendezvous.window_cycles=N: how long rendezvous-preempt holds critical_exit's window open (default 20000 TSC cycles)", .int),
-        Option(key: "panic", help: "panic=exit|halt|reboot: after the panic dump, leave QEMU (default), stop for gdb, or reset"),
+        Option(key: "panic", help: "panic=exit|halt|reboot|monitor: after the panic dump, leave QEMU (default), stop for gdb, reset, or a post-mortem monitor"),
         Option(key: "bug.panic_stop_ipi", help: "bug.panic_stop_ipi=1: negative control for panic-lockheld: stop the other CPUs with a fixed IPI, not an NMI (timeout stopping cpus)", .flag),
         Option(key: "bug.migrate_ignores_bound", help: "bug.migrate_ignores_bound=1: negative control for bind-torture: the switch path migrates a thread to its target without checking BOUND (seed 001 panic)", .flag),
         Option(key: "bug.bsd4_remote_assert", help: "bug.bsd4_remote_assert=1: negative control for bsd4-torture: resetpriority asserts on another CPU's uschedcp after unlocking (seed 000 panic)", .flag),

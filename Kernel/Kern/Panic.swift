@@ -23,8 +23,8 @@ enum Panic {
     static let owners = Atomic<UInt64>(0)
     /// Owner only: panics and faults inside its own report.
     nonisolated(unsafe) static var nested = 0
-    enum Action { case exit, halt, reboot }
-    /// `panic=exit|halt|reboot`, read at boot.
+    enum Action { case exit, halt, reboot, monitor }
+    /// `panic=exit|halt|reboot|monitor`, read at boot.
     nonisolated(unsafe) static var action = Action.exit
     /// The test suite running when the kernel panicked, if it is one that
     /// should not (set by the test runner): the panic is its FAILURE.
@@ -50,8 +50,9 @@ enum Panic {
         switch KernelOptions.value("panic") {
         case "halt": action = .halt
         case "reboot": action = .reboot
+        case "monitor": action = .monitor
         case nil, "exit": action = .exit
-        default: Console.print("panic: panic= must be exit, halt or reboot; using exit")
+        default: Console.print("panic: panic= must be exit, halt, reboot or monitor; using exit")
         }
     }
 
@@ -104,6 +105,8 @@ enum Panic {
         case .reboot:
             Console.print("panic: rebooting (panic=reboot)")
             CPU.reset()
+        case .monitor:
+            PanicMonitor.run()
         }
     }
 

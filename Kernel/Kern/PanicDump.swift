@@ -42,15 +42,7 @@ enum PanicDump {
         stopReport()
         if let hook = Panic.dumpHook { Panic.dumpHook = nil; hook() }
         let stopped = StopCPUs.stoppedMask
-        stopped.forEach { cpu in
-            guard let f = StopCPUs.frames?[cpu] else { return }
-            Console.line { l in
-                l.write("CPU "); l.dec(cpu); l.write(": stopped at rip "); l.hex(f.rip, width: 16)
-                KernelSymbols.write(f.rip, into: &l)
-            }
-            FaultReport.registerDump(f)
-            FaultReport.backtrace(rip: f.rip, rbp: f.rbp)
-        }
+        stopped.forEach { stoppedCPU($0, registers: true) }
         perCPUTable()
         heartbeats(stopped)
         // Last, after everything else had time to happen: a second winner of the
@@ -81,8 +73,19 @@ enum PanicDump {
         }
     }
 
+    /// A stopped CPU's saved frame: where it was, its registers, its backtrace.
+    static func stoppedCPU(_ cpu: Int, registers: Bool) {
+        guard let f = StopCPUs.frames?[cpu] else { return }
+        Console.line { l in
+            l.write("CPU "); l.dec(cpu); l.write(": stopped at rip "); l.hex(f.rip, width: 16)
+            KernelSymbols.write(f.rip, into: &l)
+        }
+        if registers { FaultReport.registerDump(f) }
+        FaultReport.backtrace(rip: f.rip, rbp: f.rbp)
+    }
+
     /// One line per online CPU, from its per-CPU header and its thread.
-    private static func perCPUTable() {
+    static func perCPUTable() {
         Console.print("per-CPU state:  cpu  thread                 critnest owe spin locks intr ipiq-in  heartbeat")
         SMP.online.forEach { cpu in
             let header = PerCPU.cpus[cpu].archPage + PerCPUHeader.offsetInPage

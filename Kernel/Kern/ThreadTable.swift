@@ -28,6 +28,11 @@ enum ThreadTable {
         return copy
     }
 
+    /// After a panic only (the other CPUs are stopped): no lock, no copy.
+    static func forEachStopped(_ body: (Thread) -> Void) {
+        for td in threads { body(td) }
+    }
+
     static func find(id: Int) -> Thread? {
         lock.lock()
         let td = threads.first { $0.id == id }

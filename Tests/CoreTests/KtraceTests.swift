@@ -245,3 +245,33 @@ private final class SVGReader: NSObject, XMLParserDelegate {
         if name == "g" { inLane = false }
     }
 }
+
+/// A real serial log: `run=rendezvous-preempt ktrace=1` on 4 CPUs under TCG,
+/// where the suite froze the trace at its first race window (seed 002) and
+/// dumped it. The picture in the README is this log's SVG.
+final class KtraceRealLogTests: XCTestCase {
+    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/ktrace/rendezvous-preempt.log")
+
+    func testTheSeed002WindowConvertsToAValidTrace() throws {
+        let log = KtraceParser.parse(try String(contentsOf: Self.fixture, encoding: .utf8))
+        let dump = try XCTUnwrap(log.dump)
+        XCTAssertEqual(dump.cpus, 4)
+        XCTAssertTrue(dump.malformed.isEmpty)
+        XCTAssertEqual(dump.unknownEventCount, 0)
+        XCTAssertEqual(dump.events.count, dump.declaredEvents)
+        XCTAssertGreaterThan(dump.events.filter { $0.name == "crit.window" }.count, 0, "critical_exit windows")
+        XCTAssertGreaterThan(dump.events.filter { $0.name == "rdv.action" }.count, 0, "rendezvous actions")
+        let t = KtraceTimeline(dump)
+        XCTAssertEqual(t.unmatchedSends + t.unmatchedReceives, 0, "every IPI send meets its receive")
+        XCTAssertGreaterThan(t.flows.count, 0)
+        let any = try JSONSerialization.jsonObject(with: Data(ChromeTrace.render(t).utf8))
+        let events = try XCTUnwrap((any as? [String: Any])?["traceEvents"] as? [[String: Any]])
+        let tracks = Set(events.compactMap { $0["tid"] as? Int })
+        XCTAssertEqual(tracks, [0, 1, 2, 3], "one track per CPU")
+        let starts = events.filter { $0["ph"] as? String == "s" }.compactMap { $0["id"] as? Int }
+        let ends = events.filter { $0["ph"] as? String == "f" }.compactMap { $0["id"] as? Int }
+        XCTAssertEqual(Set(starts), Set(ends), "every flow has both ends")
+        XCTAssertTrue(events.contains { $0["name"] as? String == "critical_exit window" && $0["ph"] as? String == "X" })
+    }
+}

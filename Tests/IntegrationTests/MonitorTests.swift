@@ -145,6 +145,29 @@ final class MonitorTests: QEMUTestCase {
     }
 }
 
+final class PanicMonitorTests: QEMUTestCase {
+    /// panic=monitor: after `panic x` the post-mortem prompt answers; `trace cpu 1`
+    /// prints the stopped CPU's symbolized backtrace.
+    func testPostMortemMonitorTracesAStoppedCPU() throws {
+        let step = { (line: String) in ExpectStep("panic> ") { _ in line + "\r" } }
+        let script: [ExpectStep] = [.command("panic x"), step("trace cpu 1"), step("cpus"), step("ps"), step("locks"),
+                                    step("ktrace dump"), step("bogus"), step("exit")]
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "panic=monitor", timeout: 60, stdinAfter: nil).with(script: script))
+        XCTAssertEqual(r.status, 5, "exit from the post-mortem monitor leaves with the panic status: \(r.statusDescription)")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("panic: monitor: x") })
+        guard let at = r.lines.firstIndex(where: { $0.hasSuffix("panic> trace cpu 1") }) else { return XCTFail("no trace cpu 1 echo") }
+        let answer = r.lines[(at + 1)...].prefix { !$0.hasPrefix("panic> ") }
+        XCTAssertTrue(answer.contains { $0.hasPrefix("CPU 1: stopped at rip 0x") }, "\(answer)")
+        XCTAssertTrue(answer.contains { $0.hasPrefix("    #1  0x") && $0.contains("  ") && ($0.contains("static ") || $0.contains("(")) },
+                      "a symbolized frame: \(answer)")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("per-CPU state:") }, "cpus")
+        XCTAssertTrue(r.lines.contains { $0.contains("monitor") && $0.contains("running") && $0.contains(" cpu 0") }, "ps")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("bsd4_spin") }, "locks")
+        XCTAssertTrue(r.hasLine("ktrace: end"), "ktrace dump")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("unknown command 'bogus'") })
+    }
+}
+
 extension QEMURun {
     func with(script: [ExpectStep]) -> QEMURun {
         var r = self
