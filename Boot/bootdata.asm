@@ -9,3 +9,6 @@ bsp_arch_area:
 global page_zero_copy
 page_zero_copy:
     resb 4096            ; copy of physical page 0 (BIOS data area), which is unmapped
+global quartet_debug_threads
+quartet_debug_threads:
+    resq 1 + 1024        ; count, then up to 1024 thread records (scripts/gdbinit: qthreads, qbt)

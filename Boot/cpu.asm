@@ -275,6 +275,10 @@ FN addr_bsp_arch_area
 FN addr_isr_stub_table
     lea rax, [rel isr_stub_table]
     ret
+extern quartet_debug_threads
+FN addr_debug_threads
+    lea rax, [rel quartet_debug_threads]
+    ret
 FN addr_kernel_start
     lea rax, [rel _kernel_start]
     ret

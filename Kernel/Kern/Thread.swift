@@ -16,6 +16,14 @@ struct ThreadContext {
     /// Switch-outs so far: bumped by the switch after it saved rsp and before it
     /// clears `running`. A CPU pulling the thread checks it after its fence (D6).
     var switchOuts: UInt32
+    // For the debugger (scripts/gdbinit), kept current by Thread: plain
+    // fields at fixed offsets, readable without knowing Swift's layouts.
+    var id: UInt64 = 0               // +16
+    var cpu: UInt64 = 0              // +24
+    var state: UInt64 = 0            // +32  Thread.State raw value
+    var name: UInt64 = 0             // +40  StaticString bytes
+    var nameLength: UInt64 = 0       // +48
+    var object: UInt64 = 0           // +56  the Thread (gs:16 holds the same pointer)
 }
 
 final class Thread: RunQueueNode {
@@ -31,7 +39,7 @@ final class Thread: RunQueueNode {
     /// Owning CPU. Written by the owner only, by the thread itself when it gives
     /// itself away (Scheduler.migrate), or, for an lwp thread parked on the bsd4
     /// run queue (owned by nobody then), by the CPU that pulls it, under bsd4_spin.
-    var cpu: Int
+    var cpu: Int { didSet { context.pointee.cpu = UInt64(cpu) } }
     let stateWord = Atomic<UInt8>(State.embryo.rawValue)
     let context: UnsafeMutablePointer<ThreadContext>
     let stack: KernelStacks.Stack?
@@ -137,14 +145,26 @@ final class Thread: RunQueueNode {
         self.stack = stack
         context = .allocate(capacity: 1)
         context.initialize(to: ThreadContext(rsp: 0, running: 0, switchOuts: 0))
+        context.pointee.id = UInt64(id)
+        context.pointee.cpu = UInt64(cpu)
+        context.pointee.name = UInt64(UInt(bitPattern: name.utf8Start))
+        context.pointee.nameLength = UInt64(name.utf8CodeUnitCount)
+        context.pointee.object = UInt64(UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque()))
         ThreadTable.add(self)
+        DebugThreads.add(context)
     }
 
-    deinit { context.deallocate() }
+    deinit {
+        DebugThreads.remove(context)
+        context.deallocate()
+    }
 
     var state: State {
         get { State(rawValue: stateWord.load(ordering: .acquiring))! }
-        set { stateWord.store(newValue.rawValue, ordering: .releasing) }
+        set {
+            stateWord.store(newValue.rawValue, ordering: .releasing)
+            context.pointee.state = UInt64(newValue.rawValue)
+        }
     }
 
     /// The thread running on this CPU (gs:16), or nil before threads exist here.

@@ -14,9 +14,13 @@ enum ThreadTable {
     }
 
     static func remove(_ td: Thread) {
+        var removed: Thread? = nil
         lock.lock()
-        if let i = threads.firstIndex(where: { $0 === td }) { threads.remove(at: i) }
+        if let i = threads.firstIndex(where: { $0 === td }) { removed = threads.remove(at: i) }
         lock.unlock()
+        // Released here, after the unlock: were it the last reference, the
+        // Thread's deinit (DebugThreads.remove) takes this lock.
+        withExtendedLifetime(removed) {}
     }
 
     /// A copy of the table, in creation order (the copy holds references:

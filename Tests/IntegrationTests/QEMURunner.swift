@@ -60,6 +60,8 @@ struct QEMURun {
     var script: [ExpectStep] = []
     /// The boot is meant to run until the timeout (a halted machine).
     var expectsTimeout = false
+    /// More QEMU arguments (e.g. a gdb stub).
+    var extraArguments: [String] = []
 
     init(smp: Int = 1, accel: Accel = .tcg, cmdline: String = "", timeout: TimeInterval = 60,
          memoryMiB: Int = 256, stdin: [UInt8]? = nil, stdinAfter: String? = "quartet> ") {
@@ -361,6 +363,7 @@ enum QEMU {
                     "-m", String(run.memoryMiB), "-smp", String(run.smp)]
         args += run.accel.qemuArguments
         args += ["-kernel", kernel, "-append", run.cmdline]
+        args += run.extraArguments
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: qemu)

@@ -69,6 +69,7 @@
 @_silgen_name("addr_isr_stub_table") private func _addrISRStubTable() -> UnsafeRawPointer
 @_silgen_name("addr_page_zero_copy") private func _addrPageZeroCopy() -> UnsafeMutableRawPointer
 @_silgen_name("addr_kernel_start") private func _addrKernelStart() -> UInt64
+@_silgen_name("addr_debug_threads") private func _addrDebugThreads() -> UnsafeMutablePointer<UInt64>
 @_silgen_name("addr_kernel_end") private func _addrKernelEnd() -> UInt64
 @_silgen_name("addr_ksymtab_start") private func _addrKsymtabStart() -> UnsafeRawPointer
 @_silgen_name("addr_ksymtab_end") private func _addrKsymtabEnd() -> UnsafeRawPointer
@@ -82,6 +83,8 @@ enum LinkerSymbols {
     static var trampolineData: UnsafeRawPointer { _addrTrampolineData() }
     static var trampolineEnd: UnsafeRawPointer { _addrTrampolineEnd() }
     static var kernelStart: UInt64 { _addrKernelStart() }
+    /// quartet_debug_threads (Boot/bootdata.asm): the debugger's thread list.
+    static var debugThreads: UnsafeMutablePointer<UInt64> { _addrDebugThreads() }
     static var threadBootstrap: UInt64 { _addrThreadBootstrap() }
     static var kernelEnd: UInt64 { _addrKernelEnd() }
     /// The .ksymtab section: the symbol table scripts/symbols.sh wrote, or zeros.
