@@ -35,7 +35,7 @@ SWIFTFLAGS := -enable-experimental-feature Embedded -target x86_64-unknown-none-
 	-Xcc -mno-sse -Xcc -mno-sse2 -Xcc -mno-mmx \
 	-g $(SWIFT_DEFINES)
 
-.PHONY: all run test test-host test-integration debug bench clean setup
+.PHONY: all run test test-host test-integration debug bench races clean setup
 all: $(BUILD)/kernel.elf
 # A recipe that fails leaves no target behind (a half-written kernel would
 # otherwise look up to date to the next make).
@@ -71,6 +71,11 @@ run: setup
 	@$(MAKE) --no-print-directory all
 	@bash scripts/run-qemu.sh --smp $(SMP) --accel $(ACCEL) --timeout $(TIMEOUT) \
 		--cmdline "$(if $(DEMO),demo=$(DEMO) )$(CMDLINE)" $(BUILD)/kernel.elf
+
+# The race gallery: each seed race's torture with the fix and with its control.
+races: setup
+	@$(MAKE) --no-print-directory all
+	@bash scripts/races.sh --kernel $(BUILD)/kernel.elf --out $(BUILD)/races
 
 debug: setup
 	@$(MAKE) --no-print-directory all

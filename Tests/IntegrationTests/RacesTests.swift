@@ -1,0 +1,29 @@
+import XCTest
+
+/// `make races` (scripts/races.sh): every seed race's torture suite with the fix
+/// and with its negative control, in one table.
+final class RacesTests: XCTestCase {
+    func testTheGalleryTableHasEverySeedWithHitsSuccessAndFailure() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("quartet-races-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.currentDirectoryURL = QEMU.repoRoot
+        p.arguments = ["scripts/races.sh", "--kernel", QEMU.kernelPath, "--out", out.path, "--no-trace"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        print("[races]\n" + text)
+        let rows = text.split(separator: "\n").filter { $0.hasPrefix("| 00") }.map(String.init)
+        XCTAssertEqual(rows.map { String($0.dropFirst(2).prefix(3)) }, ["000", "001", "002", "003", "004"], "one row per seed")
+        for row in rows {
+            let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            XCTAssertGreaterThan(Int(cells[4]) ?? 0, 0, "race-window hits: \(row)")
+            XCTAssertTrue(cells[5].hasPrefix("SUCCESS"), "with the fix: \(row)")
+            XCTAssertTrue(cells[6].contains(": FAILURE: "), "with the control: \(row)")
+        }
+    }
+}
