@@ -315,7 +315,7 @@ FN mmio_write32
     mov [rdi], esi
     ret
 
-; Per-CPU header reached through GS (Kern/PerCPU.swift): read/write one quadword
+; Per-CPU header reached through GS (Kern/SMP/PerCPU.swift): read/write one quadword
 ; at offset rdi from the GS base.
 FN gs_read64
     mov rax, [gs:rdi]

@@ -1,10 +1,10 @@
-; Kernel thread context switch (Kern/LWKTScheduler.swift calls it with interrupts
+; Kernel thread context switch (Kern/Sched/LWKTScheduler.swift calls it with interrupts
 ; disabled). Only callee-saved registers are saved: the switch is an ordinary
 ; function call for the C ABI, so the caller already saved the rest.
 ;
 ;   cpu_switch(rdi = &old->context.rsp, rsi = new->context.rsp, rdx = &old->context.running)
 ;
-; ThreadContext (Kern/Thread.swift): rsp at +0, running (u32) at +8, switchOuts
+; ThreadContext (Kern/Sched/Thread.swift): rsp at +0, running (u32) at +8, switchOuts
 ; (u32) at +12. [rdx + 4] is switchOuts: the switch-out stamp that a CPU pulling
 ; the thread checks after its fence (D6, docs/ipi-queues.md).
 ;

@@ -1,7 +1,7 @@
 # gdb commands for Quartet (sourced by scripts/gdbinit; also usable alone:
 # gdb -ex 'source scripts/quartet-gdb.py'). They read raw memory only: the
-# per-CPU header through GS (Kern/PerCPU.swift) and the thread records listed
-# in quartet_debug_threads (Boot/bootdata.asm, Kern/DebugThreads.swift).
+# per-CPU header through GS (Kern/SMP/PerCPU.swift) and the thread records listed
+# in quartet_debug_threads (Boot/bootdata.asm, Kern/Debug/DebugThreads.swift).
 import gdb
 
 STATES = ["embryo", "runnable", "running", "sleeping", "migrating", "exited"]

@@ -2,7 +2,7 @@
 # Adds source file and line to the frames of a serial log's backtraces:
 #   scripts/symbolize.sh [build/kernel.elf] < serial.log
 # The kernel names its frames itself ("#1  0x...  static Boot.main() + 0x17a",
-# Kernel/Kern/KernelSymbols.swift); this adds " at FILE:LINE:COLUMN" from the
+# Kernel/Kern/Debug/KernelSymbols.swift); this adds " at FILE:LINE:COLUMN" from the
 # ELF's debug info. A frame the kernel left bare (no table, or an address no
 # symbol covers) gets the mangled function name as well.
 set -euo pipefail

@@ -1,6 +1,6 @@
 import Synchronization
 
-// rendezvous, rendezvous-preempt: the SMP rendezvous of Kern/Rendezvous.swift
+// rendezvous, rendezvous-preempt: the SMP rendezvous of Kern/SMP/Rendezvous.swift
 // (docs/rendezvous.md, C1-C4).
 
 /// One initiator's rendezvous, passed to the functions as their argument. It

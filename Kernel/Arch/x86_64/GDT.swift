@@ -22,7 +22,7 @@ enum ISTSlot: UInt8 {
 
 /// One CPU's descriptor tables, laid out in one page it owns:
 ///   0   GDT, 8 entries     64  GDTR (10 bytes)     128  TSS (104 bytes)
-///   256 the per-CPU header that GS points at (Kern/PerCPU.swift)
+///   256 the per-CPU header that GS points at (Kern/SMP/PerCPU.swift)
 struct DescriptorTables {
     static let size = 4096
     let page: UnsafeMutableRawPointer

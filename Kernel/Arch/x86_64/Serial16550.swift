@@ -1,4 +1,4 @@
-// COM1, a 16550 UART at 115200 8N1, polled. The console lock (Kern/Console.swift)
+// COM1, a 16550 UART at 115200 8N1, polled. The console lock (Kern/Debug/Console.swift)
 // serialises whole lines above this; this file only moves bytes.
 
 struct Serial16550 {

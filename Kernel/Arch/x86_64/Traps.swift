@@ -1,6 +1,6 @@
 // Trap dispatch: every vector enters Swift here, from Boot/interrupts.asm.
 // Devices and IPIs register handlers by vector; exceptions nobody claims go to the
-// kernel's fatal-trap reporter (Kern/FaultReport.swift).
+// kernel's fatal-trap reporter (Kern/Debug/FaultReport.swift).
 
 // Handlers are plain Swift functions without captures (no allocation to store them).
 typealias TrapHandler = (UnsafeMutablePointer<TrapFrame>) -> Void

@@ -1,10 +1,10 @@
 import Synchronization
 
-// What happens when kernel code faults: the panic path (Kern/Panic.swift) with
+// What happens when kernel code faults: the panic path (Kern/Debug/Panic.swift) with
 // the trap frame, so the report reads: the FAULT line, the cause (error code, CR2
 // decoded, a Swift trap or a stack overflow named), every register, an rbp-chain
 // backtrace whose frames are named from the kernel's symbol table, then the other
-// CPUs stopped and their state (Kern/PanicDump.swift), then a failure exit through
+// CPUs stopped and their state (Kern/Debug/PanicDump.swift), then a failure exit through
 // isa-debug-exit. Never a silent triple fault or reboot.
 
 enum FaultReport {

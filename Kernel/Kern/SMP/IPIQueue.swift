@@ -75,7 +75,7 @@ final class IPITarget {
     var deepest = 0
     var nestingRefused: UInt64 = 0
     /// cpusync requests parked on this CPU, one slot per initiating CPU (written
-    /// only by this CPU with interrupts off; Kern/CPUSync.swift).
+    /// only by this CPU with interrupts off; Kern/SMP/CPUSync.swift).
     let parked: UnsafeMutablePointer<UInt>
     var parkedCount = 0
 

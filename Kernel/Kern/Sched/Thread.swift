@@ -2,7 +2,7 @@ import Synchronization
 
 // Kernel threads (DragonFly's LWKT threads): each has its own guarded kernel stack,
 // belongs to exactly one CPU at a time (`cpu`), and runs only there until it hands
-// itself to another CPU (Scheduler.migrate). Scheduling: Kern/LWKTScheduler.swift.
+// itself to another CPU (Scheduler.migrate). Scheduling: Kern/Sched/LWKTScheduler.swift.
 
 /// The part of a thread the assembly touches (Boot/switch.asm): raw memory with
 /// a stable address, never moved by Swift.
@@ -58,7 +58,7 @@ final class Thread: RunQueueNode {
     var handoffWindowCycles: UInt64 = 0
     /// Preemptions this thread took at its outermost critical_exit (deferred).
     var deferredPreemptions: UInt64 = 0
-    /// cpusyncs this thread is running as the caller (Kern/CPUSync.swift).
+    /// cpusyncs this thread is running as the caller (Kern/SMP/CPUSync.swift).
     var cpusyncDepth = 0
     /// Hand-offs of this thread whose puller found the switch-out stamp behind
     /// after RUNNING was clear (D6 violations; only the negative control).
@@ -77,7 +77,7 @@ final class Thread: RunQueueNode {
     /// Link in a waker's private list of threads it just woke (Sleep.swift).
     var wakeNext: Thread? = nil
 
-    // Sleep state (under the sleep-queue bucket lock, Kern/Sleep.swift).
+    // Sleep state (under the sleep-queue bucket lock, Kern/Sync/Sleep.swift).
     var wchan: UInt = 0
     var sleepNext: Thread? = nil
     var sleepPrev: Thread? = nil
@@ -93,11 +93,11 @@ final class Thread: RunQueueNode {
     let joinLock = SpinLock("thread join")
     /// Times a CPU switched to this thread.
     var switchesIn: UInt64 = 0
-    /// The user-class lwp this thread carries (Kern/Lwp.swift), as an identity,
+    /// The user-class lwp this thread carries (Kern/Sched/Bsd4/Lwp.swift), as an identity,
     /// or 0: the scheduler clock charges it. Cleared before the lwp goes.
     var lwpIdentity: UInt = 0
 
-    // Binding and balancing (Kern/Binding.swift, Kern/Balancer.swift,
+    // Binding and balancing (Kern/Sched/Binding.swift, Kern/Sched/Balancer.swift,
     // docs/binding-and-psref.md).
     /// BOUND: written only by the thread itself (bind/unbind); other CPUs read
     /// it as a hint, only the thread's own switch may trust it.
@@ -180,7 +180,7 @@ final class Thread: RunQueueNode {
     }
 
     /// Creates a thread on `cpu` (default: the caller's, a hint) and makes it
-    /// runnable there. `balanced`: the balancer may move it (Kern/Balancer.swift).
+    /// runnable there. `balanced`: the balancer may move it (Kern/Sched/Balancer.swift).
     @discardableResult
     static func spawn(_ name: StaticString, priority: Int = normalPriority, cpu: Int? = nil, balanced: Bool = false,
                       _ body: @escaping () -> Void) -> Thread? {

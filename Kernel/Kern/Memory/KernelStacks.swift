@@ -8,7 +8,7 @@
 // stack is only retired at first: other CPUs may still hold its translations in
 // their TLBs (the CPU that created the thread, CPUs it ran on), so its frames and
 // its slot are released in batches by `reclaim`, after one TLB shootdown of every
-// CPU (Kern/TLBShootdown.swift). Retired stacks stay mapped until then.
+// CPU (Kern/Memory/TLBShootdown.swift). Retired stacks stay mapped until then.
 
 enum KernelStacks {
     static let slotSize: UInt64 = 128 * 1024      // guard page + up to 124 KiB of stack

@@ -5,7 +5,7 @@ import Synchronization
 // Each CPU owns a run queue of its kernel threads by priority (Core/RunQueue) and
 // touches it only itself, with interrupts off: no lock. Another CPU that wants a
 // thread to run here (a wake-up, a new thread, a hand-off) sends this CPU an IPI
-// queue message (Kern/IPIQueue.swift) and this CPU queues the thread itself.
+// queue message (Kern/SMP/IPIQueue.swift) and this CPU queues the thread itself.
 //
 // Switch rules, asserted in `switchAway` (docs/critical-sections.md):
 //   C1  never from interrupt context (per-CPU interrupt depth is 0);

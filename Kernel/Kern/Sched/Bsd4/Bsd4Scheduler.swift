@@ -13,7 +13,7 @@ import Synchronization
 // Sends (user-resched requests, helper wake-ups) never happen under bsd4_spin:
 // a send can wait, and waiting runs handlers (Bsd4Requests).
 //
-// Threads: a user-class lwp runs on a kernel thread (Kern/Lwp.swift). An lwp
+// Threads: a user-class lwp runs on a kernel thread (Kern/Sched/Bsd4/Lwp.swift). An lwp
 // that may not be designated parks its thread on the run queue (`park`); the CPU
 // that chooses it designates it and pulls the thread to itself (`pull`, the D6
 // hand-off). So the designated CPU is always the thread's CPU, and a thread is

@@ -8,7 +8,7 @@ import Synchronization
 //
 //   gs:0   the CPU's GlobalData object (0 until created)
 //   gs:8   CPU number (0 = boot CPU)
-//   gs:16  current thread (kernel threads, Kern/Thread.swift)
+//   gs:16  current thread (kernel threads, Kern/Sched/Thread.swift)
 //   gs:24  spinlock nesting count      gs:32  RFLAGS saved by the outermost spinlock_enter
 //   gs:40  interrupt nesting depth (C1: no context switch while > 0)
 //   gs:48  spinlocks held (no context switch while > 0)
@@ -99,7 +99,7 @@ enum PerCPU {
     /// are taken here, on the way out, back in thread context. The rendezvous
     /// vector is exempt (its depth is still counted): the rendezvous action
     /// routine raises critnest itself, so that its own fix is what is tested
-    /// (Kern/Rendezvous.swift, bug.rendezvous_plain_critical).
+    /// (Kern/SMP/Rendezvous.swift, bug.rendezvous_plain_critical).
     static func installInterruptAccounting() {
         Traps.enter = { frame in
             guard !PerCPU.istVector(frame.pointee.vector) else { return }

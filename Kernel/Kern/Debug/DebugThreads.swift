@@ -2,7 +2,7 @@
 // up to 1024 pointers to ThreadContext records in `quartet_debug_threads`, a
 // plain symbol in Boot/bootdata.asm, so gdb needs no knowledge of Swift's
 // layouts. Each record carries the saved rsp, id, CPU, state and name at
-// fixed offsets (Kern/Thread.swift). Changed under the thread table's lock.
+// fixed offsets (Kern/Sched/Thread.swift). Changed under the thread table's lock.
 
 enum DebugThreads {
     static let capacity = 1024
