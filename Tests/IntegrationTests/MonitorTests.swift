@@ -122,11 +122,14 @@ final class MonitorTests: QEMUTestCase {
     }
 
     func testCtrlCStopsTop() throws {
-        let script: [ExpectStep] = [.command("top"), ExpectStep("top: every second") { _ in "\u{03}" }, .command("exit")]
+        // Ctrl-C only after the second refresh: top must have redrawn once.
+        let script: [ExpectStep] = [.command("top"), ExpectStep("top: every second") { _ in "" },
+                                    ExpectStep("cpu  thread") { _ in "" }, ExpectStep("cpu  thread") { _ in "\u{03}" },
+                                    .command("exit")]
         let r = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "", timeout: 60, stdinAfter: nil).with(script: script))
         XCTAssertEqual(r.status, 1, r.statusDescription)
         XCTAssertTrue(r.hasLine("top: stopped"))
-        XCTAssertGreaterThanOrEqual(r.lines.filter { $0.hasPrefix("cpu  thread") }.count, 1, "top printed the CPU table")
+        XCTAssertGreaterThanOrEqual(r.lines.filter { $0.hasPrefix("cpu  thread") }.count, 2, "top refreshed the CPU table")
     }
 
     func testPanicHaltAndReboot() throws {
