@@ -58,6 +58,7 @@ enum BalanceSuite {
         }
         stop.store(true, ordering: .relaxed)
         for td in hogs { td.join() }
+        Balancer.waitUntilIdle()
         var moves: UInt64 = 0
         for td in hogs { moves &+= td.switchMigrations.load(ordering: .relaxed) }
         t.check(even(per)) { l in

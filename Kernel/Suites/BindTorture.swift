@@ -100,6 +100,7 @@ enum BindTorture {
         let waits = PassiveRef.destroy(target)
         for td in workers { td.join() }
         for td in pinned { td.join() }
+        Balancer.waitUntilIdle()
         let s = totals()
         let seen = b1Seen.load(ordering: .relaxed), rel = released.load(ordering: .relaxed)
         Console.line { l in

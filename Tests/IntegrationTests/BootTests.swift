@@ -227,7 +227,7 @@ final class BootTests: QEMUTestCase {
         // The suite body's own frame is not on the rbp chain: cpu_touch (NASM)
         // keeps no frame, so the chain goes from it to the body's caller.
         assertFrame(r, naming: "cpu_touch", index: 0)
-        assertFrame(r, naming: "static TestRunner.run(", index: 1)
+        assertFrame(r, naming: "static TestRunner.runSuites(", index: 1)
         assertFrame(r, naming: "static Boot.main()")
     }
 

@@ -133,9 +133,11 @@ final class MonitorTests: QEMUTestCase {
     }
 
     func testPanicHaltAndReboot() throws {
-        let p = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "", timeout: 60, stdinAfter: nil)
+        let p = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "ktrace=1", timeout: 60, stdinAfter: nil)
             .with(script: [.command("panic hello from the monitor")]))
         assertPanic(p, "monitor: hello from the monitor")
+        XCTAssertTrue(p.hasLine("panic: the event trace up to the panic follows"), "ktrace=1: the trace at panic")
+        XCTAssertTrue(p.lines.contains { $0.hasPrefix("K 0 ") && $0.contains(" switch ") } && p.hasLine("ktrace: end"))
         let b = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "", timeout: 60, stdinAfter: nil).with(script: [.command("reboot")]))
         XCTAssertTrue(b.hasLine("reboot: resetting"))
         XCTAssertEqual(b.status, 0, "a reset under -no-reboot ends QEMU with status 0: \(b.statusDescription)")

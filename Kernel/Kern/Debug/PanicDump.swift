@@ -45,6 +45,11 @@ enum PanicDump {
         stopped.forEach { stoppedCPU($0, registers: true) }
         perCPUTable()
         heartbeats(stopped)
+        // With tracing on, the events that led here (docs/tracing.md).
+        if KTrace.on {
+            Console.print("panic: the event trace up to the panic follows")
+            KTrace.dump()
+        }
         // Last, after everything else had time to happen: a second winner of the
         // claim (E1 broken) would have counted itself by now.
         Console.line { l in

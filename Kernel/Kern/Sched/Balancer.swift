@@ -51,7 +51,19 @@ enum Balancer {
     static func unregister(_ td: Thread) {
         lock.lock()
         if let i = threads.firstIndex(where: { $0 === td }) { threads.remove(at: i) }
+        let last = threads.isEmpty
         lock.unlock()
+        if last { Sleep.wakeup(wakeChannel) }         // let the pass's thread leave now
+    }
+
+    /// The pass's thread sleeps here between passes.
+    private static let wakeChannel: UInt = 0x5EED_BA1A
+
+    /// Waits (bounded) until the pass's thread has left: suites call it so that
+    /// no pass (a cpusync) runs into the next suite.
+    static func waitUntilIdle(milliseconds: UInt64 = 3000) {
+        let budget = TSC.now &+ TSC.ticksPerMs &* milliseconds
+        while started.load(ordering: .acquiring) && TSC.now < budget { Scheduler.yield() }
     }
 
     /// The pass's thread runs while balanced threads exist (it sleeps on the
@@ -63,7 +75,7 @@ enum Balancer {
         if reports.isEmpty { reports = [BalanceReport(), BalanceReport()] }
         Thread.spawn("balancer", priority: Thread.highPriority, cpu: 0) {
             while true {
-                _ = Sleep.sleep(on: Sleep.channel(Thread.current), timeoutTicks: Clock.hz)
+                _ = Sleep.sleep(on: Balancer.wakeChannel, timeoutTicks: Clock.hz)
                 Balancer.lock.lock()
                 let idle = Balancer.threads.isEmpty
                 if idle { Balancer.started.store(false, ordering: .relaxed) }
