@@ -16,7 +16,15 @@ enum SuiteCommands {
                 Console.print("run: unknown suite '" + unknown + "' ('list' shows them)")
                 return
             }
-            if let e = KernelOptions.withOverrides(options, { TestRunner.runAndReturn(names) }) { Console.print("run: " + e) }
+            // The suites run in a thread of ordinary priority (as under run=),
+            // not in the monitor's high-priority one: a suite that yields on
+            // CPU 0 waiting for its own workers must not starve them.
+            if let e = KernelOptions.withOverrides(options, {
+                guard let td = Thread.spawn("run", cpu: 0, { TestRunner.runAndReturn(names) }) else {
+                    Console.print("run: no memory for the runner thread"); return
+                }
+                td.join()
+            }) { Console.print("run: " + e) }
         }
         Monitor.register(MonitorCommandSpec("demo", synopsis: "on|off", help: "the bsd4 demo's share reports", args: 1...1)) { a in
             switch a.word(at: 0) {
@@ -41,6 +49,7 @@ enum SuiteCommands {
                 }
             }
             let sleeper = kind == "sleeper"
+            if sleeper && !Clock.enabled { Console.print("spawn: a sleeper needs the tick (tick=1) to wake"); return }
             guard let td = Thread.spawn(sleeper ? "sleeper" : "hog", cpu: cpu, balanced: !sleeper, {
                 let me = Thread.current
                 while !me.killRequested.load(ordering: .acquiring) {

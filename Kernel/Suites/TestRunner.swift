@@ -117,6 +117,10 @@ enum TestRunner {
             }
         }
         for s in selected {
+            if Monitor.interrupted {                 // Ctrl-C at the monitor: no further suite
+                Console.line { $0.write("run: interrupted (Ctrl-C) before "); $0.write(s.name) }
+                break
+            }
             Console.line { $0.write("== suite "); $0.write(s.name); $0.write(": "); $0.write(s.summary) }
             ctx.begin(s.name)
             Panic.suiteInProgress = s.kind == .normal ? s.name : nil

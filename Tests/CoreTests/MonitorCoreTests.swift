@@ -65,7 +65,15 @@ final class MonitorCoreTests: XCTestCase {
         let r2 = type(&e, "\u{7F}XYZ")
         XCTAssertEqual(r2.events, [.overflow])
         XCTAssertEqual(r2.echo, bse + "X\u{7}")
-        XCTAssertEqual(type(&e, "\r").events, [submit("abcX")])
+        // Bytes were lost: Enter drops the line instead of running a cut one.
+        XCTAssertEqual(type(&e, "\r").events, [.discarded])
+        XCTAssertEqual(text(e), "")
+        XCTAssertEqual(type(&e, "ok\r").events, [submit("ok")], "the next line is whole again")
+        XCTAssertEqual(e.history.count, 1, "a discarded line is not history")
+        // Ctrl-U after an overflow starts a clean line.
+        _ = type(&e, "abcdefg")
+        XCTAssertEqual(type(&e, [0x15]).events, [])
+        XCTAssertEqual(type(&e, "xy\r").events, [submit("xy")])
     }
 
     func testCtrlUErasesTheWholeLine() {

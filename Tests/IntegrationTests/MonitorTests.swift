@@ -18,8 +18,9 @@ final class MonitorTests: QEMUTestCase {
     }
 
     /// Text between the first line starting with `command`'s echo and the next prompt.
-    private func answer(_ r: QEMUResult, to command: String) -> [String] {
-        guard let i = r.lines.firstIndex(where: { $0.hasSuffix("quartet> " + command) }) else { return [] }
+    private func answer(_ r: QEMUResult, to command: String, last: Bool = false) -> [String] {
+        let match = { (l: String) in l.hasSuffix("quartet> " + command) }
+        guard let i = last ? r.lines.lastIndex(where: match) : r.lines.firstIndex(where: match) else { return [] }
         let rest = r.lines[(i + 1)...]
         return Array(rest.prefix { !$0.hasPrefix("quartet> ") })
     }
@@ -64,8 +65,8 @@ final class MonitorTests: QEMUTestCase {
             .command { "nice " + MonitorTests.id(after: "spawn: lwp", in: $0) + " 3" },
             .command { "bind " + MonitorTests.id(after: "spawn: hog", in: $0) + " 2" },
             .command("ktrace start"), .command("ktrace stop"), .command("ktrace dump"),
-            .command("run console"), .command("run console torture.seconds=1"), .command("run nosuch"),
-            .command("run console bogus=1"),
+            .command("run console"), .command("run ipiq-torture torture.seconds=1"), .command("run nosuch"),
+            .command("run console bogus=1"), .command("run console bug.ipiq_nofence=1"),
             .command("ps"),
             .command { "kill " + MonitorTests.id(after: "spawn: hog", in: $0) },
             .command("top"), ExpectStep("top: every second") { _ in "q" },
@@ -84,12 +85,17 @@ final class MonitorTests: QEMUTestCase {
         XCTAssertEqual(r.lines.filter { $0.hasPrefix("SUMMARY: ") }.count, 2, "run returned to the prompt twice")
         XCTAssertTrue(r.hasLine("run: unknown suite 'nosuch' ('list' shows them)"))
         XCTAssertTrue(r.hasLine("run: unknown option 'bogus' ('options' lists them)"))
+        XCTAssertTrue(r.hasLine("run: option 'bug.ipiq_nofence' takes effect only at boot (put it on the kernel command line)"))
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("  ipiq-torture: 1 s on 4 CPUs") }, "the override was in force")
         XCTAssertTrue(r.hasLine("top: stopped"))
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("top: every second") })
         // The bound hog moved to CPU 2 (ps before the kill), and is gone after it.
         let hogID = MonitorTests.id(after: "spawn: hog", in: r.serial.replacingOccurrences(of: "\r", with: ""))
         let rows = r.lines.filter { $0.trimmingCharacters(in: .whitespaces).hasPrefix(hogID + "  hog") }
         XCTAssertTrue(rows.contains { $0.contains("running      2") || $0.contains("runnable     2") }, "hog on CPU 2: \(rows)")
+        let lastPS = answer(r, to: "ps", last: true)
+        XCTAssertFalse(lastPS.isEmpty, "the last ps answered")
+        XCTAssertFalse(lastPS.contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix(hogID + "  hog") }, "killed hog gone: \(lastPS)")
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("   ") && $0.contains(" lwp ") && $0.contains("     3 ") }, "the lwp's nice is 3")
     }
 
@@ -99,6 +105,7 @@ final class MonitorTests: QEMUTestCase {
         let script: [ExpectStep] = [
             ExpectStep("quartet> ") { _ in "\u{01}\u{02}\u{80}\u{ff}garbage\r" },
             ExpectStep("quartet> ") { _ in long + "\r" },
+            .command("trace 5 6"),
             ExpectStep("quartet> ") { _ in paste },
             .command("xyzzy"), .command("nice"), .command("nice x 3"), .command("nice 1 99"), .command("trace cpu 9"),
             .command("bind 1 99"), .command("kill 1"), .command("ktrace bogus"), .command("spawn dragon"),
@@ -111,6 +118,9 @@ final class MonitorTests: QEMUTestCase {
         XCTAssertTrue(r.hasLine(containing: "unknown command 'garbage' (try 'help')"), "control bytes dropped")
         XCTAssertFalse(r.serial.unicodeScalars.contains { $0 == "\u{01}" || $0 == "\u{02}" }, "control bytes not echoed")
         XCTAssertTrue(r.hasLine("line too long (max 120)"))
+        XCTAssertTrue(r.hasLine("line discarded: longer than 120 bytes"), "a cut line is not run")
+        XCTAssertFalse(r.hasLine(containing: "unknown command 'xxxxxxxx"), "the cut line did not run")
+        XCTAssertTrue(r.hasLine("usage: trace <thread-id> | cpu <n>"))
         XCTAssertGreaterThanOrEqual(r.lines.filter { $0.hasPrefix("uptime: ") }.count, 22, "20 pasted + typed + recalled")
         XCTAssertTrue(r.hasLine(containing: "unknown command 'xyzzy' (try 'help')"))
         XCTAssertTrue(r.hasLine("usage: nice <id> <n>"))
@@ -130,6 +140,16 @@ final class MonitorTests: QEMUTestCase {
         XCTAssertEqual(r.status, 1, r.statusDescription)
         XCTAssertTrue(r.hasLine("top: stopped"))
         XCTAssertGreaterThanOrEqual(r.lines.filter { $0.hasPrefix("cpu  thread") }.count, 2, "top refreshed the CPU table")
+    }
+
+    func testCtrlCStopsARunBetweenSuites() throws {
+        let script: [ExpectStep] = [.command("run rendezvous-preempt rendezvous-preempt"),
+                                    ExpectStep("== suite rendezvous-preempt") { _ in "\u{03}" }, .command("exit")]
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "", timeout: 90, stdinAfter: nil).with(script: script))
+        XCTAssertEqual(r.status, 1, r.statusDescription)
+        XCTAssertTrue(r.hasLine("run: interrupted (Ctrl-C) before rendezvous-preempt"))
+        XCTAssertEqual(r.lines.filter { $0.hasPrefix("== suite rendezvous-preempt") }.count, 1, "the second run did not start")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("SUMMARY: ") }, "the first one finished and summed up")
     }
 
     func testPanicHaltAndReboot() throws {
@@ -169,7 +189,7 @@ final class PanicMonitorTests: QEMUTestCase {
         XCTAssertTrue(r.lines.contains { $0.contains("monitor") && $0.contains("running") && $0.contains(" cpu 0") }, "ps")
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("bsd4_spin") }, "locks")
         XCTAssertTrue(r.hasLine("ktrace: end"), "ktrace dump")
-        XCTAssertTrue(r.lines.contains { $0.hasPrefix("unknown command 'bogus'") })
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("unknown command (cpus, ps, trace cpu N") })
     }
 }
 

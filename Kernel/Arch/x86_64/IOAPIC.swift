@@ -18,6 +18,7 @@ enum IOAPIC {
     /// (physical destination, fixed delivery). False when no I/O APIC of the
     /// MADT serves the IRQ's global system interrupt.
     static func route(isaIRQ irq: UInt8, vector: UInt8, apicID: UInt32, madt: MADTInfo) -> Bool {
+        guard apicID <= 0xFF else { return false }              // 8-bit destination without remapping
         let r = madt.isaRoute(irq: irq)
         for chip in madt.ioAPICs {
             let base = UInt64(chip.address)

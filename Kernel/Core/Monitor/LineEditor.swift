@@ -37,6 +37,10 @@ struct LineEditor {
         /// been echoed; the caller may print `overflowMessage` on a line of its
         /// own and then the prompt and `line` again.
         case overflow
+        /// Enter on a line that lost bytes to an overflow: it is not what was
+        /// typed, so it is dropped rather than run (a cut `torture.seconds=100`
+        /// would run as `=10`). "\r\n" has been echoed.
+        case discarded
     }
 
     static let maxSequence = 16
@@ -54,6 +58,8 @@ struct LineEditor {
     private var state = State.normal
     private var afterCR = false
     private var overflowReported = false
+    /// Bytes were refused since the line began (Ctrl-U or Ctrl-C start over).
+    private var truncated = false
     /// The history entry shown, while browsing with Up/Down; nil on a new line.
     private var browsing: Int? = nil
 
@@ -103,6 +109,7 @@ struct LineEditor {
         switch b {
         case 0x20...0x7E:
             guard line.count < capacity else {
+                truncated = true
                 if overflowReported { return .none }
                 overflowReported = true
                 out.append(0x07)
@@ -114,6 +121,13 @@ struct LineEditor {
             if b == 0x0A && wasCR { return .none }             // the LF of a CRLF
             afterCR = b == 0x0D
             out.append(0x0D); out.append(0x0A)
+            if truncated {
+                truncated = false
+                line.removeAll(keepingCapacity: true)
+                browsing = nil
+                overflowReported = false
+                return .discarded
+            }
             return .submit(submit())
         case 0x08, 0x7F:
             if !line.isEmpty { erase(1, into: &out); line.removeLast() }
@@ -122,10 +136,12 @@ struct LineEditor {
             erase(line.count, into: &out)
             line.removeAll(keepingCapacity: true)
             overflowReported = false
+            truncated = false
         case 0x03:                                             // Ctrl-C
             line.removeAll(keepingCapacity: true)
             browsing = nil
             overflowReported = false
+            truncated = false
             return .interrupt
         case 0x1B:
             state = .escape

@@ -97,6 +97,11 @@ enum KernelOptions {
         for o in known { Console.line { $0.write("  "); $0.padRight(o.key, width: width + 2); $0.write(o.help) } }
     }
 
+    /// The options suites read when they run (the monitor's `run` may set them).
+    static let runtimeKeys: [StaticString] = ["torture.seconds", "bsd4.window_us", "ipiq.min_per_pair", "litmus.iterations",
+                                              "litmus.tests", "litmus.ms", "litmus.sb_cap_ms", "bench.ms",
+                                              "rendezvous.window_cycles"]
+
     /// Options a monitor command set for its own run (`run SUITE key=value`),
     /// consulted before the boot command line.
     nonisolated(unsafe) private static var overrides: [(key: String, value: String)] = []
@@ -109,6 +114,11 @@ enum KernelOptions {
             let parts = w.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, !parts[0].isEmpty else { return "expected key=value, got '" + w + "'" }
             guard known.contains(where: { equal($0.key, parts[0]) }) else { return "unknown option '" + parts[0] + "' ('options' lists them)" }
+            // Most options are read once at boot; an override of one would be
+            // silently ignored (a control that is not in force, say).
+            guard runtimeKeys.contains(where: { equal($0, parts[0]) }) else {
+                return "option '" + parts[0] + "' takes effect only at boot (put it on the kernel command line)"
+            }
             parsedWords.append((parts[0], parts[1]))
         }
         let saved = overrides

@@ -87,7 +87,10 @@ enum FaultReport {
     /// Every frame is named by KernelSymbols ("  NAME + 0xOFFSET") when the
     /// table covers it. `ripIsReturnAddress`: frame #0 is a return address too
     /// (panic), not the faulting instruction.
-    static func backtrace(rip: UInt64, rbp: UInt64, maxFrames: Int = 32, ripIsReturnAddress: Bool = false) {
+    /// `probing`: every load goes through CPU.probeRead (a stack that may be
+    /// freed and unmapped while we read it: the monitor's `trace <thread>`).
+    static func backtrace(rip: UInt64, rbp: UInt64, maxFrames: Int = 32, ripIsReturnAddress: Bool = false,
+                          probing: Bool = false) {
         Console.print("  backtrace (rbp chain; scripts/symbolize.sh adds file:line):")
         Console.line { l in
             l.write("    #0  "); l.hex(rip, width: 16)
@@ -100,9 +103,17 @@ enum FaultReport {
                 Console.line { $0.write("    (frame pointer "); $0.hex(frame); $0.write(" is not readable; stop)") }
                 return
             }
-            let p = UnsafeRawPointer(bitPattern: UInt(frame))!
-            let next = p.load(as: UInt64.self)
-            let ret = p.load(fromByteOffset: 8, as: UInt64.self)
+            let next: UInt64, ret: UInt64
+            if probing {
+                guard let n = CPU.probeRead(frame), let r = CPU.probeRead(frame + 8) else {
+                    Console.line { $0.write("    (frame "); $0.hex(frame); $0.write(" went away while it was read; stop)") }
+                    return
+                }
+                (next, ret) = (n, r)
+            } else {
+                let p = UnsafeRawPointer(bitPattern: UInt(frame))!
+                (next, ret) = (p.load(as: UInt64.self), p.load(fromByteOffset: 8, as: UInt64.self))
+            }
             if ret == 0 { break }
             Console.line { l in
                 l.write("    #"); l.dec(UInt64(depth)); l.write(depth < 10 ? "  " : " "); l.hex(ret, width: 16)

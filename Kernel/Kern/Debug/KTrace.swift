@@ -115,7 +115,8 @@ enum KTrace {
     /// The text dump: a begin line, each CPU's events oldest first, an end line.
     /// Stops tracing while it prints (the dump's own IPIs and switches would
     /// otherwise overwrite what it is printing) and restores it after.
-    static func dump() {
+    /// `stop`: asked between events (the monitor's Ctrl-C).
+    static func dump(stop: () -> Bool = { false }) {
         guard available else { Console.print("ktrace: not available"); return }
         let was = on
         on = false
@@ -124,11 +125,13 @@ enum KTrace {
             l.write("ktrace: begin cpus="); l.dec(rings.count); l.write(" tsc_mhz="); l.dec(TSC.ticksPerMs / 1000)
             l.write(" events="); l.dec(c.recorded - c.dropped); l.write(" dropped="); l.dec(c.dropped)
         }
-        for (cpu, r) in rings.enumerated() {
+        var interrupted = false
+        for (cpu, r) in rings.enumerated() where !interrupted {
             let n = r.index.load(ordering: .relaxed)
             let first = n > UInt64(r.capacity) ? n - UInt64(r.capacity) : 0
             var i = first
             while i < n {
+                if stop() { Console.print("ktrace: dump interrupted"); interrupted = true; break }
                 let s = r.slots[Int(i % UInt64(r.capacity))]
                 if let e = KTraceEvent(rawValue: s.event) {
                     Console.line { l in
@@ -140,7 +143,8 @@ enum KTrace {
             }
         }
         Console.print("ktrace: end")
-        on = was
+        // A window frozen meanwhile (or before) stays frozen.
+        on = was && !frozenAtWindow.load(ordering: .relaxed)
     }
 
     /// A torture suite calls this where it sees its race window (any context,

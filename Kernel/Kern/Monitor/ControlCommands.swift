@@ -37,7 +37,7 @@ enum ControlCommands {
             switch a.word(at: 0) ?? "" {
             case "start": KTrace.start(); Console.print("ktrace: recording")
             case "stop": KTrace.stop(); Console.print("ktrace: stopped")
-            case "dump": KTrace.dump()
+            case "dump": KTrace.dump(stop: { Monitor.interrupted })
             case "clear": KTrace.clear(); Console.print("ktrace: cleared")
             default: Monitor.fail(a.error("expected start, stop, dump or clear, got '" + (a.word(at: 0) ?? "") + "'"))
             }
@@ -93,8 +93,11 @@ enum ControlCommands {
             return
         }
         td.pinned.store(true, ordering: .relaxed)
-        td.migrateTarget.store(cpu, ordering: .relaxed)
-        Console.line { l in l.write("bind: #"); l.dec(td.id); l.write(" moves to CPU "); l.dec(cpu); l.write(" at its next preemption and stays") }
+        td.affinity.store(cpu, ordering: .relaxed)
+        Console.line { l in
+            l.write("bind: #"); l.dec(td.id); l.write(" moves to CPU "); l.dec(cpu)
+            l.write(" at its next preemption (retried until it is there) and stays; the balancer leaves it")
+        }
     }
 
     static func top() {
@@ -103,7 +106,12 @@ enum ControlCommands {
             InspectCommands.cpus()
             InspectCommands.ps()
             for _ in 0..<10 {
-                if Monitor.interrupted || MonitorInput.take() != nil { Console.print("top: stopped"); return }
+                if Monitor.interrupted || MonitorInput.take() != nil {
+                    while MonitorInput.take() != nil {}       // the key (or the Ctrl-C byte) is spent
+                    MonitorInput.interrupted.store(false, ordering: .relaxed)
+                    Console.print("top: stopped")
+                    return
+                }
                 if Clock.enabled { _ = Sleep.sleep(on: Sleep.channel(Thread.current), timeoutTicks: max(1, Clock.hz / 10)) }
                 else { TSC.delay(microseconds: 100_000) }
             }

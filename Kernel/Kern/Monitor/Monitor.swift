@@ -36,6 +36,7 @@ enum Monitor {
         Console.print("monitor: type 'help' for commands; 'exit' leaves QEMU with success")
         prompt()
         var out: [UInt8] = []
+        var overruns = MonitorInput.overruns.load(ordering: .relaxed)
         while true {
             let b = MonitorInput.next()
             out.removeAll(keepingCapacity: true)
@@ -53,9 +54,21 @@ enum Monitor {
                 MonitorInput.interrupted.store(false, ordering: .relaxed)
                 echo(Array("^C\r\n".utf8))
                 prompt()
+            case .discarded:
+                Console.line { l in l.write("line discarded: longer than "); l.dec(maxLine); l.write(" bytes") }
+                prompt()
             case .submit(let line):
                 MonitorInput.interrupted.store(false, ordering: .relaxed)
-                execute(line)
+                // Bytes lost to a full input ring (a paste faster than us) may
+                // have merged or cut lines: run nothing that may not be what
+                // was typed.
+                let now = MonitorInput.overruns.load(ordering: .relaxed)
+                if now != overruns {
+                    Console.line { l in l.write("input overrun: "); l.dec(now &- overruns); l.write(" bytes lost; line discarded") }
+                    overruns = now
+                } else {
+                    execute(line)
+                }
                 prompt()
             }
         }

@@ -25,13 +25,15 @@ enum MonitorInput {
 
     /// Boot CPU, after SMP bring-up: route COM1 (ISA IRQ 4) to CPU 0.
     static func start() {
+        // The handler first, then the route (no vector may arrive unhandled).
+        Traps.register(vector: Vectors.serial) { _ in MonitorInput.receive() }
+        interruptDriven = true
         guard let madt = SMP.madt,
               IOAPIC.route(isaIRQ: 4, vector: UInt8(Vectors.serial), apicID: PerCPU.cpus[0].apicID, madt: madt) else {
+            interruptDriven = false
             Console.print("monitor: no I/O APIC route for COM1; input is polled")
             return
         }
-        Traps.register(vector: Vectors.serial) { _ in MonitorInput.receive() }
-        interruptDriven = true
         Serial16550.com1.enableReceiveInterrupts()
         receive()                                   // bytes that arrived before the route
     }
@@ -62,7 +64,8 @@ enum MonitorInput {
                 _ = Sleep.sleep(on: channel, releasing: lock)
             } else {
                 lock.unlock()
-                if Clock.enabled { _ = Sleep.sleep(on: channel, timeoutTicks: 1) } else { Scheduler.yield() }
+                if Clock.enabled { _ = Sleep.sleep(on: channel, timeoutTicks: 1) }
+                else { Scheduler.yield(); TSC.delay(microseconds: 1000) }   // no tick to sleep on: poll gently
                 receive()
                 lock.lock()
             }

@@ -1,6 +1,7 @@
 // `panic=monitor`: after the dump, a minimal monitor on the panic CPU for a
 // post-mortem look. The other CPUs are stopped and may hold any lock, so it
-// takes none and allocates nothing: polled input into a fixed buffer, and
+// takes none and allocates nothing: polled input into a fixed buffer, byte
+// comparisons instead of strings, and
 // commands that read through raw memory (cpus, trace cpu N) or through data
 // that only atomics guard (locks, ktrace dump, ps over the thread table
 // without its lock).
@@ -16,9 +17,7 @@ enum PanicMonitor {
             switch b {
             case 0x0D, 0x0A:
                 Console.print("")
-                var words: [UInt8] = []                        // small; the heap lock is bypassed after a panic
-                for i in 0..<n { words.append(line[i]) }
-                execute(words)
+                execute(line, n)
                 n = 0
                 prompt()
             case 0x08, 0x7F:
@@ -31,30 +30,36 @@ enum PanicMonitor {
         }
     }
 
-    private static func execute(_ bytes: [UInt8]) {
-        let text = String(decoding: bytes, as: UTF8.self)
-        let w = text.split(separator: " ").map(String.init)
-        guard let c = w.first else { return }
-        switch c {
-        case "cpus": PanicDump.perCPUTable()
-        case "locks": InspectCommands.locks()
-        case "ktrace": if w.count == 2 && w[1] == "dump" { KTrace.dump() } else { Console.print("usage: ktrace dump") }
-        case "ps":
+    /// Byte comparisons over the fixed buffer: no String, no array (the heap
+    /// may be mid-change on a stopped CPU).
+    private static func execute(_ line: InlineArray<80, UInt8>, _ n: Int) {
+        func equals(_ s: StaticString) -> Bool {
+            s.withUTF8Buffer { w in w.count == n && (0..<n).allSatisfy { line[$0] == w[$0] } }
+        }
+        func startsWith(_ s: StaticString) -> Bool {
+            s.withUTF8Buffer { w in w.count <= n && (0..<w.count).allSatisfy { line[$0] == w[$0] } }
+        }
+        if n == 0 { return }
+        if equals("cpus") { PanicDump.perCPUTable() }
+        else if equals("locks") { InspectCommands.locks() }
+        else if equals("ktrace dump") { KTrace.dump() }
+        else if equals("exit") { QEMUExit.exit(code: FaultReport.exitCode) }
+        else if equals("ps") {
             ThreadTable.forEachStopped { td in
                 Console.line { l in
                     l.dec(td.id, width: 5); l.write("  "); l.padRight(td.name, width: 14); l.write("  ")
                     l.padRight(InspectCommands.stateName(td.state), width: 9); l.write(" cpu "); l.dec(td.cpu)
                 }
             }
-        case "trace":
-            guard w.count == 3, w[1] == "cpu", let cpu = Int(w[2]), SMP.online.contains(cpu) else {
-                Console.print("usage: trace cpu N (an online CPU)"); return
-            }
+        } else if startsWith("trace cpu ") {
+            var cpu = 0, digits = 0
+            for i in 10..<n where line[i] >= 0x30 && line[i] <= 0x39 && digits < 3 { cpu = cpu * 10 + Int(line[i] - 0x30); digits += 1 }
+            guard digits > 0, digits == n - 10, SMP.online.contains(cpu) else { Console.print("usage: trace cpu N (an online CPU)"); return }
             if cpu == PerCPU.currentNumber { Console.print("trace: this is the panic CPU; its backtrace is in the dump above") }
             else if StopCPUs.stoppedMask.contains(cpu) { PanicDump.stoppedCPU(cpu, registers: false) }
             else { Console.line { l in l.write("trace: CPU "); l.dec(cpu); l.write(" did not stop (no saved frame)") } }
-        case "exit": QEMUExit.exit(code: FaultReport.exitCode)
-        default: Console.line { l in l.write("unknown command '"); l.write(c); l.write("' (cpus, ps, trace cpu N, locks, ktrace dump, exit)") }
+        } else {
+            Console.print("unknown command (cpus, ps, trace cpu N, locks, ktrace dump, exit)")
         }
     }
 

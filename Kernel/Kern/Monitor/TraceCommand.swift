@@ -13,24 +13,25 @@ extension ControlCommands {
             }
             return
         }
-        guard a.count == 1, let td = thread(a, 0) else { return }
+        guard a.count == 1 else { Console.print("usage: trace <thread-id> | cpu <n>"); return }
+        guard let td = thread(a, 0) else { return }
         if td.state == .running {
             Console.line { l in l.write("trace: #"); l.dec(td.id); l.write(" ("); l.write(td.name); l.write(") is running on CPU "); l.dec(td.cpu) }
             traceCPU(td.cpu)
             return
         }
+        // The thread may exit and its stack be freed while we read: every load
+        // is a probe (a fault ends the walk with a line, not a panic).
         let rsp = td.context.pointee.rsp
-        guard rsp != 0, Paging.isMapped(rsp, length: 56) else {
-            Console.line { l in l.write("trace: #"); l.dec(td.id); l.write(" has no saved frame") }
+        guard td.state != .exited, rsp != 0, let rbp = CPU.probeRead(rsp + 40), let ret = CPU.probeRead(rsp + 48) else {
+            Console.line { l in l.write("trace: #"); l.dec(td.id); l.write(" has no saved frame (exited or never ran)") }
             return
         }
-        let p = UnsafeRawPointer(bitPattern: UInt(rsp))!
         Console.line { l in
             l.write("trace: #"); l.dec(td.id); l.write(" ("); l.write(td.name); l.write("), "); l.write(InspectCommands.stateName(td.state))
             l.write(" on CPU "); l.dec(td.cpu); l.write(", saved rsp "); l.hex(rsp)
         }
-        FaultReport.backtrace(rip: p.load(fromByteOffset: 48, as: UInt64.self), rbp: p.load(fromByteOffset: 40, as: UInt64.self),
-                              ripIsReturnAddress: true)
+        FaultReport.backtrace(rip: ret, rbp: rbp, ripIsReturnAddress: true, probing: true)
     }
 
     static func traceCPU(_ c: Int) {
@@ -38,7 +39,20 @@ extension ControlCommands {
             backtraceHere()
             return
         }
-        if let ticket = IPIQueue.send(to: c, { _, _ in ControlCommands.backtraceHere() }) { IPIQueue.wait(ticket) }
+        // Bounded (and Ctrl-C stops it): the CPU worth tracing may be the one
+        // spinning with interrupts off. Its handler prints whenever it runs.
+        guard let ticket = IPIQueue.send(to: c, { _, _ in ControlCommands.backtraceHere() }) else { return }
+        let end = TSC.now &+ TSC.ticksPerMs &* 2000
+        while !IPIQueue.isDone(ticket) {
+            if TSC.now >= end || Monitor.interrupted {
+                Console.line { l in
+                    l.write("trace: CPU "); l.dec(c); l.write(" did not answer in 2 s (interrupts off?); it prints when it does")
+                }
+                return
+            }
+            IPIQueue.process()
+            Scheduler.yield()
+        }
     }
 
     /// Runs on the CPU to trace (its IPI handler, or the monitor itself).

@@ -249,6 +249,14 @@ enum IPIQueue {
         }
     }
 
+    /// True once the message of `ticket` has finished on its target (a poll,
+    /// for waits that must stay bounded).
+    static func isDone(_ ticket: IPITicket) -> Bool {
+        guard ticket.source != ticket.target, ticket.delivery != .dropped else { return true }
+        let q = ringFor(source: ticket.source, target: ticket.target)
+        return IPIRing.reached(q.pointee.xindex.load(ordering: .acquiring), ticket.sequence)
+    }
+
     /// Spins until the target has taken the message (rindex passed it, its
     /// handler may still run), at most `maxCycles`. For test hooks.
     static func waitTaken(_ ticket: IPITicket, maxCycles: UInt64) {

@@ -225,7 +225,8 @@ enum Scheduler {
         s.load.store(s.runQueue.count + (busy ? 1 : 0), ordering: .relaxed)
         if let level = s.runQueue.highestLevel, td === s.idle || level >= td.priority {
             requestPreemption()
-        } else if busy && td.migrateTarget.load(ordering: .relaxed) >= 0 {
+        } else if busy && (td.migrateTarget.load(ordering: .relaxed) >= 0
+                           || (td.affinity.load(ordering: .relaxed) >= 0 && td.affinity.load(ordering: .relaxed) != s.cpu)) {
             requestPreemption()              // a thread alone here still moves at the next tick
         }
     }
@@ -285,9 +286,13 @@ enum Scheduler {
     /// that are stale by the time the thread unbinds, and the next pass marks
     /// it again if it is still a hog (docs/binding-and-psref.md).
     private static func migrateAtSwitch(_ old: Thread, _ s: CPUScheduler) -> Bool {
-        let target = old.migrateTarget.load(ordering: .relaxed)
-        guard target >= 0 else { return false }
-        old.migrateTarget.store(-1, ordering: .relaxed)
+        var target = old.migrateTarget.load(ordering: .relaxed)
+        if target >= 0 {
+            old.migrateTarget.store(-1, ordering: .relaxed)
+        } else {
+            target = old.affinity.load(ordering: .relaxed)      // the monitor's bind: until it is there
+            guard target >= 0 else { return false }
+        }
         guard target != s.cpu, SMP.online.contains(target) else { return false }
         // Pinned another way: a critical section or a spinlock section (a
         // passive reference may rely on either) keeps the thread here too.

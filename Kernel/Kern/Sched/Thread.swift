@@ -131,8 +131,11 @@ final class Thread: RunQueueNode {
     /// demo); `kill` refuses every other thread.
     var killable = false
     let killRequested = Atomic<Bool>(false)
-    /// Placed by the monitor's `bind`: the balancer leaves it alone.
+    /// Placed by the monitor's `bind`: the balancer leaves it alone, and the
+    /// switch moves it to `affinity` (retried at every preemption until it
+    /// is there; the tick forces one).
     let pinned = Atomic<Bool>(false)
+    let affinity = Atomic<Int>(-1)
 
     private static let nextID = Atomic<Int>(1)
 
