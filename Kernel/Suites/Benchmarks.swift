@@ -56,6 +56,7 @@ enum Benchmarks {
         threadLifecycle(&t, budget)
         Bsd4Bench.run(&t, budget)
         KTraceBench.run(&t, budget)
+        FastPathBench.run(&t, budget)
     }
 
     /// Ping on one vector, pong back on another: the hardware + hypervisor floor.

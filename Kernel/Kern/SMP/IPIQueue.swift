@@ -378,8 +378,12 @@ enum IPIQueue {
     /// True when messages are waiting for this CPU (a cheap hint for idle loops).
     static var hasPending: Bool {
         guard cpuCount > 0 else { return false }
-        let t = targets[PerCPU.currentNumber]
-        return t.sources.load(ordering: .relaxed) != 0 || t.parkedCount > 0
+        // Borrowed, not retained: this is on every outermost critical_exit.
+        return targets.withUnsafeBufferPointer { b in
+            Unmanaged.passUnretained(b[PerCPU.currentNumber])._withUnsafeGuaranteedRef {
+                $0.sources.load(ordering: .relaxed) != 0 || $0.parkedCount > 0
+            }
+        }
     }
 
     /// Processing depth on this CPU (the switch path asserts it is 0).
