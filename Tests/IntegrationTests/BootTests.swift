@@ -294,7 +294,8 @@ final class BootTests: QEMUTestCase {
                        "rendezvous on all CPUs (empty action): median ",
                        "thread switch (yield between two threads): ", "uncontended SpinLock lock+unlock: ",
                        "heap posix_memalign+free (64 bytes): ", "thread create + run + exit + join (same CPU): median ",
-                       "bsd4 with 10000 queued lwps: select ", "ktrace record: off "] {
+                       "bsd4 with 10000 queued lwps: select ", "ktrace record: off ",
+                       "fast-path parts per call (cycles): empty loop "] {
             XCTAssertTrue(r.passes.contains { $0.hasPrefix("bench: " + figure) }, "no figure '\(figure)'")
         }
     }
