@@ -60,12 +60,17 @@ enum BindRules {
             Binding.unbind(previous)
             // A sleep is not a preemption: the switch into it keeps the thread
             // here even with a target (the target waits for a later switch).
-            me.migrateTarget.store(away, ordering: .relaxed)
             if Clock.enabled {                                       // a timed sleep needs the tick
+                // Interrupts off from the store to the sleep: a tick between
+                // them would preempt us (the tick forces a preemption on a
+                // thread with a target), and that move would be legitimate.
+                let flags = CPU.saveFlagsAndDisableInterrupts()
+                me.migrateTarget.store(away, ordering: .relaxed)
                 _ = Sleep.sleep(on: Sleep.channel(me), timeoutTicks: 1)
-                CriticalSection.enter()
-                result.values[5] = UInt64(PerCPU.currentNumber)
-                CriticalSection.exit()
+                result.values[5] = UInt64(PerCPU.currentNumber)      // still off: the CPU it woke on
+                CPU.restoreFlags(flags)
+            } else {
+                me.migrateTarget.store(away, ordering: .relaxed)
             }
             Scheduler.yield()
             CriticalSection.enter()
