@@ -13,6 +13,20 @@ enum Benchmarks {
     static let pongs = Atomic<UInt64>(0)
     nonisolated(unsafe) static var pingFrom = 0
 
+    /// Cycles per call of `body` (given a running count), in batches of 100
+    /// for `ms` milliseconds (at least 10): for operations too short to time
+    /// one by one (KTraceBench, FastPathBench).
+    static func cyclesPerCall(_ ms: UInt64, _ body: (UInt64) -> Void) -> (cycles: UInt64, calls: UInt64) {
+        var n: UInt64 = 0
+        let budget = TimeBudget(milliseconds: max(10, ms))
+        let t0 = TSC.now
+        while !budget.expired {
+            for i in 0..<UInt64(100) { body(n &+ i) }
+            n &+= 100
+        }
+        return ((TSC.now &- t0) / max(n, 1), n)
+    }
+
     /// Collects samples (TSC cycles) and reports median and mean.
     struct Samples {
         var values: [UInt64] = []

@@ -13,29 +13,17 @@ enum FastPathBench {
 
     static func run(_ t: inout TestContext, _ ms: UInt64) {
         let slice = max(10, ms / 6)
-        let empty = perCall(slice) { _ in }
-        let gs = perCall(slice) { _ in _ = GSBase.read(PerCPUHeader.cpuNumber) }
-        let barrier = perCall(slice) { _ in CPU.compilerBarrier() }
-        let flags = perCall(slice) { _ in CPU.restoreFlags(CPU.saveFlagsAndDisableInterrupts()) }
-        let rmw = perCall(slice) { _ in counter.wrappingAdd(1, ordering: .relaxed) }
-        let critical = perCall(slice) { _ in CriticalSection.enter(); CriticalSection.exit() }
+        let empty = Benchmarks.cyclesPerCall(slice) { _ in }
+        let gs = Benchmarks.cyclesPerCall(slice) { _ in _ = GSBase.read(PerCPUHeader.cpuNumber) }
+        let barrier = Benchmarks.cyclesPerCall(slice) { _ in CPU.compilerBarrier() }
+        let flags = Benchmarks.cyclesPerCall(slice) { _ in CPU.restoreFlags(CPU.saveFlagsAndDisableInterrupts()) }
+        let rmw = Benchmarks.cyclesPerCall(slice) { _ in counter.wrappingAdd(1, ordering: .relaxed) }
+        let critical = Benchmarks.cyclesPerCall(slice) { _ in CriticalSection.enter(); CriticalSection.exit() }
         t.check(empty.calls > 0 && critical.calls > 0) { l in
             l.write("fast-path parts per call (cycles): empty loop "); l.dec(empty.cycles); l.write(", GS read ")
             l.dec(gs.cycles); l.write(", compiler barrier call "); l.dec(barrier.cycles); l.write(", save+cli+restore flags ")
             l.dec(flags.cycles); l.write(", locked add "); l.dec(rmw.cycles); l.write(", critical_enter+exit ")
             l.dec(critical.cycles)
         }
-    }
-
-    /// Cycles per call of `body`, in batches of 100 for `ms` milliseconds.
-    private static func perCall(_ ms: UInt64, _ body: (UInt64) -> Void) -> (cycles: UInt64, calls: UInt64) {
-        var n: UInt64 = 0
-        let budget = TimeBudget(milliseconds: ms)
-        let t0 = TSC.now
-        while !budget.expired {
-            for i in 0..<UInt64(100) { body(n &+ i) }
-            n &+= 100
-        }
-        return ((TSC.now &- t0) / max(n, 1), n)
     }
 }

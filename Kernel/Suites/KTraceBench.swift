@@ -6,27 +6,15 @@ enum KTraceBench {
     static func run(_ t: inout TestContext, _ ms: UInt64) {
         guard KTrace.available else { t.skip("ktrace rings were not allocated"); return }
         let was = KTrace.on
-        let empty = perCall(ms / 3) { _ in }
+        let empty = Benchmarks.cyclesPerCall(ms / 3) { _ in }
         KTrace.stop()
-        let off = perCall(ms / 3) { i in KTrace.record(.migrate, i, 0) }
+        let off = Benchmarks.cyclesPerCall(ms / 3) { i in KTrace.record(.migrate, i, 0) }
         KTrace.start()
-        let on = perCall(ms / 3) { i in KTrace.record(.migrate, i, 0) }
+        let on = Benchmarks.cyclesPerCall(ms / 3) { i in KTrace.record(.migrate, i, 0) }
         if !was { KTrace.stop(); KTrace.clear() }
         t.check(off.calls > 0 && on.calls > 0) { l in
             l.write("ktrace record: off "); l.dec(off.cycles); l.write(" cycles, on "); l.dec(on.cycles)
             l.write(" cycles per event (empty loop "); l.dec(empty.cycles); l.write("; "); l.dec(on.calls); l.write(" events)")
         }
-    }
-
-    /// Cycles per call of `body`, in batches of 100 for `ms` milliseconds.
-    private static func perCall(_ ms: UInt64, _ body: (UInt64) -> Void) -> (cycles: UInt64, calls: UInt64) {
-        var n: UInt64 = 0
-        let budget = TimeBudget(milliseconds: max(10, ms))
-        let t0 = TSC.now
-        while !budget.expired {
-            for i in 0..<UInt64(100) { body(n &+ i) }
-            n &+= 100
-        }
-        return ((TSC.now &- t0) / max(n, 1), n)
     }
 }
