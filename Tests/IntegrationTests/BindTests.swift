@@ -9,11 +9,8 @@ final class BindTests: QEMUTestCase {
         guard let line = r.lines.first(where: { $0.hasPrefix("bind-torture: ") && $0.contains("migrated at a switch") }) else {
             return (0, 0)
         }
-        func number(after text: String) -> Int {
-            guard let range = line.range(of: text) else { return 0 }
-            return Int(line[range.upperBound...].prefix { $0.isNumber }) ?? 0
-        }
-        return (number(after: "migrated at a switch while unbound "), number(after: "bound with a target at a switch, kept "))
+        return (line.number(after: "migrated at a switch while unbound ") ?? 0,
+                line.number(after: "bound with a target at a switch, kept ") ?? 0)
     }
 
     private func assertBinding(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) {

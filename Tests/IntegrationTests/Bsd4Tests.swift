@@ -8,11 +8,7 @@ final class Bsd4Tests: QEMUTestCase {
         guard let line = r.lines.first(where: { $0.hasPrefix("bsd4-torture: ") && $0.contains("changed under the scan") }) else {
             return (0, 0)
         }
-        func number(after text: String) -> Int {
-            guard let range = line.range(of: text) else { return 0 }
-            return Int(line[range.upperBound...].split(separator: " ").first ?? "") ?? 0
-        }
-        return (number(after: "changed under the scan "), number(after: "to the moved lwp itself "))
+        return (line.number(after: "changed under the scan ") ?? 0, line.number(after: "to the moved lwp itself ") ?? 0)
     }
 
     /// "... user-resched requests received N, spurious M, ..." → M.

@@ -4,10 +4,7 @@ import XCTest
 /// with the negative control of every torture suite.
 final class IPIQueueTests: QEMUTestCase {
     /// "... IPIs avoided N ..." → N.
-    private func number(after label: String, in line: String) -> Int? {
-        guard let r = line.range(of: label + " ") else { return nil }
-        return Int(line[r.upperBound...].prefix { $0.isNumber })
-    }
+    private func number(after label: String, in line: String) -> Int? { line.number(after: label + " ") }
 
     /// The ipiq-torture pair matrix: [source: [target: messages]].
     private func pairCounts(_ r: QEMUResult) -> [Int: [Int: Int]] {

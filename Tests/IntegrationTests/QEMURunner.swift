@@ -86,6 +86,15 @@ struct QEMURun {
     }
 }
 
+extension String {
+    /// The number right after `label` (which ends where the digits begin),
+    /// e.g. "kept " in "... bound with a target at a switch, kept 3": 3.
+    func number(after label: String) -> Int? {
+        guard let r = range(of: label) else { return nil }
+        return Int(self[r.upperBound...].prefix { $0.isNumber })
+    }
+}
+
 struct ExpectStep {
     let waitFor: String
     let send: (String) -> String
