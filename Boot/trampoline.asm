@@ -1,13 +1,20 @@
 ; Application-processor start-up trampoline. BOOT-ONLY CODE.
 ;
 ; The BSP copies [trampoline_start, trampoline_end) to physical TRAMP (0x8000) and
-; sends INIT, STARTUP(vector 0x08). The AP starts here in real mode at 0800:0000,
-; goes through 32-bit protected mode to long mode on the kernel's page tables, and
-; calls the Swift entry given in the data block with its argument. The code runs
-; at TRAMP, not where it is linked, so every address is written T(label).
+; sends INIT, STARTUP(vector 0x08) to every AP at once (parallel bring-up). Each AP
+; starts here in real mode at 0800:0000, goes through 32-bit protected mode to long
+; mode on the kernel's page tables, finds its own entry in the start table by its
+; APIC ID (CPUID), and calls the Swift entry with its argument on its own stack.
+; Many APs run this code at the same time: it writes nothing shared but the
+; started count (a locked add) and its own entry's `reached` word, and uses no
+; stack before its own. The code runs at TRAMP, not where it is linked, so every
+; address is written T(label).
 ;
-; Data block (filled by Arch/x86_64/APStart.swift before each start), offsets:
-;   +0 cr3   +8 efer   +16 stack top   +24 entry   +32 argument   +40 started flag
+; Data block (filled by Arch/x86_64/APStart.swift before the STARTUPs), offsets:
+;   +0 cr3   +8 efer   +16 start table (virtual)   +24 entry   +32 table entries
+;   +40 started count
+; Start table entry (24 bytes): +0 APIC ID (u32), +4 reached long mode (u32, set
+; by the AP), +8 stack top, +16 argument.
 [BITS 16]
 section .rodata
 TRAMP equ 0x8000
@@ -22,7 +29,7 @@ trampoline_start:
     mov ds, ax
     mov es, ax
     mov ss, ax
-    mov byte [T(tr_started)], 1     ; tells the BSP the STARTUP IPI arrived
+    lock inc dword [T(tr_started)]  ; counts the APs the STARTUP IPIs reached
     lgdt [T(tr_gdt_ptr)]
     mov eax, cr0
     or eax, 1                       ; PE
@@ -60,8 +67,37 @@ tr_lm64:
     mov fs, ax
     mov gs, ax
     fninit
-    mov rsp, [T(tr_stack)]
-    mov rdi, [T(tr_arg)]
+    ; This CPU's APIC ID: CPUID leaf 0Bh's x2APIC ID when the leaf exists,
+    ; else the 8-bit initial APIC ID of leaf 1.
+    xor eax, eax
+    cpuid
+    cmp eax, 0x0B
+    jb .leaf1
+    mov eax, 0x0B
+    xor ecx, ecx
+    cpuid
+    test ebx, ebx                   ; EBX = 0: leaf 0Bh not implemented
+    jnz .have_id
+.leaf1:
+    mov eax, 1
+    cpuid
+    shr ebx, 24
+    mov edx, ebx
+.have_id:
+    mov rsi, [T(tr_table)]
+    mov ecx, [T(tr_count)]
+.find:
+    test ecx, ecx
+    jz .dead                        ; not in the table: never started on purpose
+    cmp [rsi], edx
+    je .found
+    add rsi, 24
+    dec ecx
+    jmp .find
+.found:
+    mov dword [rsi + 4], 1          ; tells the BSP this AP reached long mode
+    mov rsp, [rsi + 8]
+    mov rdi, [rsi + 16]
     mov rax, [T(tr_entry)]
     xor ebp, ebp                    ; ends the backtrace
     call rax
@@ -84,9 +120,9 @@ align 8
 trampoline_data:
 tr_cr3:     dq 0
 tr_efer:    dq 0
-tr_stack:   dq 0
+tr_table:   dq 0
 tr_entry:   dq 0
-tr_arg:     dq 0
+tr_count:   dq 0
 tr_started: dd 0
             dd 0
 trampoline_end:

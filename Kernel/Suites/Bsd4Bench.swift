@@ -16,16 +16,18 @@ enum Bsd4Bench {
         for n in sizes {
             let (select, insert) = measure(n, milliseconds: max(20, ms / UInt64(sizes.count)))
             if n == sizes[0] { firstSelect = max(select.median, 1); firstInsert = max(insert.median, 1) }
+            emit(n, select, insert)
             t.check(!select.values.isEmpty && !insert.values.isEmpty) { l in
                 l.write("bsd4 with "); l.dec(n, width: 5); l.write(" queued lwps: select "); l.dec(select.median)
                 l.write(" cycles, setrunqueue "); l.dec(insert.median); l.write(" cycles (medians of "); l.dec(select.values.count); l.write(", TSC read cost removed); x")
-                writeRatio(&l, select.median, firstSelect); l.write(" and x"); writeRatio(&l, insert.median, firstInsert)
+                BenchSamples.number(&l, select.median * 100 / firstSelect, .ratio); l.write(" and x")
+                BenchSamples.number(&l, insert.median * 100 / firstInsert, .ratio)
                 l.write(" the 10-lwp cost")
             }
         }
     }
 
-    static func measure(_ n: Int, milliseconds ms: UInt64) -> (Benchmarks.Samples, Benchmarks.Samples) {
+    static func measure(_ n: Int, milliseconds ms: UInt64) -> (BenchSamples, BenchSamples) {
         var rng = XorShift(seed: UInt64(n) &* 7919 &+ 1)
         let all = SMP.online
         var lwps: [Lwp] = []
@@ -39,7 +41,7 @@ enum Bsd4Bench {
         let busy = CPUMask(bits: all.bits)
         let cpu = PerCPU.currentNumber
         let lock = SpinLock("bsd4 bench")
-        var select = Benchmarks.Samples(), insert = Benchmarks.Samples()
+        var select = BenchSamples(), insert = BenchSamples()
         var scancpu = 0
         let overhead = readOverhead()
         let budget = TimeBudget(milliseconds: ms)
@@ -68,18 +70,27 @@ enum Bsd4Bench {
         return (select, insert)
     }
 
-    /// The median cost of two back-to-back TSC reads, taken off every sample.
-    static func readOverhead() -> UInt64 {
-        var s = Benchmarks.Samples()
-        for _ in 0..<1000 { let a = TSC.now; s.add(TSC.now &- a) }
-        return s.median
+    static func emit(_ n: Int, _ select: BenchSamples, _ insert: BenchSamples) {
+        switch n {
+        case 10:
+            select.emit("bsd4.select.10", .cycles, floor: "bsd4.select.10", "bsd4 select, 10 queued lwps")
+            insert.emit("bsd4.setrunq.10", .cycles, floor: "bsd4.setrunq.10", "bsd4 setrunqueue, 10 queued lwps")
+        case 100:
+            select.emit("bsd4.select.100", .cycles, floor: "bsd4.select.10", "bsd4 select, 100 queued lwps")
+            insert.emit("bsd4.setrunq.100", .cycles, floor: "bsd4.setrunq.10", "bsd4 setrunqueue, 100 queued lwps")
+        case 1_000:
+            select.emit("bsd4.select.1000", .cycles, floor: "bsd4.select.10", "bsd4 select, 1,000 queued lwps")
+            insert.emit("bsd4.setrunq.1000", .cycles, floor: "bsd4.setrunq.10", "bsd4 setrunqueue, 1,000 queued lwps")
+        default:
+            select.emit("bsd4.select.10000", .cycles, floor: "bsd4.select.10", "bsd4 select, 10,000 queued lwps")
+            insert.emit("bsd4.setrunq.10000", .cycles, floor: "bsd4.setrunq.10", "bsd4 setrunqueue, 10,000 queued lwps")
+        }
     }
 
-    /// "1.04" for 104/100.
-    static func writeRatio(_ l: inout FixedLineBuffer, _ v: UInt64, _ base: UInt64) {
-        let hundredths = v * 100 / max(base, 1)
-        l.dec(hundredths / 100); l.write(".")
-        if hundredths % 100 < 10 { l.write("0") }
-        l.dec(hundredths % 100)
+    /// The median cost of two back-to-back TSC reads, taken off every sample.
+    static func readOverhead() -> UInt64 {
+        var s = BenchSamples()
+        for _ in 0..<1000 { let a = TSC.now; s.add(TSC.now &- a) }
+        return s.median
     }
 }

@@ -68,7 +68,7 @@ enum IPIQueueTorture {
             own.initialize(repeating: 0, count: n * Own.count.rawValue)
             end = TSC.now &+ TSC.ticksPerMs &* 1000 &* seconds
             limit = end &+ TSC.ticksPerMs &* 14_000 &* seconds
-            minPerPair = UInt64(max(0, KernelOptions.int("ipiq.min_per_pair", default: 0)))
+            minPerPair = UInt64(max(0, KernelOptions.int("ipiq.min_per_pair", default: 1)))
         }
         /// The sender on `me` goes on: before `end`, or after it while one of
         /// its own pairs has carried fewer than minPerPair (until `limit`).

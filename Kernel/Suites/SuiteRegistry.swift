@@ -28,6 +28,7 @@ enum SuiteRegistry {
             PanicSuites.nmi,
             LitmusSuite.suite,
             Benchmarks.suite,
+            ScaleBench.suite,
             FaultSuites.pageFault,
             FaultSuites.divideError,
             FaultSuites.swiftTrap,

@@ -12,6 +12,28 @@ final class SharedCounters {
     deinit { values.deallocate() }
 }
 
+/// Per-CPU counters of a few kinds ([kind][cpu], room for every possible CPU),
+/// in raw memory for the same reason. Each suite says who writes each kind.
+final class CPUCounters {
+    let kinds: Int
+    let cells: UnsafeMutablePointer<UInt64>
+    init(kinds: Int) {
+        self.kinds = kinds
+        cells = .allocate(capacity: kinds * PerCPU.maxCPUs)
+        cells.initialize(repeating: 0, count: kinds * PerCPU.maxCPUs)
+    }
+    deinit { cells.deallocate() }
+    subscript(_ kind: Int, _ cpu: Int) -> UInt64 {
+        get { cells[kind * PerCPU.maxCPUs + cpu] }
+        set { cells[kind * PerCPU.maxCPUs + cpu] = newValue }
+    }
+    func sum(_ kind: Int, over cpus: CPUMask) -> UInt64 {
+        var total: UInt64 = 0
+        cpus.forEach { total &+= self[kind, $0] }
+        return total
+    }
+}
+
 /// Counters indexed by an ordered CPU pair and a kind (0 or 1), in raw memory.
 /// Each suite says which side writes each table.
 final class PairTable {

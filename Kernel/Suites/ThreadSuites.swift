@@ -161,31 +161,34 @@ enum PreemptSuite {
     /// counted per thread, it must happen.
     static func criticalSectionStorm(_ t: inout TestContext) {
         guard Clock.enabled else { t.skip("critical-section storm: its preemptions come from the tick (tick=0 given)"); return }
-        let c = SharedCounters()   // [cpu] = violations, [32 + cpu] = outer exits (each CPU's threads)
-        let taken = SharedCounters()   // [cpu] deferred preemptions taken by that CPU's storm threads
+        // By that CPU's storm threads (two per CPU, each adding once at its end
+        // with interrupts off): [0, cpu] C3 violations, [1, cpu] outer exits,
+        // [2, cpu] deferred preemptions taken.
+        let c = CPUCounters(kinds: 3)
         let end = TSC.now &+ TSC.ticksPerMs &* 400
         var threads: [Thread] = []
         SMP.online.forEach { cpu in
             for k in 0..<2 {
                 if let td = Thread.spawn("critstorm", cpu: cpu, {
                     let me = Thread.current
-                    var n: UInt64 = 0
+                    var n: UInt64 = 0, bad: UInt64 = 0
                     while TSC.now < end {
                         CriticalSection.enter()
                         if k == 0 { CriticalSection.enter(); CPU.pause(); CriticalSection.exit() }
                         for _ in 0..<20 { CPU.pause() }
                         CriticalSection.exit()
-                        if me.critnest != 0 || me.owepreempt { c.values[cpu] &+= 1 }
+                        if me.critnest != 0 || me.owepreempt { bad &+= 1 }
                         n &+= 1
                     }
-                    c.values[32 + cpu] &+= n
-                    taken.values[cpu] &+= me.deferredPreemptions
+                    let flags = CPU.saveFlagsAndDisableInterrupts()
+                    c[0, cpu] &+= bad; c[1, cpu] &+= n; c[2, cpu] &+= me.deferredPreemptions
+                    CPU.restoreFlags(flags)
                 }) { threads.append(td) }
             }
         }
         for td in threads { td.join() }
-        var violations: UInt64 = 0, exits: UInt64 = 0, deferred: UInt64 = 0
-        for i in 0..<32 { violations += c.values[i]; exits += c.values[32 + i]; deferred += taken.values[i] }
+        let cpus = SMP.online
+        let violations = c.sum(0, over: cpus), exits = c.sum(1, over: cpus), deferred = c.sum(2, over: cpus)
         Console.line { l in
             l.write("preempt: storm: "); l.dec(exits); l.write(" outer critical_exits, "); l.dec(deferred)
             l.write(" took a deferred preemption"); l.write(violations > 0 ? ", !!! C3 violations " : ", C3 violations "); l.dec(violations)

@@ -69,7 +69,9 @@ enum Panic {
             if nested == 1 {
                 Console.line { l in
                     l.write("panic: recursive "); describe(why, frame, &l)
-                    l.write(" inside the report on CPU "); l.dec(Int(me)); l.write("; stopping")
+                    l.write(" inside the report on CPU "); l.dec(Int(me))
+                    if case .fault = why { l.write(" at "); KernelSymbols.write(frame.pointee.rip, into: &l) }
+                    l.write("; stopping")
                 }
                 finish()
             }

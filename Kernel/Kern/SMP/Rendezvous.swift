@@ -22,7 +22,8 @@ import Synchronization
 // is what prevents it, and its negative control can put the bug back.
 //
 // Deadlock freedom: one spin mutex serializes rendezvous (and so TLB shootdowns);
-// it is taken with a try-lock loop that lets interrupts in between tries, and
+// it is taken in ticket order with interrupts on while waiting (fair: no
+// initiator starves however many CPUs compete), and
 // every loop that spins with interrupts off on another CPU's progress also runs
 // a pending rendezvous (`servicePending`), so a held or waiting CPU still joins.
 
@@ -53,7 +54,7 @@ enum Rendezvous {
     nonisolated(unsafe) static var argument: UInt64 = 0
     /// Rendezvous started (for the suites and the monitor).
     static let generation = Atomic<UInt64>(0)
-    /// Statistics: failed tries for the mutex; parts run from a spin loop
+    /// Statistics: acquisitions that found the mutex busy; parts run from a spin loop
     /// (`servicePending`) rather than from the IPI handler.
     static let mutexWaits = Atomic<UInt64>(0)
     static let servicedWhileSpinning = Atomic<UInt64>(0)
@@ -116,22 +117,24 @@ enum Rendezvous {
         return waits
     }
 
-    /// Takes the rendezvous mutex. Between tries interrupts are let in (if the
-    /// caller had them on) and a pending rendezvous is run: a CPU that waits here
-    /// must keep answering, or two initiators would wait for each other.
+    /// Takes the rendezvous mutex, in ticket order. While it waits, interrupts
+    /// stay as the caller had them and a pending rendezvous is run: a CPU that
+    /// waits here must keep answering, or two initiators would wait for each
+    /// other. The watchdog watches the queue, not this wait: with 63 initiators
+    /// ahead a wait is long but fine as long as the served ticket moves.
+    /// Returns 1 if the mutex was busy (this initiator met another).
     private static func acquireLock() -> UInt64 {
-        var dog = SpinWatchdog("rendezvous: mutex never became free")
-        var waits: UInt64 = 0
-        while !lock.tryLock() {
-            waits &+= 1
-            mutexWaits.wrappingAdd(1, ordering: .relaxed)
-            while lock.raw.isLocked {
-                servicePending()
-                CPU.pause()
-                dog.check()
-            }
+        var dog = SpinWatchdog("rendezvous: mutex held by one initiator too long")
+        var served = lock.raw.nowServing.load(ordering: .relaxed)
+        let waited = lock.lockInTurn {
+            servicePending()
+            CPU.pause()
+            let now = lock.raw.nowServing.load(ordering: .relaxed)
+            if now != served { served = now; dog = SpinWatchdog("rendezvous: mutex held by one initiator too long") }
+            dog.check()
         }
-        return waits
+        if waited { mutexWaits.wrappingAdd(1, ordering: .relaxed) }
+        return waited ? 1 : 0
     }
 
     /// Runs this CPU's part of a pending rendezvous, if there is one. Called by

@@ -1,9 +1,10 @@
 import Synchronization
 
 // SMP bring-up on the boot CPU: read the MADT, set up the local APIC and the
-// clocks, create every CPU's per-CPU data, then start the application processors
-// one at a time. An AP that does not report in within the timeout is reported and
-// left out (marked abandoned, so that if it wakes up later it parks itself).
+// clocks, create every CPU's per-CPU data, then start the application processors,
+// all at once by default (`smp.bringup=serial`: one at a time). An AP that does
+// not report in within the timeout is reported and left out (marked abandoned,
+// so that if it wakes up later it parks itself).
 
 enum SMP {
     /// CPUs that finished bring-up (bit = CPU number).
@@ -99,30 +100,55 @@ enum SMP {
         onlineMask.bitwiseOr(CPUMask.bit(cpu.id), ordering: .releasing)
     }
 
-    /// Starts every AP, one at a time.
+    /// Bring-up order (`smp.bringup=`): all APs at once (default) or one at a
+    /// time, each waited for before the next is started.
+    static var parallelBringup: Bool { KernelOptions.value("smp.bringup") != "serial" }
+
+    /// Starts every AP and waits until each reported in or its time ran out.
     static func startApplicationProcessors() {
+        defer {
+            lastOnlineTSC = PerCPU.cpus.reduce(0) { max($0, $1.onlineTSC) }
+            SpinWatchdog.scale = UInt64(max(1, online.count / 8))
+        }
         guard PerCPU.count > 1 else { return }
-        APStart.installTrampoline()
+        var cpus: [GlobalData] = []
+        var entries: [APStartEntry] = []
         for cpu in PerCPU.cpus.dropFirst() {
             guard prepareStacks(cpu), let boot = cpu.bootStack else {
                 Console.line { $0.write("smp: no memory for CPU "); $0.dec(cpu.id); $0.write("; left out") }
                 continue
             }
-            let entered = APStart.start(apicID: cpu.apicID, entry: { arg in SMP.apMain(arg) },
-                                        argument: UInt64(cpu.id), stackTop: boot.top)
-            let deadline = TSC.now &+ TSC.ticksPerMs * apTimeoutMs
-            while entered && !cpu.online.load(ordering: .acquiring) && TSC.now < deadline { CPU.pause() }
-            if !cpu.online.load(ordering: .acquiring) {
-                abandoned[cpu.id] = true
-                CPU.mfence()
-                Console.line { l in
-                    l.write("smp: CPU "); l.dec(cpu.id); l.write(" (APIC id "); l.dec(UInt64(cpu.apicID))
-                    l.write(entered ? ") started but did not report in" : ") did not answer INIT/STARTUP")
-                    l.write(" within "); l.dec(apTimeoutMs); l.write(" ms; left out")
-                }
+            cpus.append(cpu)
+            entries.append(APStartEntry(apicID: cpu.apicID, reached: 0, stackTop: boot.top, argument: UInt64(cpu.id)))
+        }
+        APStart.prepare(entries: entries, entry: { arg in SMP.apMain(arg) })
+        if parallelBringup {
+            APStart.start(Array(cpus.indices))
+            // Under TCG every vCPU is a host thread: with many more vCPUs than host
+            // cores, the last AP may need far longer than one does.
+            let deadline = TSC.now &+ TSC.ticksPerMs * (apTimeoutMs + 50 * UInt64(cpus.count))
+            while TSC.now < deadline && !cpus.allSatisfy({ $0.online.load(ordering: .acquiring) }) { CPU.pause() }
+        } else {
+            for i in cpus.indices {
+                APStart.start([i])
+                let deadline = TSC.now &+ TSC.ticksPerMs * apTimeoutMs
+                while !cpus[i].online.load(ordering: .acquiring) && TSC.now < deadline { CPU.pause() }
+            }
+        }
+        for (i, cpu) in cpus.enumerated() where !cpu.online.load(ordering: .acquiring) {
+            abandoned[cpu.id] = true
+            CPU.mfence()
+            let reached = APStart.reached(i)
+            Console.line { l in
+                l.write("smp: CPU "); l.dec(cpu.id); l.write(" (APIC id "); l.dec(UInt64(cpu.apicID))
+                l.write(reached ? ") started but did not report in" : ") did not answer INIT/STARTUP")
+                l.write("; left out")
             }
         }
     }
+
+    /// TSC when the last CPU came online (boot.online in the benchmarks).
+    nonisolated(unsafe) static var lastOnlineTSC: UInt64 = 0
 
     private static func prepareStacks(_ cpu: GlobalData) -> Bool {
         guard let boot = KernelStacks.allocate(), let df = KernelStacks.allocate(pages: 4),

@@ -133,6 +133,31 @@ struct SpinLock: ~Copyable {
         return false
     }
 
+    /// A fair acquisition for a lock that is waited on across whole all-CPU
+    /// operations (the rendezvous mutex): the ticket is taken inside a critical
+    /// section, so the waiter is neither switched out nor moved while its turn
+    /// comes up, with interrupts left as the caller had them, so it keeps
+    /// answering IPIs; `whileWaiting` runs on every pass. FIFO: with many CPUs
+    /// an unfair try-lock loop starved some initiators for tens of seconds.
+    /// Returns true when the lock was busy (the caller waited).
+    borrowing func lockInTurn(_ whileWaiting: () -> Void) -> Bool {
+        CriticalSection.enter()
+        let cpu = Int32(truncatingIfNeeded: PerCPU.currentNumber)
+        if raw.isHeld(by: cpu) && !Panic.schedulerStopped { recursive() }
+        let ticket = raw.nextTicket.wrappingAdd(1, ordering: .relaxed).oldValue
+        var waited = false
+        // Acquire, as TicketLock.lock: the critical section's loads stay below.
+        while raw.nowServing.load(ordering: .acquiring) != ticket {
+            waited = true
+            whileWaiting()
+        }
+        SpinlockSection.enter()
+        raw.owner.store(cpu, ordering: .relaxed)
+        GSBase.write(PerCPUHeader.locksHeld, GSBase.read(PerCPUHeader.locksHeld) &+ 1)
+        CriticalSection.exit()               // the spinlock section's own nesting holds on
+        return waited
+    }
+
     borrowing func unlock() {
         GSBase.write(PerCPUHeader.locksHeld, GSBase.read(PerCPUHeader.locksHeld) &- 1)
         raw.unlock()
