@@ -2,13 +2,17 @@ import Synchronization
 
 // Cross-CPU benchmarks (part of `run=bench`), each next to its floor:
 //   ipi.roundtrip     raw IPI ping, pong back: the hardware + hypervisor floor
+//   ipi.roundtrip.halt  the same with the sender halting for the pong
 //   mem.pingpong      a cache line bounced between two spinning CPUs
 //   ipiq.roundtrip    an IPI-queue message, send + wait_ipiq          / ipi.roundtrip
+//                     (.spin, .halt: with wait_ipiq spinning or halting, HaltingWait)
 //   ipiq.coalesced    one-way messages per second, poll latch on      / ipiq.perip
 //   ipiq.perip        the same with one hardware IPI per message (passive send + a raw IPI)
 //   ipi.broadcast     broadcast IPI, every other CPU acknowledges
 //   rendezvous.all    an empty rendezvous on every CPU                / ipi.broadcast
 //   cpusync.all       an empty cpusync on every CPU                   / ipi.broadcast
+//                     (.spin, .halt: the caller's wait spinning or halting)
+//   rendezvous.contended.spin/.halt  rendezvous per second with every CPU initiating
 
 enum IPIBench {
     static let pongs = Atomic<UInt64>(0)
@@ -29,9 +33,19 @@ enum IPIBench {
         raw.emit("ipi.roundtrip", .cycles, "raw IPI ping-pong between two CPUs")
         memPingPong(&t, ms)
 
-        let ipiq = Benchmarks.timed(ms) { if let tk = IPIQueue.send(to: other, { _, _ in }) { IPIQueue.wait(tk) } }
+        let rawHalt = rawIPI(other, ms, halting: true)
+        Benchmarks.report(&t, "raw IPI round trip, sender halts for the pong", rawHalt, baseline: raw.median, of: "the spinning sender")
+        rawHalt.emit("ipi.roundtrip.halt", .cycles, floor: "ipi.roundtrip", "raw IPI ping-pong, the sender halts until the pong")
+
+        let ipiqRound = { if let tk = IPIQueue.send(to: other, { _, _ in }) { IPIQueue.wait(tk) } }
+        let ipiq = Benchmarks.timed(ms, ipiqRound)
         Benchmarks.report(&t, "IPI queue message round trip (send + wait_ipiq)", ipiq, baseline: raw.median)
         ipiq.emit("ipiq.roundtrip", .cycles, floor: "ipi.roundtrip", "IPI-queue message round trip (send + wait_ipiq)")
+        let (ipiqSpin, ipiqHalt) = bothWays(.ipiq) { Benchmarks.timed(ms / 2, ipiqRound) }
+        Benchmarks.report(&t, "IPI queue round trip, wait_ipiq spinning", ipiqSpin, baseline: raw.median)
+        Benchmarks.report(&t, "IPI queue round trip, wait_ipiq halting", ipiqHalt, baseline: raw.median)
+        ipiqSpin.emit("ipiq.roundtrip.spin", .cycles, floor: "ipi.roundtrip", "IPI-queue round trip, wait_ipiq spins")
+        ipiqHalt.emit("ipiq.roundtrip.halt", .cycles, floor: "ipi.roundtrip", "IPI-queue round trip, wait_ipiq halts")
         throughput(&t, other, ms)
 
         let broadcast = rawBroadcast(ms)
@@ -40,13 +54,63 @@ enum IPIBench {
         let rdv = Benchmarks.timed(ms) { Rendezvous.runOnAll(action: { _ in }) }
         Benchmarks.report(&t, "rendezvous on all CPUs (empty action)", rdv, baseline: broadcast.median, of: "a raw broadcast round trip")
         rdv.emit("rendezvous.all", .cycles, floor: "ipi.broadcast", "rendezvous on all CPUs, empty action")
-        let sync = Benchmarks.timed(ms, limit: 5_000) { CPUSync.run(mask: SMP.online, { _, _ in }) }
+        let syncAll = { CPUSync.run(mask: SMP.online, { _, _ in }) }
+        let sync = Benchmarks.timed(ms, limit: 5_000, syncAll)
         Benchmarks.report(&t, "cpusync on all CPUs", sync, baseline: broadcast.median, of: "a raw broadcast round trip")
         sync.emit("cpusync.all", .cycles, floor: "ipi.broadcast", "cpusync on all CPUs, empty function")
+        let (syncSpin, syncHalt) = bothWays(.cpusync) { Benchmarks.timed(ms / 2, limit: 5_000, syncAll) }
+        Benchmarks.report(&t, "cpusync on all CPUs, caller spinning", syncSpin, baseline: broadcast.median, of: "a raw broadcast round trip")
+        Benchmarks.report(&t, "cpusync on all CPUs, caller halting", syncHalt, baseline: broadcast.median, of: "a raw broadcast round trip")
+        syncSpin.emit("cpusync.all.spin", .cycles, floor: "ipi.broadcast", "cpusync on all CPUs, the caller spins")
+        syncHalt.emit("cpusync.all.halt", .cycles, floor: "ipi.broadcast", "cpusync on all CPUs, the caller halts")
+        contendedRendezvous(&t, ms)
     }
 
-    /// Ping on one vector, pong back on another.
-    static func rawIPI(_ other: Int, _ ms: UInt64) -> BenchSamples {
+    /// `body` measured with the waits of `kind` spinning, then halting; the
+    /// boot's policy is restored afterwards.
+    static func bothWays(_ kind: WaitKind, _ body: () -> BenchSamples) -> (spin: BenchSamples, halt: BenchSamples) {
+        let saved = HaltingWait.halting[kind.rawValue]
+        HaltingWait.halting[kind.rawValue] = false
+        let spin = body()
+        HaltingWait.halting[kind.rawValue] = true
+        let halt = body()
+        HaltingWait.halting[kind.rawValue] = saved
+        return (spin, halt)
+    }
+
+    /// Every CPU starts empty rendezvous on all CPUs at once, in 5 rounds (a
+    /// sample = one round's rate): the initiators queue on the rendezvous mutex,
+    /// spinning or halting while they wait.
+    static func contendedRendezvous(_ t: inout TestContext, _ ms: UInt64) {
+        let cpus = SMP.online
+        let (spin, halt) = bothWays(.rendezvousMutex) {
+            var rates = BenchSamples()
+            let done = CPUCounters(kinds: 1)                // [0, cpu] rendezvous started by that CPU's thread
+            for _ in 0..<5 {
+                cpus.forEach { done[0, $0] = 0 }
+                let start = TSC.now
+                let end = start &+ TSC.ticksPerMs &* max(10, ms / 10)
+                SuiteThreads.runOnEveryCPU("rv-bench") {
+                    var n: UInt64 = 0
+                    repeat { Rendezvous.runOnAll(action: { _ in }); n &+= 1 } while TSC.now < end
+                    done[0, PerCPU.currentNumber] = n
+                }
+                rates.add(done.sum(0, over: cpus) &* 1_000_000_000 / max(1, TSC.nanoseconds(TSC.now &- start)))
+            }
+            return rates
+        }
+        t.check(!spin.isEmpty && !halt.isEmpty) { l in
+            l.write("rendezvous from every CPU at once: "); l.dec(spin.median); l.write("/s with waiters spinning, ")
+            l.dec(halt.median); l.write("/s with waiters halting")
+        }
+        spin.emit("rendezvous.contended.spin", .opsPerSecond, "rendezvous per second, every CPU initiating; mutex waiters spin")
+        halt.emit("rendezvous.contended.halt", .opsPerSecond, floor: "rendezvous.contended.spin",
+                  "rendezvous per second, every CPU initiating; mutex waiters halt")
+    }
+
+    /// Ping on one vector, pong back on another. `halting`: the sender waits
+    /// for the pong in STI;HLT (the pong itself ends the HLT) instead of spinning.
+    static func rawIPI(_ other: Int, _ ms: UInt64, halting: Bool = false) -> BenchSamples {
         pingFrom = PerCPU.currentNumber
         Traps.register(vector: Vectors.benchPing) { _ in
             LocalAPIC.eoi()
@@ -58,8 +122,20 @@ enum IPIBench {
         }
         return Benchmarks.timed(ms) {
             let before = pongs.load(ordering: .acquiring)
+            guard halting else {
+                LocalAPIC.sendIPI(to: PerCPU.cpus[other].apicID, vector: UInt8(Vectors.benchPing))
+                while pongs.load(ordering: .acquiring) == before { CPU.pause() }
+                return
+            }
+            // Interrupts off from before the ping: the pong cannot slip in
+            // between the check and the HLT (STI;HLT takes it after the STI).
+            let flags = CPU.saveFlagsAndDisableInterrupts()
             LocalAPIC.sendIPI(to: PerCPU.cpus[other].apicID, vector: UInt8(Vectors.benchPing))
-            while pongs.load(ordering: .acquiring) == before { CPU.pause() }
+            while pongs.load(ordering: .acquiring) == before {
+                CPU.enableInterruptsAndHalt()
+                CPU.disableInterrupts()
+            }
+            CPU.restoreFlags(flags)
         }
     }
 

@@ -25,6 +25,7 @@ enum Vectors {
     static let ipiQueue: Int = 0xE0          // LWKT IPI queue messages
     static let rendezvous: Int = 0xE1
     static let stopIPI: Int = 0xE2           // panic's stop as a fixed IPI: negative control only
+    static let waitWakeup: Int = 0xE3        // ends a halting wait (Kern/SMP/HaltingWait.swift)
     static let benchPing: Int = 0xE9         // bench: raw IPI ping-pong
     static let benchPong: Int = 0xEA
     static let benchBroadcast: Int = 0xEB    // bench: raw broadcast IPI, acknowledged

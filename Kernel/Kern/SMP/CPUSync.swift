@@ -87,10 +87,13 @@ enum CPUSync {
     private static func waitFor(_ cs: CPUSyncState) {
         let bits = cs.remotes.bits
         var dog = SpinWatchdog("cpusync: a remote CPU did not acknowledge")
+        let channel = UInt(bitPattern: Unmanaged.passUnretained(cs).toOpaque())
         while cs.acknowledged.load(ordering: .acquiring) & bits != bits {
             IPIQueue.process()
             Rendezvous.servicePending()
-            CPU.pause()
+            // Halts until the last acknowledgement's wake-up (W1), when the
+            // caller's interrupts are on; held remotes spin with theirs off.
+            HaltingWait.pass(.cpusync, channel: channel) { cs.acknowledged.load(ordering: .acquiring) & bits == bits }
             dog.check()
         }
     }
@@ -106,7 +109,10 @@ enum CPUSync {
             if t.parked[cs.caller] != 0 { panic("cpusync: a second request from one caller") { $0.dec(cs.caller) } }
             t.parked[cs.caller] = UInt(raw)
             t.parkedCount += 1
+            let caller = cs.caller
             cs.acknowledged.bitwiseOr(CPUMask.bit(me), ordering: .sequentiallyConsistent)
+            // W1: the locked OR is the fence; `cs` is not touched after it.
+            HaltingWait.wake(caller, channel: UInt(raw))
         }
     }
 
@@ -124,7 +130,9 @@ enum CPUSync {
                 cs.function(cs.argument, 0)
                 // The caller may free `cs` as soon as it sees this bit: last access
                 // (no reference is held here, so nothing is released after it).
+                let caller = cs.caller
                 cs.acknowledged.bitwiseOr(CPUMask.bit(me), ordering: .sequentiallyConsistent)
+                HaltingWait.wake(caller, channel: raw)            // W1: the locked OR is the fence
             }
         }
     }

@@ -244,7 +244,11 @@ enum IPIQueue {
         while !IPIRing.reached(q.pointee.xindex.load(ordering: .acquiring), ticket.sequence) {
             process()
             Rendezvous.servicePending()
-            CPU.pause()
+            // Halts (interrupts on) until the target's drain of this ring wakes
+            // us (W1); incoming messages and rendezvous still arrive by IPI.
+            HaltingWait.pass(.ipiq, channel: UInt(bitPattern: q)) {
+                IPIRing.reached(q.pointee.xindex.load(ordering: .acquiring), ticket.sequence)
+            }
             dog.check()
         }
     }
@@ -363,6 +367,11 @@ enum IPIQueue {
             // must not return early.
             let done = q.pointee.inFlight == 0 ? q.pointee.rindex.load(ordering: .relaxed) : q.pointee.inFlightBase
             q.pointee.xindex.store(done, ordering: .releasing)
+        }
+        // W1: xindex, a full fence, then the source's halting-wait slot.
+        if HaltingWait.halting[WaitKind.ipiq.rawValue] {
+            CPU.mfence()
+            HaltingWait.wake(source, channel: UInt(bitPattern: q))
         }
     }
 

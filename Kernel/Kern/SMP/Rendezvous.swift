@@ -39,6 +39,8 @@ enum Rendezvous {
     }
 
     static let lock = SpinLock("smp rendezvous")
+    /// What a halted mutex waiter waits on (HaltingWait): any unique non-zero value.
+    static let mutexChannel: UInt = 0x5244_564D
     /// CPUs whose part in the current rendezvous has not started (bit = CPU).
     static let pending = Atomic<UInt64>(0)
     /// Phase counters: 0 entry, 1 setup done, 2 action done, 3 exit.
@@ -114,6 +116,8 @@ enum Rendezvous {
             dog.check()
         }
         lock.unlock()
+        // W1: the unlock's locked add is the fence before the waiters' slots.
+        if HaltingWait.halting[WaitKind.rendezvousMutex.rawValue] { HaltingWait.wakeAll(channel: mutexChannel) }
         return waits
     }
 
@@ -128,7 +132,10 @@ enum Rendezvous {
         var served = lock.raw.nowServing.load(ordering: .relaxed)
         let waited = lock.lockInTurn {
             servicePending()
-            CPU.pause()
+            // Halts until the next unlock (or our part in a rendezvous) wakes us.
+            HaltingWait.pass(.rendezvousMutex, channel: mutexChannel) {
+                lock.raw.nowServing.load(ordering: .relaxed) != served || pending.load(ordering: .relaxed) != 0
+            }
             let now = lock.raw.nowServing.load(ordering: .relaxed)
             if now != served { served = now; dog = SpinWatchdog("rendezvous: mutex held by one initiator too long") }
             dog.check()

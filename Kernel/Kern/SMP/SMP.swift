@@ -37,6 +37,7 @@ enum SMP {
         Scheduler.initialize(cpuCount: PerCPU.count)
         IPIQueue.initialize(cpuCount: PerCPU.count, capacity: IPIQueue.configuredCapacity())
         Rendezvous.initialize()
+        HaltingWait.initialize(cpuCount: PerCPU.count)
         Bsd4Scheduler.initialize(cpuCount: PerCPU.count)
         PassiveRef.initialize(cpuCount: PerCPU.count)
         KTrace.initialize(cpuCount: PerCPU.count)

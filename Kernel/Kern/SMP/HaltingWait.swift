@@ -1,0 +1,103 @@
+import Synchronization
+
+// Waits that halt instead of spinning (docs/benchmarks.md, "Halting waits").
+// A CPU that waits for another CPU's progress with its interrupts on may HLT
+// until an interrupt instead of spinning with `pause`:
+//   - under a nested KVM that emulates every instruction, an IPI reaches a
+//     spinning vCPU only when it next exits (about 1.5 M cycles), a halted one in
+//     about 0.2 M;
+//   - under TCG on fewer host cores than vCPUs, a halted vCPU gives its host
+//     core to the CPUs it waits for (a spinning one steals it).
+// Who writes what: each CPU its own slot (the channel it is halted on, 0 when
+// not halted); the wake-up IPI is sent by whoever made a halted waiter's
+// condition true.
+// W1 (no lost wake-up): the waiter stores its slot (a locked exchange: a full
+// fence), re-checks its condition, and only then STI;HLT; the waker stores the
+// condition, fences (MFENCE or a locked instruction), then loads the slot. In
+// this store-buffering shape at least one side sees the other's store: either
+// the waiter's re-check sees the condition, or the waker sees the slot and
+// sends the IPI, which STI;HLT takes even if it arrives between the STI and the
+// HLT (the idle loop's rule).
+// Waits with interrupts off (a rendezvous participant, the initiator holding
+// the rendezvous mutex, the switch path's hand-off) cannot halt: nothing but an
+// NMI would wake them. They spin as before.
+
+enum WaitKind: Int, CaseIterable {
+    case ipiq = 0            // wait_ipiq: until the target ran our message
+    case cpusync             // the cpusync caller: until every remote acknowledged
+    case rendezvousMutex     // an initiator waiting for its ticket on the rendezvous mutex
+    var name: StaticString {
+        switch self {
+        case .ipiq: return "ipiq"
+        case .cpusync: return "cpusync"
+        case .rendezvousMutex: return "rendezvous"
+        }
+    }
+}
+
+enum HaltingWait {
+    nonisolated(unsafe) static var slots: UnsafeMutablePointer<Atomic<UInt>>? = nil
+    /// Which kinds halt: `wait.halt=` at boot; the benchmarks switch it to
+    /// measure both ways.
+    nonisolated(unsafe) static var halting = InlineArray<3, Bool>(repeating: false)
+    static let halts = Atomic<UInt64>(0)         // HLTs taken in waits
+    static let wakeIPIs = Atomic<UInt64>(0)      // wake-up IPIs sent
+
+    static func initialize(cpuCount: Int) {
+        let s = UnsafeMutablePointer<Atomic<UInt>>.allocate(capacity: cpuCount)
+        for i in 0..<cpuCount { (s + i).initialize(to: Atomic(0)) }
+        slots = s
+        Traps.register(vector: Vectors.waitWakeup) { _ in LocalAPIC.eoi() }   // the HLT's end is its whole purpose
+        configure(KernelOptions.value("wait.halt") ?? defaultPolicy)
+    }
+
+    /// Chosen per wait from `run=bench`'s .spin/.halt figures (README section
+    /// 13): the cpusync caller and the rendezvous mutex waiters halt (TCG at
+    /// -smp 4 on 2 host cores: cpusync 3.7x faster, contended rendezvous 1.4x
+    /// more per second; nested KVM: 1.2x and even); wait_ipiq spins (TCG: a
+    /// halted vCPU's wake-up made the round trip 15x slower; KVM 1.4x slower).
+    static let defaultPolicy = "cpusync,rendezvous"
+
+    /// `all`, `none`, or a comma-separated list of kinds.
+    static func configure(_ policy: String) {
+        for k in WaitKind.allCases {
+            let name = k.name.withUTF8Buffer { String(decoding: $0, as: UTF8.self) }
+            halting[k.rawValue] = policy == "all" || policy.split(separator: ",").contains { $0 == name }
+        }
+    }
+
+    /// One pass of a wait loop: HLT if `kind` halts and interrupts are on (not
+    /// in an interrupt handler), re-checking `done` after announcing the wait
+    /// (W1); otherwise one `pause`.
+    static func pass(_ kind: WaitKind, channel: UInt, _ done: () -> Bool) {
+        guard halting[kind.rawValue], let slots, CPU.interruptsEnabled, !PerCPU.inInterrupt else {
+            CPU.pause()
+            return
+        }
+        CPU.disableInterrupts()                    // we stay on this CPU until the slot is clear
+        let me = PerCPU.currentNumber
+        slots[me].store(channel, ordering: .sequentiallyConsistent)    // W1: a full fence
+        if done() {
+            slots[me].store(0, ordering: .relaxed)
+            CPU.enableInterrupts()
+            return
+        }
+        halts.wrappingAdd(1, ordering: .relaxed)
+        CPU.enableInterruptsAndHalt()             // the wake-up IPI, the tick, or any interrupt
+        slots[me].store(0, ordering: .relaxed)
+    }
+
+    /// After making a condition true and a full fence (W1): wakes `cpu` if it
+    /// is halted waiting on `channel`.
+    @inline(__always)
+    static func wake(_ cpu: Int, channel: UInt) {
+        guard let slots, slots[cpu].load(ordering: .relaxed) == channel else { return }
+        wakeIPIs.wrappingAdd(1, ordering: .relaxed)
+        LocalAPIC.sendIPI(to: PerCPU.cpus[cpu].apicID, vector: UInt8(Vectors.waitWakeup))
+    }
+
+    /// The same for every CPU halted on `channel`.
+    static func wakeAll(channel: UInt) {
+        for cpu in 0..<PerCPU.count { wake(cpu, channel: channel) }
+    }
+}
