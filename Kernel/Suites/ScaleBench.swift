@@ -10,6 +10,10 @@ enum ScaleBench {
     static let suite = TestSuite(name: "bench-scale", kind: .benchmark,
                                  summary: "boot time to all CPUs online and IPI-queue throughput with every CPU sending", body: run)
 
+    static let arrived = Atomic<Int>(0)
+    /// 0 until every sender runs, then the round's end (TSC).
+    static let go = Atomic<UInt64>(0)
+
     static func run(_ t: inout TestContext) {
         let ms = UInt64(max(50, KernelOptions.int("bench.ms", default: 400)))
         BenchEnvironment.emit()
@@ -23,20 +27,29 @@ enum ScaleBench {
         guard cpus.count >= 2 else { t.skip("IPI-queue throughput needs 2 CPUs"); return }
         let sent = CPUCounters(kinds: 1)            // [0, cpu] messages sent by that CPU's thread
         var rates = BenchSamples()
+        let window = TSC.ticksPerMs &* max(10, ms / 5)
         for _ in 0..<5 {
             cpus.forEach { sent[0, $0] = 0 }
-            let start = TSC.now
-            let end = start &+ TSC.ticksPerMs &* (ms / 5)
+            arrived.store(0, ordering: .relaxed)
+            go.store(0, ordering: .releasing)
+            // The round starts when the last thread is running (with 64 vCPUs on
+            // a few host cores, starting them takes longer than a round).
             SuiteThreads.runOnEveryCPU("alltoall") {
                 let me = PerCPU.currentNumber
                 let next = cpus.next(atOrAfter: me + 1) ?? cpus.nth(0)!
+                if ScaleBench.arrived.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue == cpus.count {
+                    ScaleBench.go.store(TSC.now &+ window, ordering: .releasing)
+                }
+                var end: UInt64 = 0
+                while end == 0 { end = ScaleBench.go.load(ordering: .acquiring); CPU.pause() }
                 var n: UInt64 = 0
                 var last: IPITicket? = nil
-                while TSC.now < end { last = IPIQueue.send(to: next, { _, _ in }); n &+= 1 }
+                repeat { last = IPIQueue.send(to: next, { _, _ in }); n &+= 1 } while TSC.now < end
                 if let last { IPIQueue.wait(last) }         // delivered, not just queued
                 sent[0, me] = n
             }
-            rates.add(sent.sum(0, over: cpus) &* 1_000_000_000 / max(1, TSC.nanoseconds(TSC.now &- start)))
+            let elapsed = TSC.now &- (go.load(ordering: .acquiring) &- window)
+            rates.add(sent.sum(0, over: cpus) &* 1_000_000_000 / max(1, TSC.nanoseconds(elapsed)))
         }
         t.check(rates.median > 0) { l in
             l.write("IPI queue, every CPU sending to the next: "); l.dec(rates.median); l.write(" messages/s (median of ")

@@ -122,6 +122,7 @@ enum SMP {
             cpus.append(cpu)
             entries.append(APStartEntry(apicID: cpu.apicID, reached: 0, stackTop: boot.top, argument: UInt64(cpu.id)))
         }
+        Scheduler.prepareAPBootThreads(cpus)       // no allocation on the APs: see there
         APStart.prepare(entries: entries, entry: { arg in SMP.apMain(arg) })
         if parallelBringup {
             APStart.start(Array(cpus.indices))
@@ -139,6 +140,8 @@ enum SMP {
         for (i, cpu) in cpus.enumerated() where !cpu.online.load(ordering: .acquiring) {
             abandoned[cpu.id] = true
             CPU.mfence()
+            // Its prepared thread never runs (a late AP halts before using it).
+            if let td = Scheduler.apBootThreads[cpu.id] { ThreadTable.remove(td); Scheduler.apBootThreads[cpu.id] = nil }
             let reached = APStart.reached(i)
             Console.line { l in
                 l.write("smp: CPU "); l.dec(cpu.id); l.write(" (APIC id "); l.dec(UInt64(cpu.apicID))
