@@ -3,6 +3,8 @@
 #   make test  host XCTest + QEMU integration tests (installs QEMU/NASM if missing)
 #   make debug QEMU stopped with a gdb stub on :1234; then `gdb -x scripts/gdbinit`
 #   make bench benchmarks (figures and ratios; never fails on timing)
+#   make bench-linux / bench-compare   Debian's kernel on the same QEMU; both side by side
+#   make test-scale   the 64-CPU boot test (minutes under TCG)
 
 SWIFTC   ?= swiftc
 # The toolchain's bin directory, found through swiftc with every symlink resolved
@@ -35,7 +37,7 @@ SWIFTFLAGS := -enable-experimental-feature Embedded -target x86_64-unknown-none-
 	-Xcc -mno-sse -Xcc -mno-sse2 -Xcc -mno-mmx \
 	-g $(SWIFT_DEFINES)
 
-.PHONY: all run test test-host test-integration debug bench races clean setup
+.PHONY: all run test test-host test-integration test-scale debug bench bench-linux bench-compare races clean setup
 all: $(BUILD)/kernel.elf
 # A recipe that fails leaves no target behind (a half-written kernel would
 # otherwise look up to date to the next make).
@@ -92,6 +94,11 @@ test: setup
 test-host:
 	$(SWIFT_TEST) --filter CoreTests
 
+# 64 CPUs under TCG (minutes on a 2-core host: not part of `make test`).
+test-scale: setup
+	@$(MAKE) --no-print-directory all
+	QUARTET_SCALE64=1 $(SWIFT_TEST) --filter 'SMPTests.testScale'
+
 test-integration: setup
 	@$(MAKE) --no-print-directory all
 	$(SWIFT_TEST) --filter IntegrationTests
@@ -99,6 +106,15 @@ test-integration: setup
 bench: setup
 	@$(MAKE) --no-print-directory all
 	@bash scripts/bench.sh
+
+# Debian's kernel running bench/linux/qbench.c on the same QEMU (docs/benchmarks.md).
+bench-linux:
+	@bash scripts/bench-linux.sh --accel $(ACCEL) --smp $(SMP)
+
+# Quartet and Linux back to back, one table per accelerator.
+bench-compare: setup
+	@$(MAKE) --no-print-directory all
+	@bash scripts/bench-compare.sh --accel $(ACCEL) --smp $(SMP)
 
 clean:
 	rm -rf $(BUILD)

@@ -8,7 +8,10 @@
 // parser, table and SVG writer, a library so that CoreTests can test them; and
 // ktrace (`swift run ktrace < serial.log > trace.json`), which turns the kernel's
 // trace dump into Chrome Trace Event JSON for Perfetto and an SVG timeline, over
-// KtraceKit, its parser and writers, a library for the same reason.
+// KtraceKit, its parser and writers, a library for the same reason; benchreport
+// (`make bench`'s tables, Markdown, SVG chart and Linux comparison from the
+// kernel's BENCH lines) over BenchKit; and corebench (`swift run -c release
+// corebench`), the bsd4 run queues timed on the host against a sorted array.
 import PackageDescription
 
 let package = Package(
@@ -20,7 +23,10 @@ let package = Package(
                           exclude: ["examples"]),
         .target(name: "KtraceKit", path: "scripts/KtraceKit"),
         .executableTarget(name: "ktrace", dependencies: ["KtraceKit"], path: "scripts/ktrace"),
-        .testTarget(name: "CoreTests", dependencies: ["QuartetCore", "SchedSimKit", "KtraceKit"], path: "Tests/CoreTests",
+        .target(name: "BenchKit", path: "scripts/BenchKit"),
+        .executableTarget(name: "benchreport", dependencies: ["BenchKit"], path: "scripts/benchreport"),
+        .executableTarget(name: "corebench", dependencies: ["QuartetCore"], path: "scripts/corebench"),
+        .testTarget(name: "CoreTests", dependencies: ["QuartetCore", "SchedSimKit", "KtraceKit", "BenchKit"], path: "Tests/CoreTests",
                     exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", path: "Tests/IntegrationTests"),
     ]
