@@ -30,7 +30,7 @@ for a in "${accels[@]}"; do
   bash scripts/bench.sh --accel "$a" --smp "$smp" --no-scale --no-append --out "$out" || { status=1; continue; }
   bash scripts/bench-linux.sh --accel "$a" --smp "$smp" --out "$out" || { status=1; continue; }
   echo "== Quartet and Linux, -smp $smp, $a"
-  "$report" compare --accel "$a" --quartet "$out/quartet-$a.log" --linux "$out/linux-$a.log"
+  "$report" compare --accel "$a" --host-cpu "$host_cpu" --quartet "$out/quartet-$a.log" --linux "$out/linux-$a.log"
   if [ $append = 1 ]; then
     "$report" compare --markdown --accel "$a" --host-cpu "$host_cpu" --append bench/results.md \
       --quartet "$out/quartet-$a.log" --linux "$out/linux-$a.log" > /dev/null

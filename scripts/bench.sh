@@ -72,8 +72,8 @@ if [ $scale = 1 ]; then
     scale_logs+=("$log")
   done
   if [ ${#scale_logs[@]} -gt 0 ]; then
-    "$report" scale "${scale_logs[@]}"
-    [ $append = 1 ] && "$report" scale --markdown --append bench/results.md "${scale_logs[@]}" > /dev/null
+    "$report" scale --accel tcg --host-cpu "$host_cpu" "${scale_logs[@]}"
+    [ $append = 1 ] && "$report" scale --accel tcg --host-cpu "$host_cpu" --markdown --append bench/results.md "${scale_logs[@]}" > /dev/null
   fi
 fi
 [ $append = 1 ] && echo "bench.sh: tables appended to bench/results.md"

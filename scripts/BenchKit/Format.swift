@@ -1,49 +1,102 @@
+// Numbers and tables as benchreport prints them: plain text with aligned
+// columns for a terminal, Markdown for bench/results.md.
+
 import Foundation
 
-// Number formatting and plain/Markdown tables shared by benchreport's outputs.
-
 public enum BenchFormat {
-    /// 1234567 -> "1,234,567"; fractional values keep two decimals.
+    /// A figure with thousands separators: whole numbers as they are
+    /// ("1,234,567": the kernel prints integers), others with two decimals
+    /// ("1.65", "1,940.40").
     public static func number(_ v: Double) -> String {
-        if v != v.rounded() { return String(format: "%.2f", v) }
-        let digits = String(Int64(v.rounded()).magnitude)
+        guard v.isFinite else { return "-" }
+        guard abs(v) < 1e18 else { return fixed(v, 2) }
+        let whole = v == v.rounded()
+        let text = whole ? String(Int64(v).magnitude) : fixed(abs(v), 2)
+        let point = text.firstIndex(of: ".") ?? text.endIndex
         var out = ""
-        for (i, c) in digits.reversed().enumerated() {
+        for (i, c) in text[..<point].reversed().enumerated() {
             if i > 0 && i % 3 == 0 { out.append(",") }
             out.append(c)
         }
-        return (v < 0 ? "-" : "") + String(out.reversed())
+        return (v < 0 ? "-" : "") + String(out.reversed()) + text[point...]
     }
 
-    /// "1.23x", "59x"; "-" when there is no ratio.
+    public static func fixed(_ v: Double, _ digits: Int) -> String {
+        guard v.isFinite else { return "-" }
+        return String(format: "%.\(digits)f", v)
+    }
+
+    /// "1.23x", "363x" from 100 up; "-" when there is no ratio.
     public static func ratio(_ r: Double?) -> String {
-        guard let r else { return "-" }
-        return r >= 100 ? String(format: "%.0fx", r) : String(format: "%.2fx", r)
+        guard let r, r.isFinite else { return "-" }
+        return r >= 100 ? fixed(r, 0) + "x" : fixed(r, 2) + "x"
     }
 
-    /// Aligned plain-text columns (the columns in `rightAligned` to the right).
-    public static func plainTable(_ header: [String], _ rows: [[String]], rightAligned: Set<Int>) -> String {
-        var widths = header.map(\.count)
-        for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
-        func line(_ cells: [String]) -> String {
-            var out: [String] = []
-            for (i, c) in cells.enumerated() where i < widths.count {
-                let pad = String(repeating: " ", count: widths[i] - c.count)
-                out.append(rightAligned.contains(i) ? pad + c : c + pad)
+    /// "2026-06-01 12:34 UTC".
+    public static func utc(_ date: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd HH:mm"
+        return f.string(from: date) + " UTC"
+    }
+
+    /// Text for a Markdown table cell or heading: one line, `|` escaped, and
+    /// no HTML (GitHub renders tags, even inside tables).
+    public static func markdown(_ s: String) -> String {
+        var out = ""
+        for ch in s {
+            switch ch {
+            case "|": out += "\\|"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "&": out += "&amp;"
+            case "\n", "\r", "\r\n": out += " "
+            default: out.append(ch)
             }
-            var s = out.joined(separator: "  ")
-            while s.hasSuffix(" ") { s.removeLast() }
-            return s
         }
-        let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")
-        return ([line(header), rule] + rows.map(line)).joined(separator: "\n")
+        return out
+    }
+}
+
+/// A table of strings, printed with aligned columns or as Markdown.
+public struct TextTable: Sendable {
+    public var headers: [String]
+    public var rows: [[String]] = []
+    /// Columns aligned right (figures).
+    public var right: Set<Int>
+
+    public init(_ headers: [String], right: Set<Int> = []) {
+        self.headers = headers
+        self.right = right
     }
 
-    /// A Markdown table; `|` in a cell is escaped.
-    public static func markdownTable(_ header: [String], _ rows: [[String]]) -> String {
-        func esc(_ s: String) -> String { s.replacingOccurrences(of: "|", with: "\\|") }
-        let head = "| " + header.map(esc).joined(separator: " | ") + " |"
-        let rule = "|" + String(repeating: " --- |", count: header.count)
-        return ([head, rule] + rows.map { "| " + $0.map(esc).joined(separator: " | ") + " |" }).joined(separator: "\n")
+    public mutating func add(_ row: [String]) {
+        precondition(row.count == headers.count, "TextTable: \(row.count) cells for \(headers.count) columns")
+        rows.append(row)
+    }
+
+    /// Columns two spaces apart, each as wide as its widest cell; no trailing
+    /// spaces; a rule under the header.
+    public var plain: String {
+        var widths = headers.map(\.count)
+        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        func line(_ cells: [String]) -> String {
+            var s = cells.enumerated().map { i, c in
+                let fill = String(repeating: " ", count: widths[i] - c.count)
+                return right.contains(i) ? fill + c : c + fill
+            }.joined(separator: "  ")
+            while s.last == " " { s.removeLast() }
+            return s + "\n"
+        }
+        return line(headers) + line(widths.map { String(repeating: "-", count: $0) }) + rows.map(line).joined()
+    }
+
+    /// A GitHub Markdown table, figures right-aligned; cells are escaped here.
+    public var markdown: String {
+        var out = "| " + headers.map(BenchFormat.markdown).joined(separator: " | ") + " |\n"
+        out += "|" + headers.indices.map { right.contains($0) ? " --: |" : " --- |" }.joined() + "\n"
+        for r in rows { out += "| " + r.map(BenchFormat.markdown).joined(separator: " | ") + " |\n" }
+        return out
     }
 }

@@ -1,5 +1,8 @@
-// bench/results.md: every `make bench` / `make bench-compare` appends its tables;
-// the file starts with a heading that says what it is, written once.
+// bench/results.md: every `make bench` / `make bench-compare` appends its
+// sections (`benchreport ... --append FILE`); a file that does not exist yet, or
+// is empty, starts with a heading that says what it is, written once.
+
+import Foundation
 
 public enum BenchResultsFile {
     public static let heading = """
@@ -12,10 +15,24 @@ public enum BenchResultsFile {
 
     """
 
-    public static func appending(_ text: String, to existing: String?) -> String {
+    /// The file's new text: `existing` (nil: no file), or the heading when there
+    /// is nothing yet, then a blank line and `section`, newline-terminated.
+    public static func appending(_ section: String, to existing: String?) -> String {
         var out = existing ?? ""
-        if out.isEmpty { out = heading }
+        if out.allSatisfy(\.isWhitespace) { out = heading }
         if !out.hasSuffix("\n") { out += "\n" }
-        return out + "\n" + text + (text.hasSuffix("\n") ? "" : "\n")
+        return out + "\n" + section + (section.hasSuffix("\n") ? "" : "\n")
+    }
+
+    /// Appends `section` to the file at `path`, creating it with the heading.
+    public static func append(_ section: String, toFile path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let existing: String?
+        if FileManager.default.fileExists(atPath: path) {
+            existing = try String(contentsOf: url, encoding: .utf8)
+        } else {
+            existing = nil
+        }
+        try appending(section, to: existing).write(to: url, atomically: true, encoding: .utf8)
     }
 }

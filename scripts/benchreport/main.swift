@@ -1,102 +1,179 @@
+// benchreport: tables, Markdown, an SVG chart, the Linux comparison and the
+// scale table from the BENCH lines of serial logs (docs/benchmarks.md; the
+// parser and writers are scripts/BenchKit). One log = one boot.
+//
+//   swift run benchreport table build/bench/quartet-tcg.log
+//
+// Problems with a log go to stderr with their line numbers; a malformed BENCH
+// line is left out and the rest is used. Exit status: 0 done, 1 a log is
+// unreadable or holds no BENCH line at all (the others are still reported) or
+// an output cannot be written, 2 bad usage.
+
 import BenchKit
 import Foundation
-
-// benchreport: tables, Markdown, an SVG chart, the Linux comparison and the
-// scale table from the BENCH lines of serial logs (docs/benchmarks.md).
 
 let usage = """
 usage: benchreport table    [--accel NAME] [--host-cpu TEXT] LOG...
        benchreport markdown [--accel NAME] [--host-cpu TEXT] [--append FILE] LOG...
        benchreport svg      --out FILE LOG...
        benchreport compare  --quartet LOG --linux LOG [--accel NAME] [--host-cpu TEXT] [--markdown] [--append FILE]
-       benchreport scale    [--markdown] [--append FILE] LOG...
+       benchreport scale    [--accel NAME] [--host-cpu TEXT] [--markdown] [--append FILE] LOG...
+  table     one aligned table per log: median, p99, samples, unit, ratio to the floor
+  markdown  the same as Markdown under a dated heading; --append FILE adds it to FILE
+            (bench/results.md), which is created with a heading if absent
+  svg       the ratios to the floors as a bar chart, one colour per log
+  compare   Quartet against Linux per shared measurement (docs/benchmarks.md's pairs)
+  scale     boot time and IPI-queue throughput against -smp (logs of run=bench-scale)
+LOG is a serial log, or - for stdin. --accel names the accelerator (tcg, kvm);
+--host-cpu describes the machine QEMU ran on. --append always writes Markdown.
 """
 
-func fail(_ message: String, status: Int32) -> Never {
-    FileHandle.standardError.write((message + "\n").data(using: .utf8)!)
-    exit(status)
+func say(_ message: String) { FileHandle.standardError.write(Data("benchreport: \(message)\n".utf8)) }
+
+func usageError(_ message: String) -> Never {
+    say(message)
+    FileHandle.standardError.write(Data((usage + "\n").utf8))
+    exit(2)
 }
 
 var args = Array(CommandLine.arguments.dropFirst())
-guard let command = args.first else { fail(usage, status: 2) }
+if args.first == "-h" || args.first == "--help" { print(usage); exit(0) }
+guard let command = args.first else { usageError("no command") }
 args.removeFirst()
+
+let allowed: [String: Set<String>] = [
+    "table": ["--accel", "--host-cpu"],
+    "markdown": ["--accel", "--host-cpu", "--append"],
+    "svg": ["--out"],
+    "compare": ["--quartet", "--linux", "--accel", "--host-cpu", "--markdown", "--append"],
+    "scale": ["--accel", "--host-cpu", "--markdown", "--append"],
+]
+guard let permitted = allowed[command] else { usageError("unknown command '\(command)'") }
+let flagOptions: Set<String> = ["--markdown"]
+
 var options: [String: String] = [:]
-var flags: Set<String> = []
+var markdownFlag = false
 var files: [String] = []
-let valued: Set<String> = ["--accel", "--host-cpu", "--append", "--out", "--quartet", "--linux"]
-var i = 0
-while i < args.count {
-    let a = args[i]
-    if valued.contains(a) {
-        guard i + 1 < args.count else { fail("benchreport: \(a) needs a value\n" + usage, status: 2) }
-        options[a] = args[i + 1]; i += 2
-    } else if a == "--markdown" {
-        flags.insert(a); i += 1
-    } else if a.hasPrefix("--") {
-        fail("benchreport: unknown option \(a)\n" + usage, status: 2)
+while let a = args.first {
+    args.removeFirst()
+    if a == "-h" || a == "--help" { print(usage); exit(0) }
+    if a.hasPrefix("--") {
+        guard permitted.contains(a) else { usageError("\(command) takes no option \(a)") }
+        if flagOptions.contains(a) { markdownFlag = true; continue }
+        guard let v = args.first, !v.isEmpty else { usageError("\(a) needs a value") }
+        args.removeFirst()
+        guard options[a] == nil else { usageError("\(a) given twice") }
+        options[a] = v
     } else {
-        files.append(a); i += 1
+        files.append(a)
     }
 }
 
-func load(_ path: String) -> BenchLog {
-    guard let data = FileManager.default.contents(atPath: path) else { fail("benchreport: cannot read \(path)", status: 1) }
-    let log = BenchLog.parse(String(decoding: data, as: UTF8.self))
-    for e in log.errors { FileHandle.standardError.write("benchreport: \(path): \(e)\n".data(using: .utf8)!) }
-    return log
+let context = BenchContext(accel: options["--accel"], hostCPU: options["--host-cpu"], date: Date())
+var status: Int32 = 0
+var stdinUsed = false
+
+/// Reads and parses a log; reports its problems. nil (and status 1) when it
+/// cannot be read or holds no BENCH line.
+func load(_ path: String) -> NamedLog? {
+    let data: Data?
+    if path == "-" {
+        if stdinUsed { say("- (stdin) given twice"); status = 1; return nil }
+        stdinUsed = true
+        data = FileHandle.standardInput.readDataToEndOfFile()
+    } else {
+        data = FileManager.default.contents(atPath: path)
+    }
+    let name = path == "-" ? "<stdin>" : path
+    guard let data else { say("cannot read \(name)"); status = 1; return nil }
+    let log = BenchParser.parse(String(decoding: data, as: UTF8.self))
+    for d in log.diagnostics { say("\(name): \(d)") }
+    guard !log.records.isEmpty else {
+        let why = log.skips.first.map { " (SKIP \($0.what): \($0.reason))" } ?? ""
+        say("\(name) holds no valid BENCH line\(why)")
+        status = 1
+        return nil
+    }
+    return NamedLog(name, log)
 }
 
-func requireBench(_ log: BenchLog, _ path: String) {
-    if log.records.isEmpty { fail("benchreport: \(path) holds no BENCH lines", status: 1) }
+/// Stands in for a log that could not be used, so that compare still names why.
+func placeholder(_ path: String) -> NamedLog {
+    var log = FileManager.default.contents(atPath: path).map { BenchParser.parse(String(decoding: $0, as: UTF8.self)) }
+        ?? BenchLog()
+    if log.skips.isEmpty {
+        let why = FileManager.default.isReadableFile(atPath: path) ? "no BENCH lines in \(path)" : "cannot read \(path)"
+        log.diagnostics.insert(BenchDiagnostic(line: 0, why), at: 0)
+    }
+    return NamedLog(path, log)
 }
 
-let date: String = {
-    let f = DateFormatter()
-    f.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
-    f.timeZone = TimeZone(identifier: "UTC")
-    return f.string(from: Date())
-}()
-let context = BenchContext(accel: options["--accel"] ?? "?", hostCPU: options["--host-cpu"] ?? "?", date: date)
-
-func emit(_ text: String) {
-    print(text)
+func appendMarkdown(_ text: String) {
     guard let path = options["--append"] else { return }
-    let existing = FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
-    let out = BenchResultsFile.appending(text, to: existing)
-    guard FileManager.default.createFile(atPath: path, contents: out.data(using: .utf8)) else {
-        fail("benchreport: cannot write \(path)", status: 1)
+    do {
+        try BenchResultsFile.append(text, toFile: path)
+    } catch {
+        say("cannot append to \(path): \(error.localizedDescription)")
+        status = 1
     }
 }
 
 switch command {
 case "table", "markdown":
-    guard !files.isEmpty else { fail(usage, status: 2) }
+    guard !files.isEmpty else { usageError("\(command) needs at least one LOG") }
+    var first = true
     for f in files {
-        let log = load(f)
-        requireBench(log, f)
-        if command == "table" { print(BenchReport.table(log, context) + "\n") } else { emit(BenchReport.markdown(log, context)) }
+        guard let l = load(f) else { continue }
+        if !first { print("") }
+        first = false
+        if command == "table" {
+            print(BenchReport.table(l, context), terminator: "")
+        } else {
+            let text = BenchReport.markdown(l, context)
+            print(text, terminator: "")
+            appendMarkdown(text)
+        }
     }
+
 case "svg":
-    guard let out = options["--out"], !files.isEmpty else { fail(usage, status: 2) }
-    let logs = files.map { f -> (name: String, log: BenchLog) in
-        let log = load(f)
-        requireBench(log, f)
-        return ("\(log.system) \(log.env["hypervisor"] ?? "") -smp \(log.env["smp"] ?? "?")", log)
+    guard let out = options["--out"] else { usageError("svg needs --out FILE") }
+    guard !files.isEmpty else { usageError("svg needs at least one LOG") }
+    let logs = files.compactMap(load)
+    guard !logs.isEmpty else { exit(1) }
+    let series = logs.map { l -> (name: String, log: BenchLog) in
+        let env = l.log.env
+        let what = [env?.system, env?.hypervisor, env?.smp.map { "smp \($0)" }].compactMap { $0 }.joined(separator: " ")
+        let file = (l.source as NSString).lastPathComponent
+        return (what.isEmpty ? file : "\(what) (\(file))", l.log)
     }
-    let svg = BenchSVG.render(logs, title: "Quartet: each measurement / its floor, same boot (\(date))")
-    guard FileManager.default.createFile(atPath: out, contents: svg.data(using: .utf8)) else { fail("benchreport: cannot write \(out)", status: 1) }
+    let svg = BenchSVG.render(series, title: "Quartet benchmarks: ratio to the floor, \(BenchFormat.utc(context.date))")
+    do {
+        try svg.write(toFile: out, atomically: true, encoding: .utf8)
+    } catch {
+        say("cannot write \(out): \(error.localizedDescription)")
+        exit(1)
+    }
+
 case "compare":
-    guard let q = options["--quartet"], let l = options["--linux"] else { fail(usage, status: 2) }
-    let ql = load(q)
-    requireBench(ql, q)
-    let ll = load(l)            // may hold only a SKIP line: Linux could not run there
-    let text = BenchCompare.table(quartet: ql, linux: ll, context, markdown: flags.contains("--markdown"))
-    if flags.contains("--markdown") { emit(text) } else { print(text) }
+    guard files.isEmpty else { usageError("compare takes its logs as --quartet LOG --linux LOG") }
+    guard let qPath = options["--quartet"], let lPath = options["--linux"] else {
+        usageError("compare needs --quartet LOG and --linux LOG")
+    }
+    let q = load(qPath) ?? placeholder(qPath)
+    let l = load(lPath) ?? placeholder(lPath)
+    print(BenchReport.compare(quartet: q, linux: l, context, markdown: markdownFlag), terminator: "")
+    if options["--append"] != nil {
+        appendMarkdown(BenchReport.compare(quartet: q, linux: l, context, markdown: true))
+    }
+
 case "scale":
-    guard !files.isEmpty else { fail(usage, status: 2) }
-    let logs = files.map { f -> BenchLog in let log = load(f); requireBench(log, f); return log }
-    let text = BenchScale.table(logs, markdown: flags.contains("--markdown"), date: date)
-    if flags.contains("--markdown") { emit(text) } else { print(text) }
+    guard !files.isEmpty else { usageError("scale needs at least one LOG") }
+    let logs = files.compactMap(load)
+    guard !logs.isEmpty else { exit(1) }
+    print(BenchReport.scale(logs, context, markdown: markdownFlag), terminator: "")
+    if options["--append"] != nil { appendMarkdown(BenchReport.scale(logs, context, markdown: true)) }
+
 default:
-    fail("benchreport: unknown command '\(command)'\n" + usage, status: 2)
+    usageError("unknown command '\(command)'")
 }
+exit(status)

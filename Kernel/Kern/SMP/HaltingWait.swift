@@ -53,9 +53,11 @@ enum HaltingWait {
 
     /// Chosen per wait from `run=bench`'s .spin/.halt figures (README section
     /// 13): the cpusync caller and the rendezvous mutex waiters halt (TCG at
-    /// -smp 4 on 2 host cores: cpusync 3.7x faster, contended rendezvous 1.4x
-    /// more per second; nested KVM: 1.2x and even); wait_ipiq spins (TCG: a
-    /// halted vCPU's wake-up made the round trip 15x slower; KVM 1.4x slower).
+    /// -smp 4 on 2 host cores: cpusync about 2-3x faster, 1.7-2.4x more
+    /// contended rendezvous per second; nested KVM: cpusync 1.2-1.4x, rendezvous
+    /// even); wait_ipiq spins (a halted vCPU's wake-up made the round trip about
+    /// 16x slower under TCG and 1.1-1.3x under KVM). Without overcommit (-smp 2)
+    /// halting cpusync is slower: `wait.halt=none`.
     static let defaultPolicy = "cpusync,rendezvous"
 
     /// `all`, `none`, or a comma-separated list of kinds.
