@@ -17,6 +17,7 @@ enum SuiteRegistry {
             IPIQueueTorture.suite,
             IPIQueueFlood.suite,
             IPIQueueWakeup.suite,
+            HaltingWaitTorture.suite,
             CPUSyncSuite.suite,
             RendezvousSuite.suite,
             RendezvousPreemptSuite.suite,

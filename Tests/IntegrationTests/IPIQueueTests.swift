@@ -50,16 +50,18 @@ final class IPIQueueTests: QEMUTestCase {
         XCTAssertTrue(r.hasLine("PASS: ipiq-flood: both CPUs finished flooding (no deadlock)"))
         XCTAssertTrue(r.passes.contains { $0.hasPrefix("ipiq-rules: wait_ipiq for that first message returned only after") })
         XCTAssertTrue(r.passes.contains { $0.hasPrefix("ipiq-rules: 40 waits across the index wrap") })
-        let w = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=ipiq-wakeup tick=0", timeout: 120))
+        let w = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=ipiq-wakeup,wait-wakeup tick=0", timeout: 120))
         assertWakeup(w)
+        assertHaltingWaits(w)
     }
 
     func testTortureFloodWakeupAndRulesPassUnderKVM() throws {
         try requireKVM()
         let r = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: "run=ipiq-rules,ipiq-torture,ipiq-flood ipiq.fifo=16", timeout: 180))
         assertTorture(r, cpus: 4, minimumPerPair: 1)
-        let w = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: "run=ipiq-wakeup tick=0", timeout: 180))
+        let w = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: "run=ipiq-wakeup,wait-wakeup tick=0", timeout: 180))
         assertWakeup(w)
+        assertHaltingWaits(w)
     }
 
     /// D5 with the periodic tick off: nothing but IPIs wakes the target, and the
@@ -73,7 +75,28 @@ final class IPIQueueTests: QEMUTestCase {
         XCTAssertGreaterThan(coalesced, 0, "the window was hit (coalesced sends): \(report)", file: file, line: line)
     }
 
+    /// W1 with the tick off: the halting waiter was woken every round by the
+    /// waker's IPI, and the window (found only by the re-check) was hit.
+    private func assertHaltingWaits(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) {
+        let report = r.lines.first { $0.hasPrefix("wait-wakeup: ") && $0.contains(" rounds, CPU ") } ?? ""
+        XCTAssertTrue(report.contains("lost wake-ups 0 (bound 100 ms, tick off)"), report, file: file, line: line)
+        XCTAssertGreaterThan(report.number(before: " caught by the re-check") ?? 0, 0, "the window was hit: \(report)", file: file, line: line)
+        XCTAssertGreaterThan(report.number(before: " halts") ?? 0, 0, "the waiter halted: \(report)", file: file, line: line)
+        XCTAssertTrue(r.hasLine("End of test: SUCCESS"), file: file, line: line)
+        print("[wait-wakeup, \(r.run.accel)] \(report)")
+    }
+
     // MARK: negative controls (each must fail, every time)
+
+    /// A halting wait without its re-check (W1): tick=0, the waiter halts with
+    /// its flag already set and only the suite's rescue IPI wakes it.
+    func testWaitNoRecheckControlLosesWakeups() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=wait-wakeup tick=0 bug.wait_norecheck=1", timeout: 120))
+        XCTAssertEqual(r.status, 3, "the suite must fail: \(r.statusDescription)")
+        XCTAssertTrue(r.hasLine("End of test: FAILURE"))
+        XCTAssertTrue(r.fails.contains { $0.hasPrefix("wait-wakeup: W1: every halting waiter woken within 100 ms (") })
+        XCTAssertTrue(r.hasLine(containing: "!!! lost wake-ups "))
+    }
 
     /// No release → fence → re-check: one sender, tick=0, a halting target.
     func testNoRecheckControlLosesWakeups() throws {

@@ -93,6 +93,12 @@ extension String {
         guard let r = range(of: label) else { return nil }
         return Int(self[r.upperBound...].prefix { $0.isNumber })
     }
+
+    /// The number right before `label`, e.g. " halts" in "...: 61203 halts, ...": 61203.
+    func number(before label: String) -> Int? {
+        guard let r = range(of: label) else { return nil }
+        return Int(String(self[..<r.lowerBound].reversed().prefix { $0.isNumber }.reversed()))
+    }
 }
 
 struct ExpectStep {

@@ -19,6 +19,11 @@ enum BugKnobs {
     /// ipiq-flood: the nearly-full wait does not drain its own rings; two CPUs
     /// flooding each other with interrupts off deadlock (the watchdog reports it).
     nonisolated(unsafe) static var ipiqNoDrain = false
+    /// wait-wakeup (tick=0): a halting wait announces itself and halts without
+    /// re-checking its condition, so a waker that stored the condition just
+    /// before saw no waiter and sent no IPI: a lost wake-up (W1).
+    /// docs/benchmarks.md, "Halting waits".
+    nonisolated(unsafe) static var waitNoRecheck = false
     /// migrate: the switch clears RUNNING before it saves rsp; the puller's
     /// switch-stamp check after its fence catches it (D6).
     nonisolated(unsafe) static var handoffEarlyClear = false
@@ -58,6 +63,7 @@ enum BugKnobs {
         rendezvousDoubleClaim = KernelOptions.flag("bug.rendezvous_double_claim", default: false)
         rendezvousActionWakes = KernelOptions.flag("bug.rendezvous_action_wakes", default: false)
         ipiqNoRecheck = KernelOptions.flag("bug.ipiq_norecheck", default: false)
+        waitNoRecheck = KernelOptions.flag("bug.wait_norecheck", default: false)
         ipiqNoFence = KernelOptions.flag("bug.ipiq_nofence", default: false)
         ipiqEarlyCopy = KernelOptions.flag("bug.ipiq_early_copy", default: false)
         ipiqNoDrain = KernelOptions.flag("bug.ipiq_nodrain", default: false)
@@ -79,6 +85,7 @@ enum BugKnobs {
             (rendezvousPlainCritical, "bug.rendezvous_plain_critical"), (panicStopIPI, "bug.panic_stop_ipi"),
             (rendezvousDoubleClaim, "bug.rendezvous_double_claim"), (rendezvousActionWakes, "bug.rendezvous_action_wakes"),
             (bsd4RemoteAssert, "bug.bsd4_remote_assert"), (migrateIgnoresBound, "bug.migrate_ignores_bound"),
+            (waitNoRecheck, "bug.wait_norecheck"),
         ]
         for (set, name) in on where set {
             Console.line { $0.write("NEGATIVE CONTROL: "); $0.write(name); $0.write(" puts a known bug back on purpose") }

@@ -26,20 +26,29 @@ enum WaitKind: Int, CaseIterable {
     case ipiq = 0            // wait_ipiq: until the target ran our message
     case cpusync             // the cpusync caller: until every remote acknowledged
     case rendezvousMutex     // an initiator waiting for its ticket on the rendezvous mutex
+    case torture             // wait-wakeup's own waits (the suite turns it on while it runs)
     var name: StaticString {
         switch self {
         case .ipiq: return "ipiq"
         case .cpusync: return "cpusync"
         case .rendezvousMutex: return "rendezvous"
+        case .torture: return "torture"
         }
     }
+}
+
+/// What one pass of a wait loop did (wait-wakeup counts them).
+enum WaitPass {
+    case paused     // spun once (this kind does not halt, or interrupts are off)
+    case caught     // the W1 re-check found the condition already true: no HLT
+    case halted     // HLT until an interrupt
 }
 
 enum HaltingWait {
     nonisolated(unsafe) static var slots: UnsafeMutablePointer<Atomic<UInt>>? = nil
     /// Which kinds halt: `wait.halt=` at boot; the benchmarks switch it to
     /// measure both ways.
-    nonisolated(unsafe) static var halting = InlineArray<3, Bool>(repeating: false)
+    nonisolated(unsafe) static var halting = InlineArray<4, Bool>(repeating: false)
     static let halts = Atomic<UInt64>(0)         // HLTs taken in waits
     static let wakeIPIs = Atomic<UInt64>(0)      // wake-up IPIs sent
 
@@ -71,31 +80,37 @@ enum HaltingWait {
     /// One pass of a wait loop: HLT if `kind` halts and interrupts are on (not
     /// in an interrupt handler), re-checking `done` after announcing the wait
     /// (W1); otherwise one `pause`.
-    static func pass(_ kind: WaitKind, channel: UInt, _ done: () -> Bool) {
+    @discardableResult
+    static func pass(_ kind: WaitKind, channel: UInt, _ done: () -> Bool) -> WaitPass {
         guard halting[kind.rawValue], let slots, CPU.interruptsEnabled, !PerCPU.inInterrupt else {
             CPU.pause()
-            return
+            return .paused
         }
         CPU.disableInterrupts()                    // we stay on this CPU until the slot is clear
         let me = PerCPU.currentNumber
         slots[me].store(channel, ordering: .sequentiallyConsistent)    // W1: a full fence
-        if done() {
+        // W1: the re-check after the slot is visible. A waker that stored the
+        // condition before our slot store saw 0 and sent nothing; only this
+        // re-check sees its store (bug.wait_norecheck leaves it out).
+        if !BugKnobs.waitNoRecheck && done() {
             slots[me].store(0, ordering: .relaxed)
             CPU.enableInterrupts()
-            return
+            return .caught
         }
         halts.wrappingAdd(1, ordering: .relaxed)
         CPU.enableInterruptsAndHalt()             // the wake-up IPI, the tick, or any interrupt
         slots[me].store(0, ordering: .relaxed)
+        return .halted
     }
 
     /// After making a condition true and a full fence (W1): wakes `cpu` if it
-    /// is halted waiting on `channel`.
-    @inline(__always)
-    static func wake(_ cpu: Int, channel: UInt) {
-        guard let slots, slots[cpu].load(ordering: .relaxed) == channel else { return }
+    /// is halted waiting on `channel`. Returns whether it sent the IPI.
+    @inline(__always) @discardableResult
+    static func wake(_ cpu: Int, channel: UInt) -> Bool {
+        guard let slots, slots[cpu].load(ordering: .relaxed) == channel else { return false }
         wakeIPIs.wrappingAdd(1, ordering: .relaxed)
         LocalAPIC.sendIPI(to: PerCPU.cpus[cpu].apicID, vector: UInt8(Vectors.waitWakeup))
+        return true
     }
 
     /// The same for every CPU halted on `channel`.
