@@ -89,8 +89,6 @@ FN cpu_lfence
 FN cpu_sfence
     sfence
     ret
-FN cpu_compiler_barrier
-    ret
 FN cpu_pause
     pause
     ret

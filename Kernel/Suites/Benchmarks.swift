@@ -68,7 +68,6 @@ enum Benchmarks {
         IPIBench.run(&t, ms)
         Bsd4Bench.run(&t, ms)
         KTraceBench.run(&t, ms)
-        FastPathBench.run(&t, ms)
     }
 
     /// Two CPUs for a cross-CPU measurement: 1 and 2 when there are three (CPU 0

@@ -34,6 +34,12 @@ enum SchedBench {
     /// Two threads on this CPU yielding to each other: each yield of the
     /// measuring thread is two switches.
     static func yieldSwitch(_ t: inout TestContext, _ ms: UInt64) {
+        let samples = yieldSamples(ms)
+        Benchmarks.report(&t, "thread switch (yield between two threads)", samples)
+        samples.emit("switch.yield", .cycles, "thread switch on one CPU (two threads yielding)")
+    }
+
+    static func yieldSamples(_ ms: UInt64) -> BenchSamples {
         let box = SampleBox()
         let end = TSC.now &+ TSC.ticksPerMs &* ms
         var threads: [Thread] = []
@@ -48,8 +54,7 @@ enum SchedBench {
         }
         for td in threads { Scheduler.schedule(td) }
         for td in threads { td.join() }
-        Benchmarks.report(&t, "thread switch (yield between two threads)", box.samples)
-        box.samples.emit("switch.yield", .cycles, "thread switch on one CPU (two threads yielding)")
+        return box.samples
     }
 
     static func wakeups(_ t: inout TestContext, _ ms: UInt64) {

@@ -29,6 +29,7 @@ enum SuiteRegistry {
             PanicSuites.nmi,
             LitmusSuite.suite,
             Benchmarks.suite,
+            FastPathBench.suite,
             ScaleBench.suite,
             FaultSuites.pageFault,
             FaultSuites.divideError,

@@ -385,19 +385,28 @@ enum IPIQueue {
     }
 
     /// True when messages are waiting for this CPU (a cheap hint for idle loops).
-    static var hasPending: Bool {
-        guard cpuCount > 0 else { return false }
-        // Borrowed, not retained: this is on every outermost critical_exit.
-        return targets.withUnsafeBufferPointer { b in
-            Unmanaged.passUnretained(b[PerCPU.currentNumber])._withUnsafeGuaranteedRef {
-                $0.sources.load(ordering: .relaxed) != 0 || $0.parkedCount > 0
-            }
+    static var hasPending: Bool { hasPending(PerCPU.local) }
+
+    /// The same through a header the caller already read. This is on every
+    /// outermost critical_exit: the target comes from the header (gs:64),
+    /// borrowed, neither the `targets` array nor the object retained (each
+    /// retain/release is a locked instruction).
+    @inline(__always)
+    static func hasPending(_ h: LocalHeader) -> Bool {
+        let raw = h.ipiTarget
+        guard raw != 0 else { return false }
+        return Unmanaged<IPITarget>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!)._withUnsafeGuaranteedRef {
+            $0.sources.load(ordering: .relaxed) != 0 || $0.parkedCount > 0
         }
     }
 
     /// Processing depth on this CPU (the switch path asserts it is 0).
-    static var processingDepth: Int {
-        cpuCount > 0 ? targets[PerCPU.currentNumber].processing : 0
+    static var processingDepth: Int { processingDepth(PerCPU.local) }
+    @inline(__always)
+    static func processingDepth(_ h: LocalHeader) -> Int {
+        let raw = h.ipiTarget
+        guard raw != 0 else { return 0 }
+        return Unmanaged<IPITarget>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!)._withUnsafeGuaranteedRef { $0.processing }
     }
 }
 

@@ -12,6 +12,8 @@ import Synchronization
 //   gs:24  spinlock nesting count      gs:32  RFLAGS saved by the outermost spinlock_enter
 //   gs:40  interrupt nesting depth (C1: no context switch while > 0)
 //   gs:48  spinlocks held (no context switch while > 0)
+//   gs:56  the header's own address (PerCPU.local: one GS read, then plain loads)
+//   gs:64  this CPU's IPI target (unretained; 0 until the IPI queues exist)
 //
 // Rule (A1 style, docs/bsd4-scheduler.md): a CPU writes only its own per-CPU data, except fields that
 // are Atomic and documented as written remotely. Remote reads are hints.
@@ -20,6 +22,42 @@ enum PerCPUHeader {
     static let offsetInPage = 256
     static let selfObject = 0, cpuNumber = 8, currentThread = 16
     static let spinlockCount = 24, spinlockFlags = 32, interruptDepth = 40, locksHeld = 48
+    static let selfAddress = 56, ipiTarget = 64
+    static let size = 72
+}
+
+/// This CPU's header reached through one GS read (`PerCPU.local`), then plain
+/// loads and stores: each GS access is an out-of-line call (Swift has no inline
+/// assembly), and the spinlock and critical-section fast paths made a dozen.
+/// Like any per-CPU pointer it is valid only while the caller cannot move to
+/// another CPU: interrupts off or inside a critical section, and not across a
+/// call that may switch threads.
+struct LocalHeader {
+    let base: UnsafeMutableRawPointer
+    @inline(__always) private func field(_ offset: Int) -> UInt64 { base.load(fromByteOffset: offset, as: UInt64.self) }
+    @inline(__always) private func setField(_ offset: Int, _ v: UInt64) { base.storeBytes(of: v, toByteOffset: offset, as: UInt64.self) }
+
+    var cpuNumber: Int { Int(truncatingIfNeeded: field(PerCPUHeader.cpuNumber)) }
+    var currentThread: UInt64 {
+        get { field(PerCPUHeader.currentThread) }
+        nonmutating set { setField(PerCPUHeader.currentThread, newValue) }
+    }
+    /// The GDT and TSS in the same page (Arch/x86_64/GDT.swift).
+    var descriptorTables: DescriptorTables { DescriptorTables(existing: base - PerCPUHeader.offsetInPage) }
+    var interruptDepth: UInt64 { field(PerCPUHeader.interruptDepth) }
+    var ipiTarget: UInt64 { field(PerCPUHeader.ipiTarget) }
+    var spinlockCount: UInt64 {
+        get { field(PerCPUHeader.spinlockCount) }
+        nonmutating set { setField(PerCPUHeader.spinlockCount, newValue) }
+    }
+    var spinlockFlags: UInt64 {
+        get { field(PerCPUHeader.spinlockFlags) }
+        nonmutating set { setField(PerCPUHeader.spinlockFlags, newValue) }
+    }
+    var locksHeld: UInt64 {
+        get { field(PerCPUHeader.locksHeld) }
+        nonmutating set { setField(PerCPUHeader.locksHeld, newValue) }
+    }
 }
 
 final class GlobalData {
@@ -62,14 +100,26 @@ enum PerCPU {
     /// Points GS at the header in `archPage` and fills in the raw fields.
     static func installHeader(archPage: UnsafeMutableRawPointer, cpuNumber: Int) {
         let header = archPage + PerCPUHeader.offsetInPage
-        header.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
+        header.initializeMemory(as: UInt8.self, repeating: 0, count: PerCPUHeader.size)
         header.storeBytes(of: UInt64(cpuNumber), toByteOffset: PerCPUHeader.cpuNumber, as: UInt64.self)
+        header.storeBytes(of: UInt64(UInt(bitPattern: header)), toByteOffset: PerCPUHeader.selfAddress, as: UInt64.self)
         GSBase.set(UInt64(UInt(bitPattern: header)))
     }
 
     /// Links the calling CPU's header to its GlobalData object.
     static func attach(_ cpu: GlobalData) {
         GSBase.write(PerCPUHeader.selfObject, UInt64(UInt(bitPattern: Unmanaged.passUnretained(cpu).toOpaque())))
+        // The IPI queues exist by now (SMP.start makes them before attaching
+        // any CPU); the outermost critical_exit polls this CPU's through here.
+        if cpu.id < IPIQueue.targets.count {
+            GSBase.write(PerCPUHeader.ipiTarget, UInt64(UInt(bitPattern: Unmanaged.passUnretained(IPIQueue.targets[cpu.id]).toOpaque())))
+        }
+    }
+
+    /// The calling CPU's header (see LocalHeader for when it stays valid).
+    @inline(__always)
+    static var local: LocalHeader {
+        LocalHeader(base: UnsafeMutableRawPointer(bitPattern: UInt(GSBase.read(PerCPUHeader.selfAddress)))!)
     }
 
     /// The calling CPU's number; valid from the first line of kmain on.

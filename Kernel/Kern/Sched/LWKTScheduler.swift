@@ -253,16 +253,17 @@ enum Scheduler {
     static func switchAway() {
         if Panic.schedulerStopped { return }             // E3: the panic thread never switches
         let flags = CPU.saveFlagsAndDisableInterrupts()
-        if PerCPU.inInterrupt { panic("C1: context switch in interrupt context") }
-        if PerCPU.locksHeld != 0 {
+        let h = PerCPU.local                 // interrupts off: this CPU's until the switch
+        if h.interruptDepth != 0 { panic("C1: context switch in interrupt context") }
+        if h.locksHeld != 0 {
             panic("context switch while holding a spinlock") { $0.dec(PerCPU.locksHeld); $0.write(" held") }
         }
-        if IPIQueue.processingDepth != 0 {
+        if IPIQueue.processingDepth(h) != 0 {
             panic("context switch inside IPI message processing (a handler slept or yielded)") {
                 $0.write("depth "); $0.dec(IPIQueue.processingDepth)
             }
         }
-        let s = mine
+        let s = perCPU[h.cpuNumber]
         let old = s.running!
         // Only a thread that gives up the CPU while able to run (preempted or
         // yielding) may move here. One going to sleep is SLEEPING - or already
@@ -363,12 +364,13 @@ enum Scheduler {
         next.switchesIn &+= 1
         // The spinlock_enter state belongs to the thread (FreeBSD keeps it in the
         // thread); the CPU's gs:24/gs:32 hold the running thread's copy.
-        old.spinCount = GSBase.read(PerCPUHeader.spinlockCount)
-        old.spinFlags = GSBase.read(PerCPUHeader.spinlockFlags)
-        GSBase.write(PerCPUHeader.spinlockCount, next.spinCount)
-        GSBase.write(PerCPUHeader.spinlockFlags, next.spinFlags)
-        GSBase.write(PerCPUHeader.currentThread, UInt64(UInt(bitPattern: Unmanaged.passUnretained(next).toOpaque())))
-        if let stack = next.stack { PerCPU.current.tables.setKernelStack(stack.top) }
+        let h = PerCPU.local                 // interrupts are off
+        old.spinCount = h.spinlockCount
+        old.spinFlags = h.spinlockFlags
+        h.spinlockCount = next.spinCount
+        h.spinlockFlags = next.spinFlags
+        h.currentThread = UInt64(UInt(bitPattern: Unmanaged.passUnretained(next).toOpaque()))
+        if let stack = next.stack { h.descriptorTables.setKernelStack(stack.top) }
         s.running = next
         s.switches.wrappingAdd(1, ordering: .relaxed)
         let raw = UnsafeMutableRawPointer(old.context)

@@ -12,19 +12,15 @@
 // The compiler barriers are FreeBSD's __compiler_membar(): critnest and owepreempt
 // are plain fields, and without them an optimizer may move the owepreempt load
 // above the store that opens the window, or code of the section above the
-// increment. (The barrier is an opaque call into Boot/cpu.asm.)
+// increment. (The barrier is an acquire-release fence: no instruction on x86-64,
+// but LLVM moves no memory access across it; it replaced an opaque call.)
 
 enum CriticalSection {
     static func enter() {
         // The running thread without a retain/release pair (atomic operations
         // that cost more than the rest of the path): it cannot go away while
         // it runs this.
-        let raw = GSBase.read(PerCPUHeader.currentThread)
-        guard raw != 0 else { return }
-        Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!)._withUnsafeGuaranteedRef { td in
-            td.critnest += 1      // plain increment: only this thread writes it
-        }
-        CPU.compilerBarrier()     // the section's code stays below the increment
+        enter(thread: GSBase.read(PerCPUHeader.currentThread))
     }
 
     /// The rendezvous fix (seed 002, FreeBSD r222254): raise critnest DIRECTLY,
@@ -32,17 +28,49 @@ enum CriticalSection {
     /// without looking at owepreempt, so it can never switch from interrupt
     /// context; a preemption requested meanwhile stays owed and is taken by the
     /// interrupted thread (its critical_exit or the interrupt return).
-    static func enterRaw() { Thread.currentIfAny?.critnest += 1; CPU.compilerBarrier() }
-    static func exitRaw() { CPU.compilerBarrier(); Thread.currentIfAny?.critnest -= 1 }
-
-    static func exit() {
+    static func enterRaw() {
         let raw = GSBase.read(PerCPUHeader.currentThread)
         guard raw != 0 else { return }
-        Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!)._withUnsafeGuaranteedRef { exit($0) }
+        Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!)._withUnsafeGuaranteedRef { $0.critnest += 1 }
+        CPU.compilerBarrier()
+    }
+    static func exitRaw() {
+        CPU.compilerBarrier()
+        let raw = GSBase.read(PerCPUHeader.currentThread)
+        guard raw != 0 else { return }
+        Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!)._withUnsafeGuaranteedRef { $0.critnest -= 1 }
+    }
+
+    static func exit() { exit(thread: GSBase.read(PerCPUHeader.currentThread)) }
+
+    /// critical_enter/exit for a running thread the caller already read from
+    /// its header (`raw`, 0 before threads exist: nothing to do).
+    @inline(__always)
+    static func enter(thread raw: UInt64) {
+        guard raw != 0 else { return }
+        Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!)._withUnsafeGuaranteedRef { td in
+            td.critnest += 1      // plain increment: only this thread writes it
+        }
+        CPU.compilerBarrier()     // the section's code stays below the increment
+    }
+    static func exit(thread raw: UInt64) {
+        guard raw != 0 else { return }
+        Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!)._withUnsafeGuaranteedRef { _ = exit($0) }
+    }
+
+    /// spinlock_exit's critical_exit: the section's own count is still 1, so
+    /// the IPI-queue poll below never applies and its header read is skipped.
+    /// Returns true when it switched (the caller may be on another CPU now).
+    static func exitInSpinlockSection(thread raw: UInt64) -> Bool {
+        guard raw != 0 else { return false }
+        return Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!)._withUnsafeGuaranteedRef {
+            exit($0, inSpinlockSection: true)
+        }
     }
 
     /// critical_exit for the running thread `td` (borrowed: no retain).
-    private static func exit(_ td: Thread) {
+    /// Returns true when it took an owed preemption (switched).
+    private static func exit(_ td: Thread, inSpinlockSection: Bool = false) -> Bool {
         precondition(td.critnest > 0, "critical_exit without critical_enter")
         if td.critnest == 1 {
             CPU.compilerBarrier()
@@ -58,19 +86,28 @@ enum CriticalSection {
                 KTrace.record(.critWindow, UInt64(td.id), td.criticalWindowCycles)
                 TSC.spin(cycles: td.criticalWindowCycles)
             }
+            var switched = false
             if td.owepreempt {
                 td.critnest = 1
                 Scheduler.preemptOwed(td)   // clears owepreempt, switches, returns critnest to 0
+                switched = true
             }
+            if inSpinlockSection { return switched }
             // An outermost exit in thread context is also an IPI-queue processing
             // point (docs/ipi-queues.md). Not inside spinlock_exit (interrupts
             // still off, the lock's section not closed yet) and not in a handler.
-            if SpinlockSection.depth == 0 && !PerCPU.inInterrupt && IPIQueue.hasPending {
+            // One header read for the three (after any switch above: we may be
+            // on another CPU now); a preemption between it and the test only
+            // makes the hint stale, and process() looks at its own CPU.
+            let h = PerCPU.local
+            if h.spinlockCount == 0 && h.interruptDepth == 0 && IPIQueue.hasPending(h) {
                 IPIQueue.process()
             }
+            return switched
         } else {
             CPU.compilerBarrier()
             td.critnest -= 1
+            return false
         }
     }
 }

@@ -109,24 +109,25 @@ struct SpinLock: ~Copyable {
     init(_ name: StaticString) { self.name = name }
 
     borrowing func lock() {
-        SpinlockSection.enter()
-        let cpu = Int32(truncatingIfNeeded: PerCPU.currentNumber)
+        // The header stays this CPU's until unlock: interrupts are off.
+        let h = SpinlockSection.enter()
+        let cpu = Int32(truncatingIfNeeded: h.cpuNumber)
         // Taking a spinlock we already hold would spin forever: say so instead
         // (after a panic the owner may re-enter its own locks: bypassed).
         if raw.isHeld(by: cpu) && !Panic.schedulerStopped { recursive() }
         raw.lock(cpu: cpu)
-        GSBase.write(PerCPUHeader.locksHeld, GSBase.read(PerCPUHeader.locksHeld) &+ 1)
+        h.locksHeld &+= 1
     }
 
     borrowing func tryLock() -> Bool {
-        SpinlockSection.enter()
-        if raw.tryLock(cpu: Int32(truncatingIfNeeded: PerCPU.currentNumber)) {
-            GSBase.write(PerCPUHeader.locksHeld, GSBase.read(PerCPUHeader.locksHeld) &+ 1)
+        let h = SpinlockSection.enter()
+        if raw.tryLock(cpu: Int32(truncatingIfNeeded: h.cpuNumber)) {
+            h.locksHeld &+= 1
             return true
         }
         if Panic.schedulerStopped {              // after a panic a try-lock succeeds (E4)
             raw.bypassed.store(true, ordering: .relaxed)
-            GSBase.write(PerCPUHeader.locksHeld, GSBase.read(PerCPUHeader.locksHeld) &+ 1)
+            h.locksHeld &+= 1
             return true
         }
         SpinlockSection.exit()
@@ -151,17 +152,17 @@ struct SpinLock: ~Copyable {
             waited = true
             whileWaiting()
         }
-        SpinlockSection.enter()
+        SpinlockSection.enter().locksHeld &+= 1
         raw.owner.store(cpu, ordering: .relaxed)
-        GSBase.write(PerCPUHeader.locksHeld, GSBase.read(PerCPUHeader.locksHeld) &+ 1)
         CriticalSection.exit()               // the spinlock section's own nesting holds on
         return waited
     }
 
     borrowing func unlock() {
-        GSBase.write(PerCPUHeader.locksHeld, GSBase.read(PerCPUHeader.locksHeld) &- 1)
+        let h = PerCPU.local                   // interrupts are off: this CPU's
+        h.locksHeld &-= 1
         raw.unlock()
-        SpinlockSection.exit()
+        SpinlockSection.exit(h)
     }
 
     borrowing func withLock<R>(_ body: () -> R) -> R {
@@ -183,31 +184,45 @@ struct SpinLock: ~Copyable {
 /// from the first instruction after GS is set, before any thread exists, and the
 /// context switch saves and restores them per thread (LWKTScheduler).
 enum SpinlockSection {
-    static func enter() {
-        let count = GSBase.read(PerCPUHeader.spinlockCount)
+    /// Returns this CPU's header, valid until the matching exit (interrupts
+    /// are off from here). Interrupts go off before the header is read, so
+    /// the count, the flags and the critical section are all this CPU's; a
+    /// nested enter saves flags it then ignores (interrupts were off already).
+    @discardableResult
+    static func enter() -> LocalHeader {
+        let flags = CPU.saveFlagsAndDisableInterrupts()
+        let h = PerCPU.local
+        let count = h.spinlockCount
         if count == 0 {
-            let flags = CPU.saveFlagsAndDisableInterrupts()
-            GSBase.write(PerCPUHeader.spinlockFlags, flags)
-            GSBase.write(PerCPUHeader.spinlockCount, 1)
-            CriticalSection.enter()
+            h.spinlockFlags = flags
+            h.spinlockCount = 1
+            CriticalSection.enter(thread: h.currentThread)
         } else {
-            GSBase.write(PerCPUHeader.spinlockCount, count + 1)
+            h.spinlockCount = count + 1
         }
+        return h
     }
 
-    static func exit() {
-        let count = GSBase.read(PerCPUHeader.spinlockCount)
+    static func exit() { exit(PerCPU.local) }
+
+    /// `h`: this CPU's header, read with interrupts off (they are, until the
+    /// outermost exit restores them).
+    static func exit(_ h: LocalHeader) {
+        let count = h.spinlockCount
         precondition(count > 0, "spinlock_exit without spinlock_enter")
         if count == 1 {
             // critical_exit FIRST, as FreeBSD does: a preemption owed since the
             // matching enter is taken inside it, with interrupts still off and
-            // the lock itself already released. Only then restore RFLAGS.
-            CriticalSection.exit()
-            let flags = GSBase.read(PerCPUHeader.spinlockFlags)
-            GSBase.write(PerCPUHeader.spinlockCount, 0)
+            // the lock itself already released. Only then restore RFLAGS, from
+            // the header read again if it switched: the switch may have brought
+            // this thread back on another CPU (its count and flags travel with it).
+            let switched = CriticalSection.exitInSpinlockSection(thread: h.currentThread)
+            let now = switched ? PerCPU.local : h
+            let flags = now.spinlockFlags
+            now.spinlockCount = 0
             CPU.restoreFlags(flags)
         } else {
-            GSBase.write(PerCPUHeader.spinlockCount, count - 1)
+            h.spinlockCount = count - 1
         }
     }
 
