@@ -26,13 +26,21 @@ struct TicketLock: ~Copyable {
     /// `servicing`: while waiting, run this CPU's part of a pending rendezvous
     /// (every kernel SpinLock; not the console's lock, see Console).
     borrowing func lock(cpu: Int32, servicing: Bool = true) {
-        let ticket = nextTicket.wrappingAdd(1, ordering: .relaxed).oldValue
-        // Acquire: the critical section's loads cannot move above this load.
-        if nowServing.load(ordering: .acquiring) != ticket {
+        let ticket = takeTicket()
+        if !isServing(ticket) {
             if slowPath(ticket, servicing) { return }         // bypassed after a panic
         }
         owner.store(cpu, ordering: .relaxed)
     }
+
+    /// The next ticket: the caller's place in the FIFO (a locked add).
+    @inline(__always)
+    borrowing func takeTicket() -> UInt32 { nextTicket.wrappingAdd(1, ordering: .relaxed).oldValue }
+
+    /// Whether `ticket`'s turn has come. Acquire: the critical section's loads
+    /// cannot move above the load that saw the turn.
+    @inline(__always)
+    borrowing func isServing(_ ticket: UInt32) -> Bool { nowServing.load(ordering: .acquiring) == ticket }
 
     /// Waits for `ticket`. Returns true when it bypassed the lock instead: the
     /// scheduler is stopped (docs/panic.md) and this CPU is the panic owner, so
@@ -48,7 +56,7 @@ struct TicketLock: ~Copyable {
     private borrowing func slowPath(_ ticket: UInt32, _ servicing: Bool) -> Bool {
         var waited: UInt64 = 0
         var dog: SpinWatchdog? = nil
-        while nowServing.load(ordering: .acquiring) != ticket {
+        while !isServing(ticket) {
             if Panic.schedulerStopped {
                 bypassed.store(true, ordering: .relaxed)     // `owner` keeps the stopped holder
                 return true
@@ -145,10 +153,9 @@ struct SpinLock: ~Copyable {
         CriticalSection.enter()
         let cpu = Int32(truncatingIfNeeded: PerCPU.currentNumber)
         if raw.isHeld(by: cpu) && !Panic.schedulerStopped { recursive() }
-        let ticket = raw.nextTicket.wrappingAdd(1, ordering: .relaxed).oldValue
+        let ticket = raw.takeTicket()
         var waited = false
-        // Acquire, as TicketLock.lock: the critical section's loads stay below.
-        while raw.nowServing.load(ordering: .acquiring) != ticket {
+        while !raw.isServing(ticket) {
             waited = true
             whileWaiting()
         }
