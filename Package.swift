@@ -15,22 +15,24 @@
 // corebench compiles Kernel/Core itself (scripts/corebench/Core is a symlink to
 // it): one whole-module build with the benchmark, as the kernel is built, so the
 // generic queues are specialised for its nodes and nothing internal has to be
-// made public for it.
+// made public for it. HostKit holds what the three kits share: SVG text escaping.
 import PackageDescription
 
 let package = Package(
     name: "Quartet",
     targets: [
         .target(name: "QuartetCore", path: "Kernel/Core"),
-        .target(name: "SchedSimKit", dependencies: ["QuartetCore"], path: "scripts/SchedSimKit"),
+        .target(name: "HostKit", path: "scripts/HostKit"),
+        .target(name: "SchedSimKit", dependencies: ["QuartetCore", "HostKit"], path: "scripts/SchedSimKit"),
         .executableTarget(name: "schedsim", dependencies: ["QuartetCore", "SchedSimKit"], path: "scripts/schedsim",
                           exclude: ["examples"]),
-        .target(name: "KtraceKit", path: "scripts/KtraceKit"),
+        .target(name: "KtraceKit", dependencies: ["HostKit"], path: "scripts/KtraceKit"),
         .executableTarget(name: "ktrace", dependencies: ["KtraceKit"], path: "scripts/ktrace"),
-        .target(name: "BenchKit", path: "scripts/BenchKit"),
+        .target(name: "BenchKit", dependencies: ["HostKit"], path: "scripts/BenchKit"),
         .executableTarget(name: "benchreport", dependencies: ["BenchKit"], path: "scripts/benchreport"),
         .executableTarget(name: "corebench", dependencies: ["BenchKit"], path: "scripts/corebench"),
-        .testTarget(name: "CoreTests", dependencies: ["QuartetCore", "SchedSimKit", "KtraceKit", "BenchKit"], path: "Tests/CoreTests",
+        .testTarget(name: "CoreTests", dependencies: ["QuartetCore", "SchedSimKit", "KtraceKit", "BenchKit", "HostKit"],
+                    path: "Tests/CoreTests",
                     exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", path: "Tests/IntegrationTests"),
     ]

@@ -7,6 +7,7 @@
 // its figures.
 
 import Foundation
+import HostKit
 
 public enum BenchSVG {
     static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
@@ -15,22 +16,7 @@ public enum BenchSVG {
     static let barHeight = 13.0, barGap = 2.0, groupGap = 10.0
     static let maxLabel = 58
 
-    public static func escape(_ s: String) -> String {
-        var out = ""
-        for ch in s {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default:
-                // XML 1.0 forbids most control characters, even escaped.
-                if let a = ch.asciiValue, a < 0x20, a != 0x09 { out += " " } else { out.append(ch) }
-            }
-        }
-        return out
-    }
+    static func escape(_ s: String) -> String { XMLText.escape(s) }
 
     static func q(_ v: Double) -> String { "\"" + String(format: "%.1f", v) + "\"" }
 

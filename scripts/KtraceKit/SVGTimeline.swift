@@ -5,6 +5,8 @@
 // Coordinates are rounded to tenths of a pixel so the same dump always gives
 // the same bytes.
 
+import HostKit
+
 public enum SVGTimeline {
     static let width = 1200, left = 90, plotWidth = 1070
     static let top = 64, laneHeight = 46
@@ -136,18 +138,5 @@ public enum SVGTimeline {
         return s
     }
 
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for ch in s {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            // XML 1.0 forbids most control characters; serial noise may carry them.
-            default: out.append(ch.unicodeScalars.first!.value < 0x20 ? "?" : ch)
-            }
-        }
-        return out
-    }
+    static func escape(_ s: String) -> String { XMLText.escape(s) }
 }

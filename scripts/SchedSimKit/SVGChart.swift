@@ -3,6 +3,7 @@
 // a legend. Plain SVG 1.1 text that any browser opens; integer coordinates only.
 
 import QuartetCore
+import HostKit
 
 public enum SVGChart {
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
@@ -16,19 +17,7 @@ public enum SVGChart {
     static let topPanel = 50
     static let bottomPanel = 360
 
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for ch in s {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default: out.append(ch)
-            }
-        }
-        return out
-    }
+    static func escape(_ s: String) -> String { XMLText.escape(s) }
 
     /// A "nice" grid step for a span (1, 2, 5 times a power of ten).
     static func step(for span: Int, lines: Int) -> Int {
