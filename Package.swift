@@ -15,7 +15,8 @@
 // corebench compiles Kernel/Core itself (scripts/corebench/Core is a symlink to
 // it): one whole-module build with the benchmark, as the kernel is built, so the
 // generic queues are specialised for its nodes and nothing internal has to be
-// made public for it. HostKit holds what the three kits share: SVG text escaping.
+// made public for it. HostKit holds what the three kits and the tools share:
+// SVG text escaping and the command line of ktrace and schedsim.
 import PackageDescription
 
 let package = Package(
@@ -24,10 +25,10 @@ let package = Package(
         .target(name: "QuartetCore", path: "Kernel/Core"),
         .target(name: "HostKit", path: "scripts/HostKit"),
         .target(name: "SchedSimKit", dependencies: ["QuartetCore", "HostKit"], path: "scripts/SchedSimKit"),
-        .executableTarget(name: "schedsim", dependencies: ["QuartetCore", "SchedSimKit"], path: "scripts/schedsim",
+        .executableTarget(name: "schedsim", dependencies: ["QuartetCore", "SchedSimKit", "HostKit"], path: "scripts/schedsim",
                           exclude: ["examples"]),
         .target(name: "KtraceKit", dependencies: ["HostKit"], path: "scripts/KtraceKit"),
-        .executableTarget(name: "ktrace", dependencies: ["KtraceKit"], path: "scripts/ktrace"),
+        .executableTarget(name: "ktrace", dependencies: ["KtraceKit", "HostKit"], path: "scripts/ktrace"),
         .target(name: "BenchKit", dependencies: ["HostKit"], path: "scripts/BenchKit"),
         .executableTarget(name: "benchreport", dependencies: ["BenchKit"], path: "scripts/benchreport"),
         .executableTarget(name: "corebench", dependencies: ["BenchKit"], path: "scripts/corebench"),
