@@ -198,9 +198,18 @@ struct Bsd4Side: BenchQueue {
     }
 }
 
-struct ArraySide: BenchQueue {
+/// The sorted array's two orders, a type parameter rather than a stored flag so
+/// that each is compiled on its own, with no test of the order in the timed loop.
+/// BestLast (the default): sorted worst (largest key) first, select =
+/// removeLast. BestFirst (--remove-first): best first, select = removeFirst
+/// (every select shifts the whole array down by one).
+protocol ArrayOrder { static var bestLast: Bool { get } }
+enum BestLast: ArrayOrder { static var bestLast: Bool { true } }
+enum BestFirst: ArrayOrder { static var bestLast: Bool { false } }
+
+struct ArraySide<Order: ArrayOrder>: BenchQueue {
     struct Entry { var key: Int32; var lwp: Int32 }
-    /// Sorted by key, worst (largest) first: the best is last.
+    /// Sorted by key in `Order`.
     var entries: [Entry] = []
     let nice: [Int]
     var priority: [Int]
@@ -210,59 +219,31 @@ struct ArraySide: BenchQueue {
         entries.reserveCapacity(p.nice.count + 1)
         for i in p.nice.indices { insert(Int32(i), estcpu: p.estcpu[i]) }
     }
-    @inline(__always) mutating func select() -> Int32 { entries.removeLast().lwp }
+    @inline(__always) mutating func select() -> Int32 {
+        Order.bestLast ? entries.removeLast().lwp : entries.removeFirst().lwp
+    }
     @inline(__always) mutating func insert(_ lwp: Int32, estcpu: Int) {
         let p = Bsd4Priority.compute(.normal, niceOrRtprio: nice[Int(lwp)], estcpu: estcpu, batch: 0)
         priority[Int(lwp)] = p.priority
         let key = Int32(Bsd4.queueOf(p.priority))
-        // The first entry not worse than the new one: it goes before every
-        // entry of its own queue (they are older, and taken first from the end).
+        // FIFO inside a queue. Best last: before the first entry not worse than
+        // the new one, so before every entry of its own queue (they are older,
+        // and taken first from the end). Best first: after every entry not
+        // worse than the new one.
         var lo = 0, hi = entries.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if entries[mid].key > key { lo = mid + 1 } else { hi = mid }
+            if Order.bestLast ? entries[mid].key > key : entries[mid].key <= key { lo = mid + 1 } else { hi = mid }
         }
         entries.insert(Entry(key: key, lwp: lwp), at: lo)
     }
     func id(_ t: Int32) -> Int { Int(t) }
     func recount() -> Int {
-        for i in entries.indices.dropFirst() where entries[i - 1].key < entries[i].key {
-            fatalError("corebench: the sorted array is not sorted at \(i)")
-        }
-        return entries.count
-    }
-}
-
-/// The other order: best first, select = removeFirst (every select shifts the
-/// whole array down by one).
-struct ArrayFirstSide: BenchQueue {
-    /// Sorted by key, best (smallest) first.
-    var entries: [ArraySide.Entry] = []
-    let nice: [Int]
-    var priority: [Int]
-    init(_ p: Population) {
-        nice = p.nice
-        priority = Array(repeating: 0, count: p.nice.count)
-        entries.reserveCapacity(p.nice.count + 1)
-        for i in p.nice.indices { insert(Int32(i), estcpu: p.estcpu[i]) }
-    }
-    @inline(__always) mutating func select() -> Int32 { entries.removeFirst().lwp }
-    @inline(__always) mutating func insert(_ lwp: Int32, estcpu: Int) {
-        let p = Bsd4Priority.compute(.normal, niceOrRtprio: nice[Int(lwp)], estcpu: estcpu, batch: 0)
-        priority[Int(lwp)] = p.priority
-        let key = Int32(Bsd4.queueOf(p.priority))
-        // After every entry not worse than the new one: FIFO inside a queue.
-        var lo = 0, hi = entries.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if entries[mid].key <= key { lo = mid + 1 } else { hi = mid }
-        }
-        entries.insert(ArraySide.Entry(key: key, lwp: lwp), at: lo)
-    }
-    func id(_ t: Int32) -> Int { Int(t) }
-    func recount() -> Int {
-        for i in entries.indices.dropFirst() where entries[i - 1].key > entries[i].key {
-            fatalError("corebench: the sorted array is not sorted at \(i)")
+        for i in entries.indices.dropFirst() {
+            let before = entries[i - 1].key, after = entries[i].key
+            if Order.bestLast ? before < after : before > after {
+                fatalError("corebench: the sorted array is not sorted at \(i)")
+            }
         }
         return entries.count
     }
@@ -379,7 +360,7 @@ func measure<A: BenchQueue>(_ n: Int, _ arrayType: A.Type) -> Row {
 }
 
 for n in sizes {
-    results.append(removeFirst ? measure(n, ArrayFirstSide.self) : measure(n, ArraySide.self))
+    results.append(removeFirst ? measure(n, ArraySide<BestFirst>.self) : measure(n, ArraySide<BestLast>.self))
 }
 
 func ns(_ v: Double) -> String { BenchFormat.fixed(v, 1) }
