@@ -23,8 +23,7 @@ case "$accel" in
 esac
 swift build -q --product benchreport >&2 || { echo "bench-compare.sh: could not build benchreport" >&2; exit 1; }
 report="$(swift build --show-bin-path)/benchreport"
-host_cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//')
-host_cpu="${host_cpu:-unknown} ($(nproc) host CPUs)"
+source scripts/lib/hostinfo.sh
 status=0
 for a in "${accels[@]}"; do
   bash scripts/bench.sh --accel "$a" --smp "$smp" --no-scale --no-append --out "$out" || { status=1; continue; }

@@ -28,8 +28,7 @@ case "$accel" in
   *) echo "bench.sh: --accel must be tcg, kvm or auto" >&2; exit 2 ;;
 esac
 mkdir -p "$out" bench
-host_cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//')
-host_cpu="${host_cpu:-unknown} ($(nproc) host CPUs)"
+source scripts/lib/hostinfo.sh
 
 swift build -q --product benchreport >&2 || { echo "bench.sh: could not build benchreport" >&2; exit 1; }
 report="$(swift build --show-bin-path)/benchreport"
