@@ -74,10 +74,11 @@ run: setup
 	@bash scripts/run-qemu.sh --smp $(SMP) --accel $(ACCEL) --timeout $(TIMEOUT) \
 		--cmdline "$(if $(DEMO),demo=$(DEMO) )$(CMDLINE)" $(BUILD)/kernel.elf
 
-# The race gallery: each seed race's torture with the fix and with its control.
+# The race gallery: each seed race's torture with the fix and with its control;
+# the table of this run replaces the gallery block in README.md.
 races: setup
 	@$(MAKE) --no-print-directory all
-	@bash scripts/races.sh --kernel $(BUILD)/kernel.elf --out $(BUILD)/races
+	@bash scripts/races.sh --kernel $(BUILD)/kernel.elf --out $(BUILD)/races --update-readme
 
 debug: setup
 	@$(MAKE) --no-print-directory all

@@ -1,7 +1,9 @@
 import XCTest
 
 /// `make races` (scripts/races.sh): every seed race's torture suite with the fix
-/// and with its negative control, in one table.
+/// and with its negative control, in one table. The script writes its logs into a
+/// temporary directory and is not given --update-readme: a test writes nothing
+/// into the tree (only `make races` rewrites the README's gallery).
 final class RacesTests: XCTestCase {
     func testTheGalleryTableHasEverySeedWithHitsSuccessAndFailure() throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("quartet-races-\(getpid())")
@@ -17,6 +19,7 @@ final class RacesTests: XCTestCase {
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         print("[races]\n" + text)
+        XCTAssertEqual(p.terminationStatus, 0, "races.sh exits 0 only when every row is right")
         let rows = text.split(separator: "\n").filter { $0.hasPrefix("| 00") }.map(String.init)
         XCTAssertEqual(rows.map { String($0.dropFirst(2).prefix(3)) }, ["000", "001", "002", "003", "004"], "one row per seed")
         for row in rows {
