@@ -1,6 +1,7 @@
-# Quartet build. `make` builds build/kernel.elf; see README.md for the rest.
+# Quartet build. `make` builds build/kernel.elf; docs/usage.md describes every target.
 #   make run   [SMP=4] [ACCEL=auto|kvm|tcg] [CMDLINE='...'] [TIMEOUT=0]
 #   make test  host XCTest + QEMU integration tests (installs QEMU/NASM if missing)
+#   make races the race gallery; its table replaces the one in README.md
 #   make debug QEMU stopped with a gdb stub on :1234; then `gdb -x scripts/gdbinit`
 #   make bench benchmarks (figures and ratios; never fails on timing)
 #   make bench-linux / bench-compare   Debian's kernel on the same QEMU; both side by side

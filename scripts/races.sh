@@ -91,7 +91,7 @@ while IFS='|' read -r seed mech origin suite fixopt control hits fixstatus ctlst
   fixlog="$out/seed-$seed-fix.log" ctllog="$out/seed-$seed-control.log"
 
   echo "races: seed $seed: $suite with the fix ..." >&2
-  boot "$fixlog" "run=$suite $fixopt $fixextra"
+  boot "$fixlog" "$(echo run=$suite $fixopt $fixextra)"
   tfix=$secs fixq=$qstatus
   echo "races: seed $seed: $suite with $control ..." >&2
   boot "$ctllog" "run=$suite $control"

@@ -1,6 +1,6 @@
 import XCTest
 
-/// The layers' one-way rule (README, section 12): Init -> Suites -> Kern ->
+/// The layers' one-way rule (docs/architecture.md, "Layers"): Init -> Suites -> Kern ->
 /// Arch -> Core. A type declared in a layer may be named only by that layer
 /// and the layers above it; comments do not count. Read from the sources.
 final class LayeringTests: XCTestCase {

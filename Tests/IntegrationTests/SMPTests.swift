@@ -33,7 +33,7 @@ final class SMPTests: QEMUTestCase {
         XCTAssertTrue(r.passes.contains { $0.hasPrefix("bench-scale: kernel entry to all 8 CPUs online: ") && $0.hasSuffix(" us (serial bring-up)") })
     }
 
-    /// Scale (issue 15): 16 and 32 CPUs under TCG pass the SMP, spinlock, IPI
+    /// Scale: 16 and 32 CPUs under TCG pass the SMP, spinlock, IPI
     /// queue and rendezvous torture, all APs started at once. Under TCG on a
     /// 2-core host each vCPU is a host thread, so budgets are sized for 16x
     /// overcommit (the suites extend themselves until every pair and every

@@ -1,7 +1,7 @@
 // schedsim: runs a workload through the bsd4 scheduler's pure core
 // (Kernel/Core/Bsd4) and prints per-lwp CPU use, final priority and estcpu;
 // with --svg FILE it also writes a chart. The format is described in
-// scripts/SchedSimKit/Workload.swift and README.md (section 6).
+// scripts/SchedSimKit/Workload.swift and docs/usage.md ("Host tools").
 //
 //   swift run schedsim scripts/schedsim/examples/mixed.txt
 //   swift run schedsim --svg mixed.svg scripts/schedsim/examples/mixed.txt
