@@ -162,6 +162,18 @@ if [ "$readme" = 1 ]; then
     cat "$out/races.md"
     echo
     echo "The run: \`make races\` on $(date -u '+%Y-%m-%d %H:%M') UTC, commit $commit, $qemu, TCG \`-smp $smp\`, host CPU $host_cpu."
+    echo
+    echo "Seed 003's suite in this run (\`run=migrate\`), with the fix:"
+    echo
+    echo '```'
+    sed -n '/^== suite migrate/,/^SUMMARY/p' "$out/seed-003-fix.log"
+    echo '```'
+    echo
+    echo "and with its control (\`run=migrate bug.handoff_early_clear=1\`):"
+    echo
+    echo '```'
+    sed -n '/^== suite migrate/,/^SUMMARY/p' "$out/seed-003-control.log"
+    echo '```'
     echo "<!-- races:end -->"
   } > "$block"
   grep -q '^<!-- races:begin' README.md && grep -q '^<!-- races:end -->' README.md \
