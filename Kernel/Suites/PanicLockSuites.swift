@@ -118,13 +118,19 @@ enum PanicLockSuites {
                 l.write("panic-lockpaths: CPU "); l.dec(b); l.write(" holds a spinlock and a mutex CPU "); l.dec(s)
                 l.write("'s thread sleeps on; CPU "); l.dec(s); l.write(" makes CPU 0 panic in an IPI handler")
             }
-            let me = UInt64(PerCPU.currentNumber)
+            let me = PerCPU.currentNumber
             Thread.spawn("panic-sender", cpu: s, {
-                IPIQueue.send(to: Int(me), { _, _ in panic("panic-lockpaths: raised in an IPI handler") })
+                // Only once this CPU is in the loop below: a message that came
+                // earlier could be run in thread context (a critical_exit
+                // processes pending messages), not in the IPI handler.
+                while !PanicLockSuites.waitingForThePanic.load(ordering: .acquiring) { CPU.pause() }
+                IPIQueue.send(to: me, { _, _ in panic("panic-lockpaths: raised in an IPI handler") })
                 while true { PanicSuites.beat(); CPU.pause() }
             })
-            while true { CPU.pause() }                      // interrupts on: the message lands here
+            waitingForThePanic.store(true, ordering: .releasing)
+            while true { CPU.pause() }                      // interrupts on: the IPI handler runs the message here
         })
+    static let waitingForThePanic = Atomic<Bool>(false)
 
     /// Heartbeat threads on every CPU but this one, `b` and `s`.
     static func startHeartbeatsAround(_ b: Int, _ s: Int) {
