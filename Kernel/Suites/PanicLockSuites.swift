@@ -137,12 +137,14 @@ enum PanicLockSuites {
         PanicSuites.startHeartbeats(except: CPUMask(b).union(CPUMask(s)))
     }
 
+    /// Bare lock() and unlock() calls throughout: each step observes the lock
+    /// between them, which withLock would hide. Steps that could only go wrong
+    /// by changing a state come first, those that could end in a second panic
+    /// (or a wait) last.
     static func goThroughEveryLockPath(_ b: Int) {
-        // Steps whose old failure is a wrong state first, those whose old
-        // failure was a second panic (or a hang) last.
         step("spinlock CPU 1 holds", state: { writeLockState(PanicSuites.suiteLock.raw, &$0) }) {
-            PanicSuites.suiteLock.lock()
-            PanicSuites.suiteLock.unlock()
+            PanicSuites.suiteLock.lock()                    // held by stopped CPU 1: a pass, no ticket
+            PanicSuites.suiteLock.unlock()                  // the pass: a no-op
         }
         step("try-lock of the spinlock CPU 1 holds", state: { writeLockState(PanicSuites.suiteLock.raw, &$0) }) {
             let ok = PanicSuites.suiteLock.tryLock()
@@ -150,12 +152,12 @@ enum PanicLockSuites {
             if ok { PanicSuites.suiteLock.unlock() }
         }
         step("a free spinlock, taken for real", state: { writeLockState(freeLock.raw, &$0) }) {
-            freeLock.lock()
+            freeLock.lock()                                 // free: a real acquisition
             inside { l in writeCounters(freeLock.raw, &l) }
-            freeLock.unlock()
+            freeLock.unlock()                               // and a real release
         }
         step("a spinlock this CPU holds, taken again", state: { writeLockState(freeLock.raw, &$0) }) {
-            freeLock.lock()
+            freeLock.lock()                                 // real
             freeLock.lock()                                 // held by this CPU: passed through
             freeLock.unlock()                               // the pass: a no-op
             inside { l in writeCounters(freeLock.raw, &l) }
@@ -165,8 +167,8 @@ enum PanicLockSuites {
         step("mutex CPU 1 holds, a sleeper waiting", state: { l in
             writeMutex(m, &l); l.write(", sleeper "); writeState(sleeper, &l)
         }) {
-            m?.lock()
-            m?.unlock()
+            m?.lock()                                       // busy: a pass, the holder keeps it
+            m?.unlock()                                     // a no-op: nobody woken
         }
         step("a free mutex, taken for real", state: { writeMutex(freeMutex, &$0) }) {
             freeMutex?.lock()
@@ -174,8 +176,8 @@ enum PanicLockSuites {
             freeMutex?.unlock()
         }
         step("mutex this thread holds", state: { writeMutex(ownMutex, &$0) }) {
-            ownMutex?.lock()
-            ownMutex?.unlock()
+            ownMutex?.lock()                                // ours already: a pass, no recursion panic
+            ownMutex?.unlock()                              // the pass: ours still
         }
         step("lockInTurn of the spinlock CPU 1 holds", state: { writeLockState(PanicSuites.suiteLock.raw, &$0) }) {
             let t0 = TSC.now
@@ -187,7 +189,7 @@ enum PanicLockSuites {
             PanicSuites.suiteLock.unlock()
         }
         step("rendezvous in a spinlock section at interrupt depth 1", state: { writeLockState(freeLock.raw, &$0) }) {
-            freeLock.lock()
+            freeLock.lock()                                 // a spinlock held across the rendezvous
             let depth = PerCPU.interruptDepth
             Rendezvous.runOnAll(action: { _ in PanicLockSuites.rendezvousRuns += 1 })
             inside { l in
