@@ -31,7 +31,9 @@ enum PanicSuites {
 
     /// CPU B takes a mutex and a spinlock and spins with interrupts off; the
     /// dump takes the same spinlock (bypassed), the mutex, sleeps and yields: all
-    /// return at once (E3, E4).
+    /// return at once (E3, E4). If B did not stop (the control), it is a
+    /// laggard: it releases both for real while the dump is inside them
+    /// (PanicLockSuites.laggard).
     static let suiteLock = SpinLock("panic-lockheld")
     static let lockHeld = Atomic<Bool>(false)
     nonisolated(unsafe) static var heldMutex: Mutex? = nil
@@ -42,11 +44,13 @@ enum PanicSuites {
             let m = Mutex("panic-lockheld mutex")
             heldMutex = m
             Thread.spawn("lock-holder", cpu: b, {
-                PanicSuites.heldMutex?.lock()               // a sleeping lock, held for good
-                PanicSuites.suiteLock.lock()                // interrupts off from here on
+                PanicSuites.heldMutex?.lock()               // a sleeping lock
+                // Interrupts off from here on, also after the laggard's release
+                // below: the control's fixed stop IPI stays pending.
+                SpinlockSection.enter()
+                PanicSuites.suiteLock.lock()
                 PanicSuites.lockHeld.store(true, ordering: .releasing)
-                let me = PerCPU.cpus[PerCPU.currentNumber]
-                while true { me.heartbeat.wrappingAdd(1, ordering: .relaxed); CPU.pause() }
+                PanicLockSuites.holdUntilAsked(PanicSuites.heldMutex)
             })
             _ = spinUntil(milliseconds: 2000) { PanicSuites.lockHeld.load(ordering: .acquiring) }
             startHeartbeats(except: CPUMask(b))
@@ -69,6 +73,9 @@ enum PanicSuites {
                     l.write(" CPU) and a rendezvous ("); l.dec(rvs); l.write(" CPU): ")
                     l.dec(TSC.nanoseconds(TSC.now &- t0) / 1000); l.write(" us (scheduler stopped)")
                 }
+                // A holder that did not stop (only under the control) releases
+                // its locks for real while the dump is inside them (E4).
+                if !StopCPUs.stoppedMask.contains(b) { PanicLockSuites.laggard(b, PanicSuites.heldMutex) }
             }
             Console.print("panic-lockheld: CPU B holds the suite's spinlock with interrupts off; a panic follows")
             panic("panic-lockheld: the dump takes a lock a stopped CPU holds")

@@ -41,6 +41,7 @@ enum SuiteRegistry {
             FaultSuites.allCPUsFault,
             PanicSuites.basic,
             PanicSuites.lockHeldSuite,
+            PanicLockSuites.lockPaths,
             PanicSuites.all,
             PanicSuites.rendezvous,
             PanicSuites.nested,

@@ -66,6 +66,53 @@ final class PanicTests: QEMUTestCase {
         }
     }
 
+    /// A panic raised in an IPI handler on CPU 0 (interrupt depth 1) while CPU 1
+    /// holds a spinlock and a mutex another thread sleeps on: every lock path
+    /// of the dump returns at once (E3, E4), each step leaves the lock's state
+    /// and the accounting (spinlock section, critnest, IF, held locks) as they
+    /// were, and none panics, waits or wakes anyone.
+    func testEveryLockPathReturnsAtOnceAfterAPanic() throws {
+        let steps = ["spinlock CPU 1 holds", "try-lock of the spinlock CPU 1 holds", "a free spinlock, taken for real",
+                     "a spinlock this CPU holds, taken again", "mutex CPU 1 holds, a sleeper waiting",
+                     "a free mutex, taken for real", "mutex this thread holds", "lockInTurn of the spinlock CPU 1 holds",
+                     "rendezvous in a spinlock section at interrupt depth 1"]
+        for (accel, smp) in PanicTests.configurations {
+            let r = try boot(QEMURun(smp: smp, accel: accel, cmdline: "run=panic-lockpaths", timeout: 120))
+            let config = "\(accel), -smp \(smp)"
+            assertDump(r, "panic-lockpaths: raised in an IPI handler", owner: 0, cpus: smp)
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix("  owner: CPU 0,") && $0.hasSuffix(", interrupt depth 1") },
+                          "the panic came in interrupt context (\(config))")
+            for name in steps {
+                guard let line = r.lines.first(where: { $0.hasPrefix("lockpaths: \(name): ") }) else {
+                    XCTFail("no step '\(name)' (\(config))"); continue
+                }
+                // "lockpaths: NAME: STATE -> STATE; accounting A -> A"
+                let rest = line.dropFirst("lockpaths: \(name): ".count)
+                let halves = rest.components(separatedBy: "; accounting ")
+                XCTAssertEqual(halves.count, 2, line)
+                guard halves.count == 2 else { continue }
+                let state = halves[0].components(separatedBy: " -> ")
+                let accounting = halves[1].components(separatedBy: " -> ")
+                XCTAssertEqual(state.count, 2, line)
+                XCTAssertEqual(state.first, state.last, "\(name): the lock's state changed (\(config))")
+                XCTAssertEqual(accounting.count, 2, line)
+                XCTAssertEqual(accounting.first, accounting.last, "\(name): the accounting is not balanced (\(config))")
+                XCTAssertTrue(accounting.first?.hasSuffix(" IF off locks 0") ?? false, line)
+            }
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix("lockpaths: spinlock CPU 1 holds: 1 outstanding, owner 1, passes 0 -> 1 outstanding, owner 1, passes 0; ") },
+                          "the held spinlock: one ticket (CPU 1's), no pass left (\(config))")
+            XCTAssertTrue(r.hasLine("lockpaths:   inside: try-lock succeeded"), config)
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix("lockpaths: mutex CPU 1 holds, a sleeper waiting: holder lock-holder, 1 sleeping, sleeper sleeping -> ") },
+                          "the sleeper was asleep on the held mutex (\(config))")
+            XCTAssertTrue(r.hasLine("lockpaths:   inside: holder main, 0 sleeping"), "the free mutex was taken for real (\(config))")
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix("lockpaths: mutex this thread holds: holder main, ") }, config)
+            XCTAssertTrue(r.hasLine("lockpaths:   inside: lockInTurn returned at once"), config)
+            XCTAssertTrue(r.hasLine("lockpaths:   inside: interrupt depth 1, 1 spinlock held: the rendezvous ran on 1 CPU"), config)
+            XCTAssertTrue(r.hasLine("lockpaths: done"), "every step ran (\(config))")
+            XCTAssertFalse(r.hasLine(containing: "panic: recursive"), "no second panic (\(config))")
+        }
+    }
+
     /// Every CPU panics at once: exactly one owner; the others are stopped.
     func testEveryCPUPanickingAtOnceHasOneOwner() throws {
         for (accel, smp) in PanicTests.configurations {
@@ -105,7 +152,8 @@ final class PanicTests: QEMUTestCase {
     }
 
     /// Negative control: stopping with a fixed IPI. CPU 1 spins with interrupts
-    /// off and never takes it: "timeout stopping cpus" names it, its heartbeat moves.
+    /// off and never takes it: "timeout stopping cpus" names it, its heartbeat
+    /// moves. The same boot makes CPU 1 a laggard for the lock paths (E4).
     func testStopWithAFixedIPITimesOutOnTheSpinningCPU() throws {
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-lockheld bug.panic_stop_ipi=1", timeout: 90))
         XCTAssertEqual(r.status, 5, r.statusDescription)
@@ -113,6 +161,19 @@ final class PanicTests: QEMUTestCase {
                       "the laggard named")
         XCTAssertTrue(r.hasLine(containing: " CPU 1 ") && r.lines.contains { $0.hasPrefix("heartbeats over 50 ms:") && $0.contains("MOVING") },
                       "CPU 1 still running")
+        // CPU 1 is a laggard: the dump goes through its spinlock and mutex, CPU 1
+        // releases both for real meanwhile, the dump's unlocks are no-ops for
+        // its passes only (E4): the ticket counters end consistent.
+        XCTAssertTrue(r.hasLine("laggard: CPU 1 did not stop and holds the lock: next 1 serving 0 owner 1 passes 0; mutex holder lock-holder, 0 sleeping"))
+        XCTAssertTrue(r.hasLine("laggard: went through both: next 1 serving 0 owner 1 passes 1; mutex holder lock-holder, 0 sleeping"),
+                      "the pass took no ticket")
+        XCTAssertTrue(r.hasLine("laggard: CPU 1 released both for real: next 1 serving 1 owner -1 passes 1; mutex holder none, 0 sleeping"),
+                      "the laggard's unlocks were real releases")
+        XCTAssertTrue(r.hasLine("laggard: our unlocks: next 1 serving 1 owner -1 passes 0; mutex holder none, 0 sleeping: consistent"),
+                      "the dump's unlocks were no-ops")
+        XCTAssertTrue(r.hasLine("laggard: took both again: spinlock ours, mutex ours; released: next 2 serving 2 owner -1 passes 0; mutex holder none, 0 sleeping"),
+                      "both free afterwards, taken and released for real")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("panic: 1 owner (E1), 0 other panics") }, "CPU 1 did not panic on its unlock")
     }
 
     /// panic=halt keeps the machine stopped (for gdb); panic=reboot resets it

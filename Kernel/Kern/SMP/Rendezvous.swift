@@ -82,11 +82,14 @@ enum Rendezvous {
     @discardableResult
     static func run(cpus map: CPUMask, setup: Step = .noBarrier, action: RendezvousFunction?,
                     teardown: Step = .noBarrier, _ arg: UInt64 = 0) -> UInt64 {
-        if PerCPU.inInterrupt { panic("rendezvous started in interrupt context") }
-        if PerCPU.locksHeld != 0 {
+        // The panic test first (E4): the panic thread may be in an interrupt
+        // handler or hold spinlocks, and must not assert into a second panic.
+        let stopped = Panic.schedulerStopped
+        if !stopped && PerCPU.inInterrupt { panic("rendezvous started in interrupt context") }
+        if !stopped && PerCPU.locksHeld != 0 {
             panic("rendezvous started while holding a spinlock") { $0.dec(PerCPU.locksHeld); $0.write(" held") }
         }
-        guard smpStarted && !Panic.schedulerStopped else {
+        guard smpStarted && !stopped else {
             // Before the APs run, or after a panic stopped them: here only.
             let flags = CPU.saveFlagsAndDisableInterrupts()
             generation.wrappingAdd(1, ordering: .relaxed)

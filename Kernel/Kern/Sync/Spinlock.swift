@@ -14,8 +14,13 @@ struct TicketLock: ~Copyable {
     let nowServing = Atomic<UInt32>(0)
     /// CPU that holds the lock, or -1: for debugging and "held by me" checks.
     let owner = Atomic<Int32>(-1)
-    /// Set by the panic thread when it went through without the lock (E4).
-    let bypassed = Atomic<Bool>(false)
+    /// Who went through this lock without taking it after a panic (E4), and how
+    /// many of those passes its unlocks have not yet matched:
+    /// `passes << 32 | (cpu + 1)`, 0 when none. Only the panic owner writes it
+    /// (it is the only CPU that bypasses, E1), and only its own unlock consumes
+    /// it: a laggard CPU that holds the lock and did not stop releases it for
+    /// real, whatever the panic thread did meanwhile.
+    let bypass = Atomic<UInt64>(0)
     /// Contention statistics, updated only on the slow path.
     let contended = Atomic<UInt64>(0)
     let spins = Atomic<UInt64>(0)
@@ -23,14 +28,18 @@ struct TicketLock: ~Copyable {
 
     init() {}
 
+    /// The fast path is one compare-and-swap of `nextTicket` from the ticket
+    /// being served: it succeeds only when nobody holds or waits, so FIFO order
+    /// is kept. Only when it fails does the lock look at the panic (one load),
+    /// and only then does it queue with a ticket. The panic thread takes NO
+    /// ticket when it bypasses: a ticket it took and then abandoned would be
+    /// served one day with nobody to release it, and a laggard's real unlock
+    /// would hand the lock to that ghost (docs/panic.md, E4).
     /// `servicing`: while waiting, run this CPU's part of a pending rendezvous
     /// (every kernel SpinLock; not the console's lock, see Console).
     borrowing func lock(cpu: Int32, servicing: Bool = true) {
-        let ticket = takeTicket()
-        if !isServing(ticket) {
-            if slowPath(ticket, servicing) { return }         // bypassed after a panic
-        }
-        owner.store(cpu, ordering: .relaxed)
+        if tryLock(cpu: cpu) || bypassIfSchedulerStopped(cpu: cpu) { return }
+        waitForTurn(cpu: cpu, servicing: servicing)
     }
 
     /// The next ticket: the caller's place in the FIFO (a locked add).
@@ -42,25 +51,33 @@ struct TicketLock: ~Copyable {
     @inline(__always)
     borrowing func isServing(_ ticket: UInt32) -> Bool { nowServing.load(ordering: .acquiring) == ticket }
 
-    /// Waits for `ticket`. Returns true when it bypassed the lock instead: the
-    /// scheduler is stopped (docs/panic.md) and this CPU is the panic owner, so
-    /// whoever holds the lock was stopped and will never release it. Checked
-    /// only here, after the fast attempt failed (E4: the panic thread never
-    /// spins on a lock; the fast path is unchanged).
+    /// The slow path's first step, after the fast attempt failed: if the
+    /// scheduler is stopped (docs/panic.md) this CPU is the panic owner, and
+    /// whoever holds the lock was stopped (or is a laggard that will release it
+    /// on its own): go through without the lock and without a ticket, and
+    /// record the pass for this CPU's matching unlock (E4: the panic thread
+    /// never spins on a lock). `owner` keeps the holder, for the dump.
+    borrowing func bypassIfSchedulerStopped(cpu: Int32) -> Bool {
+        guard Panic.schedulerStopped else { return false }
+        let passes = bypass.load(ordering: .relaxed) >> 32
+        bypass.store((passes &+ 1) << 32 | UInt64(UInt32(bitPattern: cpu &+ 1)), ordering: .relaxed)
+        return true
+    }
+
+    /// Queues with a ticket and waits for it, then owns the lock.
     ///
     /// While it waits (interrupts off) it runs a pending rendezvous, as FreeBSD's
     /// spin-mutex slow path lets interrupts in ("give interrupts a chance while we
     /// spin"): the holder may have joined a rendezvous from one of its own waits
     /// (an IPI send that waited for room, holding this lock), and that rendezvous
-    /// needs this CPU too. docs/rendezvous.md.
-    private borrowing func slowPath(_ ticket: UInt32, _ servicing: Bool) -> Bool {
+    /// needs this CPU too. docs/rendezvous.md. No panic test in the loop: a CPU
+    /// that holds a ticket cannot become the panic owner and come back here
+    /// (panic never returns).
+    borrowing func waitForTurn(cpu: Int32, servicing: Bool) {
+        let ticket = takeTicket()
         var waited: UInt64 = 0
         var dog: SpinWatchdog? = nil
         while !isServing(ticket) {
-            if Panic.schedulerStopped {
-                bypassed.store(true, ordering: .relaxed)     // `owner` keeps the stopped holder
-                return true
-            }
             if servicing {
                 Rendezvous.servicePending()
                 // A spinlock held for 10 s is a deadlock: say so (not for the
@@ -71,6 +88,7 @@ struct TicketLock: ~Copyable {
             CPU.pause()
             waited &+= 1
         }
+        owner.store(cpu, ordering: .relaxed)
         contended.wrappingAdd(1, ordering: .relaxed)
         spins.wrappingAdd(waited, ordering: .relaxed)
         var seen = maxSpins.load(ordering: .relaxed)
@@ -79,7 +97,6 @@ struct TicketLock: ~Copyable {
             if done { break }
             seen = now
         }
-        return false
     }
 
     borrowing func tryLock(cpu: Int32) -> Bool {
@@ -92,22 +109,34 @@ struct TicketLock: ~Copyable {
     }
 
     borrowing func unlock() {
-        if bypassed.load(ordering: .relaxed) {
-            // A lock the panic thread bypassed: it never held it, so the unlock
-            // is a no-op.
-            bypassed.store(false, ordering: .relaxed)
-            return
-        }
+        // One load on the fast path (same cache line as the tickets); non-zero
+        // only after the panic owner went through this lock.
+        let b = bypass.load(ordering: .relaxed)
+        if b != 0 && unlockOfABypass(b) { return }
         owner.store(-1, ordering: .relaxed)
         // Release: every store of the critical section is visible before the next
         // holder's acquiring load sees the new ticket.
         nowServing.wrappingAdd(1, ordering: .releasing)
     }
 
+    /// Whether this unlock matches a pass of the panic owner (E4): a no-op that
+    /// consumes the pass, for THAT CPU only. Any other CPU's unlock (a laggard
+    /// that did not stop and really holds the lock) is a real release. Passes
+    /// are consumed first: a lock the panic owner really holds and went
+    /// through again is released by its outermost unlock.
+    private borrowing func unlockOfABypass(_ b: UInt64) -> Bool {
+        guard Int32(truncatingIfNeeded: b & 0xFFFF_FFFF) &- 1 == currentCPUNumberForLocks() else { return false }
+        let passes = b >> 32 &- 1
+        bypass.store(passes == 0 ? 0 : passes << 32 | b & 0xFFFF_FFFF, ordering: .relaxed)
+        return true
+    }
+
     borrowing func isHeld(by cpu: Int32) -> Bool { owner.load(ordering: .relaxed) == cpu }
     var isLocked: Bool {
         nextTicket.load(ordering: .relaxed) != nowServing.load(ordering: .relaxed)
     }
+    /// The panic owner's passes not yet matched by its unlocks (for the suites).
+    var bypassPasses: UInt64 { bypass.load(ordering: .relaxed) >> 32 }
 }
 
 struct SpinLock: ~Copyable {
@@ -120,21 +149,25 @@ struct SpinLock: ~Copyable {
         // The header stays this CPU's until unlock: interrupts are off.
         let h = SpinlockSection.enter()
         let cpu = Int32(truncatingIfNeeded: h.cpuNumber)
-        // Taking a spinlock we already hold would spin forever: say so instead
-        // (after a panic the owner may re-enter its own locks: bypassed).
-        if raw.isHeld(by: cpu) && !Panic.schedulerStopped { recursive() }
-        raw.lock(cpu: cpu)
+        if !raw.tryLock(cpu: cpu) { lockSlow(cpu) }
         h.locksHeld &+= 1
+    }
+
+    /// The lock was busy. After a panic the panic owner goes through at once,
+    /// before any check (E4); the spinlock section and the held count around
+    /// it stay as for a real acquisition, so its unlock balances them.
+    private borrowing func lockSlow(_ cpu: Int32) {
+        if raw.bypassIfSchedulerStopped(cpu: cpu) { return }
+        // Taking a spinlock we already hold would spin forever: say so instead.
+        if raw.isHeld(by: cpu) { recursive() }
+        raw.waitForTurn(cpu: cpu, servicing: true)
     }
 
     borrowing func tryLock() -> Bool {
         let h = SpinlockSection.enter()
-        if raw.tryLock(cpu: Int32(truncatingIfNeeded: h.cpuNumber)) {
-            h.locksHeld &+= 1
-            return true
-        }
-        if Panic.schedulerStopped {              // after a panic a try-lock succeeds (E4)
-            raw.bypassed.store(true, ordering: .relaxed)
+        let cpu = Int32(truncatingIfNeeded: h.cpuNumber)
+        // After a panic a try-lock succeeds (E4): a pass, as in lock().
+        if raw.tryLock(cpu: cpu) || raw.bypassIfSchedulerStopped(cpu: cpu) {
             h.locksHeld &+= 1
             return true
         }
@@ -148,19 +181,23 @@ struct SpinLock: ~Copyable {
     /// comes up, with interrupts left as the caller had them, so it keeps
     /// answering IPIs; `whileWaiting` runs on every pass. FIFO: with many CPUs
     /// an unfair try-lock loop starved some initiators for tens of seconds.
+    /// After a panic the panic owner goes through a busy lock at once, before
+    /// the recursion check and without a ticket, like lock() (E4).
     /// Returns true when the lock was busy (the caller waited).
     borrowing func lockInTurn(_ whileWaiting: () -> Void) -> Bool {
         CriticalSection.enter()
         let cpu = Int32(truncatingIfNeeded: PerCPU.currentNumber)
-        if raw.isHeld(by: cpu) && !Panic.schedulerStopped { recursive() }
-        let ticket = raw.takeTicket()
         var waited = false
-        while !raw.isServing(ticket) {
-            waited = true
-            whileWaiting()
+        if !raw.tryLock(cpu: cpu) && !raw.bypassIfSchedulerStopped(cpu: cpu) {
+            if raw.isHeld(by: cpu) { recursive() }
+            let ticket = raw.takeTicket()
+            while !raw.isServing(ticket) {
+                waited = true
+                whileWaiting()
+            }
+            raw.owner.store(cpu, ordering: .relaxed)
         }
         SpinlockSection.enter().locksHeld &+= 1
-        raw.owner.store(cpu, ordering: .relaxed)
         CriticalSection.exit()               // the spinlock section's own nesting holds on
         return waited
     }
