@@ -90,8 +90,8 @@ enum SMP {
         let me = PerCPU.currentNumber
         let before = StopCPUs.ordinaryNMIs?[me].load(ordering: .relaxed) ?? 0
         LocalAPIC.sendIPI(to: LocalAPIC.id, delivery: .nmi)
-        let deadline = TSC.now &+ max(TSC.ticksPerMs, 1) &* 200
-        while (StopCPUs.ordinaryNMIs?[me].load(ordering: .relaxed) ?? 0) == before && TSC.now < deadline { CPU.pause() }
+        var spins = 0                      // the TSC is not calibrated yet: a bound by count
+        while (StopCPUs.ordinaryNMIs?[me].load(ordering: .relaxed) ?? 0) == before && spins < 20_000_000 { CPU.pause(); spins += 1 }
         let took = (StopCPUs.ordinaryNMIs?[me].load(ordering: .relaxed) ?? 0) != before
         Console.line { l in
             l.write("smp: CPU "); l.dec(me); l.write(": an NMI right after LINT1 was routed as NMI: ")
