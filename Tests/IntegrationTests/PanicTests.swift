@@ -140,7 +140,7 @@ final class PanicTests: QEMUTestCase {
     /// E7: CPU 1 holds the heap lock with interrupts off; CPU 0 panics with a
     /// detail that captures a local: the full dump, not a spin on the heap lock.
     func testPanicWhileAnotherCPUHoldsTheHeapLock() throws {
-        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-heaplock", timeout: 60))
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-heaplock", timeout: 30))
         assertDump(r, "panic-heaplock: panic while another CPU holds the heap lock: holder CPU 1", owner: 0, cpus: 4)
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("                   1  heap-holder") }, "CPU 1 stopped holding the heap lock")
     }
@@ -160,7 +160,7 @@ final class PanicTests: QEMUTestCase {
     /// stop, between the pending mask and the NMIs (test.stop_window_ms): CPU 1
     /// waits for the panic's NMI and is stopped by it; the dump completes.
     func testHaltDuringAPanicStopWaitsForIt() throws {
-        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-halt test.stop_window_ms=300", timeout: 60))
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-halt test.stop_window_ms=300", timeout: 30))
         assertDump(r, "panic-halt: a halt during the panic's stop", owner: 0, cpus: 4)
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("                   1  halter") }, "CPU 1 stopped inside its halt")
         XCTAssertFalse(r.hasLine(containing: "halt: CPU 1 stopped"), "the halt never stopped anyone")
