@@ -104,7 +104,7 @@ for n in ENTRIES:
     roots.append(("panic entry %s" % n, funcs[n], True))
 prefix = []
 for ins in funcs[claim]:
-    if ins[1] == "lock" and "cmpxchg" in ins[2] or ins[1].startswith("lock") and "cmpxchg" in ins[1] + ins[2]:
+    if "cmpxchg" in ins[1] or "cmpxchg" in ins[2]:     # "lock cmpxchg" (GNU) or "lock" then "cmpxchgl" (LLVM)
         break
     prefix.append(ins)
 else:
