@@ -185,6 +185,11 @@ struct FixedLineBuffer: TextOutput {
         truncated = false
     }
 
+    /// Appends what `other` holds (byte by byte: no allocation).
+    mutating func append(_ other: borrowing FixedLineBuffer) {
+        for i in 0..<other.count { put(other.storage[i]) }
+    }
+
     /// The bytes written so far (at most `capacity`).
     func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
         withUnsafeBytes(of: storage) { all in

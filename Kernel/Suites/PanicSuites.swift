@@ -142,6 +142,53 @@ enum PanicSuites {
             panic("panic-nested: the dump will fault")
         })
 
+    /// E7: CPU B holds the heap lock with interrupts off; CPU 0 panics with a
+    /// detail that captures a local. Nothing before the claim allocates, so the
+    /// claim, the stop and the dump go through (after the claim the heap lock
+    /// is bypassed like any other, E4).
+    static let heapHeld = Atomic<Bool>(false)
+    static let heapLock = TestSuite(name: "panic-heaplock", kind: .fatal,
+        summary: "CPU B holds the heap lock with interrupts off; a panic with a capturing detail dumps in full", body: { _ in
+            guard let b = SMP.online.nth(1) else { Console.print("panic-heaplock: needs 2 CPUs"); return }
+            startHeartbeats(except: CPUMask(b))             // first: spawning allocates
+            Thread.spawn("heap-holder", cpu: b, {
+                Heap.lock.lock()                            // interrupts off from here on
+                PanicSuites.heapHeld.store(true, ordering: .releasing)
+                while true { PanicSuites.beat(); CPU.pause() }
+            })
+            _ = spinUntil(milliseconds: 2000) { PanicSuites.heapHeld.load(ordering: .acquiring) }
+            let held = b                                    // captured by the detail below
+            Console.print("panic-heaplock: CPU B holds the heap lock with interrupts off; a panic follows")
+            panic("panic-heaplock: panic while another CPU holds the heap lock") { l in l.write("holder CPU "); l.dec(held) }
+        })
+
+    /// E2: a fault inside the header, the first thing printed: every other CPU
+    /// was stopped before it (stop first, then format).
+    static let header = TestSuite(name: "panic-header", kind: .fatal,
+        summary: "a fault inside the panic header: the other CPUs are already stopped", body: { _ in
+            startHeartbeats()
+            Panic.headerHook = { _ = CPU.touch(8) }
+            Console.print("panic-header: the header faults; a panic and one recursive line follow")
+            panic("panic-header: the header will fault")
+        })
+
+    /// E8: CPU B runs the monitor's halt while CPU 0's panic is stopping the
+    /// others, inside the window between its pending mask and its NMIs
+    /// (test.stop_window_ms): B must wait for, and be stopped by, CPU 0's NMI,
+    /// not overwrite the pending mask and stop the panic owner.
+    static let halt = TestSuite(name: "panic-halt", kind: .fatal,
+        summary: "the monitor's halt on CPU B during a panic's stop: one stopper, B stopped, the dump completes", body: { _ in
+            guard let b = SMP.online.nth(1) else { Console.print("panic-halt: needs 2 CPUs"); return }
+            guard PanicTestHooks.stopWindowMs > 0 else { Console.print("panic-halt: needs test.stop_window_ms=N"); return }
+            Thread.spawn("halter", cpu: b, {
+                while StopCPUs.pendingNMI.load(ordering: .acquiring) == 0 { PanicSuites.beat(); CPU.pause() }
+                ControlCommands.halt()
+            })
+            startHeartbeats(except: CPUMask(b))
+            Console.print("panic-halt: CPU B runs halt inside the panic's stop window; a panic follows")
+            panic("panic-halt: a halt during the panic's stop")
+        })
+
     /// E6: an NMI nobody asked for is an ordinary NMI: counted, and the CPU goes on.
     static let nmi = TestSuite(name: "nmi", kind: .normal,
         summary: "E6: an NMI no panic requested is counted and the CPU goes on", body: { t in

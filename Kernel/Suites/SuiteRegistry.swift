@@ -45,6 +45,9 @@ enum SuiteRegistry {
             PanicSuites.all,
             PanicSuites.rendezvous,
             PanicSuites.nested,
+            PanicSuites.heapLock,
+            PanicSuites.header,
+            PanicSuites.halt,
         ]
     }
 }

@@ -174,6 +174,81 @@ final class PanicTests: QEMUTestCase {
         XCTAssertTrue(r.hasLine("laggard: took both again: spinlock ours, mutex ours; released: next 2 serving 2 owner -1 passes 0; mutex holder none, 0 sleeping"),
                       "both free afterwards, taken and released for real")
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("panic: 1 owner (E1), 0 other panics") }, "CPU 1 did not panic on its unlock")
+        // The dump reads no thread object of a CPU that did not stop (it may
+        // have freed it): CPU 1's row says so instead of naming lock-holder.
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("                   1  (running: not read)") }, "CPU 1's thread not read")
+        XCTAssertFalse(r.lines.contains { $0.hasPrefix("                   1  lock-holder") }, "CPU 1's thread not read")
+    }
+
+    /// E7, over the built kernel: no call on the way from any panic call to
+    /// the claim reaches the heap allocator, and panic() takes its detail as a
+    /// non-escaping closure (scripts/check-panic-path.sh).
+    func testNothingAllocatesBeforeThePanicClaim() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.currentDirectoryURL = QEMU.repoRoot
+        p.arguments = ["scripts/check-panic-path.sh", QEMU.kernelPath]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains("check-panic-path: OK: "), text)
+    }
+
+    /// E7: CPU 1 holds the heap lock with interrupts off; CPU 0 panics with a
+    /// detail that captures a local: the full dump, not a spin on the heap lock.
+    func testPanicWhileAnotherCPUHoldsTheHeapLock() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-heaplock", timeout: 30))
+        assertDump(r, "panic-heaplock: panic while another CPU holds the heap lock: holder CPU 1", owner: 0, cpus: 4)
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("                   1  heap-holder") }, "CPU 1 stopped holding the heap lock")
+    }
+
+    /// E2: stop first, then print. A fault in the header (the first line
+    /// printed) finds every other CPU already stopped.
+    func testFaultInsideTheHeaderFindsTheOthersStopped() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-header", timeout: 60))
+        XCTAssertEqual(r.status, 5, r.statusDescription)
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("panic: panic-header: the header will fault (CPU 0)") })
+        XCTAssertEqual(r.lines.filter { $0.hasPrefix("panic: recursive FAULT #PF page fault inside the report on CPU 0 at rip 0x") }.count, 1)
+        XCTAssertTrue(r.hasLine("panic: other CPUs stopped: 1, 2, 3 of 3 asked"), "E2 before the header")
+        XCTAssertTrue(r.hasLine("panic: leaving QEMU (panic=exit)"))
+    }
+
+    /// E8: CPU 1 runs the monitor's halt while CPU 0's panic is inside its
+    /// stop, between the pending mask and the NMIs (test.stop_window_ms): CPU 1
+    /// waits for the panic's NMI and is stopped by it; the dump completes.
+    func testHaltDuringAPanicStopWaitsForIt() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-halt test.stop_window_ms=300", timeout: 30))
+        assertDump(r, "panic-halt: a halt during the panic's stop", owner: 0, cpus: 4)
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("                   1  halter") }, "CPU 1 stopped inside its halt")
+        XCTAssertFalse(r.hasLine(containing: "halt: CPU 1 stopped"), "the halt never stopped anyone")
+    }
+
+    /// E8: an AP that marks itself online after the stopper's snapshot of the
+    /// online mask (test.late_ap holds CPU 3 back until then) stops itself.
+    func testAPComingOnlineDuringTheStopStopsItself() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-basic test.late_ap=1", timeout: 60))
+        XCTAssertEqual(r.status, 5, r.statusDescription)
+        XCTAssertTrue(r.hasLine("smp: CPU 3 held back: online only once a stop begins (test.late_ap)"))
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("stop: NMI to CPUs 1, 2; all 2 stopped in ") })
+        XCTAssertTrue(r.hasLine("stop: CPU 3 came online during the stop and stopped itself"), "E8")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("CPU 3: stopped at rip 0x") }, "CPU 3's report")
+        let beats = r.lines.first { $0.hasPrefix("heartbeats over 50 ms:") } ?? ""
+        XCTAssertEqual(beats.components(separatedBy: " frozen;").count - 1, 3, "E5: \(beats)")
+        XCTAssertTrue(r.hasLine("panic: leaving QEMU (panic=exit)"))
+    }
+
+    /// A fault in the symbolizer (test.symbolizer_fault): the recursive line
+    /// carries the raw address and comes out; the kernel still ends normally.
+    func testRecursiveLineDoesNotNeedTheSymbolizer() throws {
+        let r = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "run=panic-basic test.symbolizer_fault=1", timeout: 60))
+        XCTAssertEqual(r.status, 5, r.statusDescription)
+        XCTAssertEqual(r.lines.filter { $0.hasPrefix("panic: recursive FAULT #PF page fault inside the report on CPU 0 at rip 0x") }.count, 1)
+        XCTAssertTrue(r.hasLine("panic: other CPUs stopped: 1 of 1 asked"))
+        XCTAssertTrue(r.hasLine("panic: leaving QEMU (panic=exit)"))
     }
 
     /// panic=halt keeps the machine stopped (for gdb); panic=reboot resets it
@@ -187,11 +262,15 @@ final class PanicTests: QEMUTestCase {
         XCTAssertTrue(b.hasLine("panic: rebooting (panic=reboot)"))
     }
 
-    /// E6: NMIs nobody requested are ordinary: counted, the CPU goes on.
+    /// E6: NMIs nobody requested are ordinary: counted, the CPU goes on. With
+    /// test.boot_nmi, also one in each bring-up window: right after the boot
+    /// CPU routes LINT1 as NMI, and right after an AP loads its IDT.
     func testUnrequestedNMIIsOrdinary() throws {
         for accel in Accel.kvmUsable ? [Accel.tcg, .kvm] : [.tcg] {
-            let r = try boot(QEMURun(smp: 2, accel: accel, cmdline: "run=nmi", timeout: 90))
+            let r = try boot(QEMURun(smp: 2, accel: accel, cmdline: "run=nmi test.boot_nmi=1", timeout: 90))
             assertPassed(r)
+            XCTAssertTrue(r.hasLine("smp: CPU 0: an NMI right after LINT1 was routed as NMI: taken as ordinary"), "\(accel)")
+            XCTAssertTrue(r.hasLine("smp: CPU 1: an NMI right after loading its IDT: taken as ordinary"), "\(accel)")
             XCTAssertTrue(r.passes.contains { $0.hasPrefix("nmi: 3 unrequested NMIs to CPU 1: 3 counted as ordinary, the CPU went on") })
         }
     }

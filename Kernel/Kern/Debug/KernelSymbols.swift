@@ -35,6 +35,7 @@ enum KernelSymbols {
     /// end of a function that ends in a call that does not return: it is
     /// looked up one byte earlier, and the printed offset is still its own.
     static func write(_ address: UInt64, into line: inout FixedLineBuffer, returnAddress: Bool = false) {
+        if PanicTestHooks.symbolizerFault && Panic.inProgress { _ = CPU.touch(8) }   // test hook
         guard let t = table else { return }
         let key = returnAddress && address > 0 ? address - 1 : address
         guard let hit = t.lookup(key) else { return }

@@ -1,14 +1,18 @@
 import Synchronization
 
-// panic() and fatal traps (FreeBSD kern_shutdown.c; docs/panic.md, E1-E6).
+// panic() and fatal traps (FreeBSD kern_shutdown.c; docs/panic.md, E1-E7).
 //
+//   0. panic(): interrupts off, the detail formatted into a line buffer on this
+//      stack by a non-escaping closure: nothing before the claim allocates (E7;
+//      a CPU that died holding the heap lock must not hold up the report);
 //   1. interrupts off, spinlock_enter (never left: the machine is ending);
 //   2. claim the single owner with a compare-and-swap of `owner` (E1). A CPU
 //      that loses parks itself with interrupts off (the owner's NMI stops it);
 //      the owner panicking or faulting again inside its own report prints one
 //      line and ends;
 //   3. stop every other CPU with an NMI (StopCPUs: pending mask, stopped mask,
-//      bounded wait, "timeout stopping cpus");
+//      bounded wait, "timeout stopping cpus"), before printing anything
+//      (FreeBSD r228424): a fault inside the report finds them stopped (E2);
 //   4. from here the scheduler is stopped for the owner: every lock slow path
 //      returns at once (E4), sleep and switch return at once (E3), IPI sends,
 //      waits, cpusync and rendezvous do not wait for the stopped CPUs;
@@ -32,6 +36,9 @@ enum Panic {
     /// Run by the dump after the other CPUs are stopped (suites: take a lock a
     /// stopped CPU holds, fault inside the dump).
     nonisolated(unsafe) static var dumpHook: (() -> Void)? = nil
+    /// Run inside the header, after the panic line (suite panic-header: a fault
+    /// there, after the stop).
+    nonisolated(unsafe) static var headerHook: (() -> Void)? = nil
 
     /// FreeBSD's SCHEDULER_STOPPED(): true on the panicking CPU. Only other CPUs'
     /// code could notice a difference, and they are stopped.
@@ -42,7 +49,9 @@ enum Panic {
     static var inProgress: Bool { owner.load(ordering: .relaxed) >= 0 }
 
     enum Why {
-        case message(StaticString, ((inout FixedLineBuffer) -> Void)?)
+        /// The message and its detail, already formatted by panic() into a
+        /// buffer on its own stack (valid for good: begin never returns).
+        case message(StaticString, UnsafePointer<FixedLineBuffer>?)
         case fault
     }
 
@@ -54,6 +63,7 @@ enum Panic {
         case nil, "exit": action = .exit
         default: Console.print("panic: panic= must be exit, halt, reboot or monitor; using exit")
         }
+        PanicTestHooks.configure()
     }
 
     /// The single way down, for panic() and for fatal traps. `frame` holds the
@@ -67,20 +77,29 @@ enum Panic {
             guard current == me else { park() }
             nested += 1
             if nested == 1 {
+                // The raw address first, in a line of its own: the fault may be
+                // the symbolizer's, and symbolizing again would fault again.
                 Console.line { l in
                     l.write("panic: recursive "); describe(why, frame, &l)
                     l.write(" inside the report on CPU "); l.dec(Int(me))
-                    if case .fault = why { l.write(" at "); KernelSymbols.write(frame.pointee.rip, into: &l) }
+                    if case .fault = why { l.write(" at rip "); l.hex(frame.pointee.rip, width: 16) }
                     l.write("; stopping")
+                }
+                PanicDump.stopSummary()
+                if case .fault = why {
+                    Console.line { l in l.write("  rip "); l.hex(frame.pointee.rip, width: 16); l.write(" "); KernelSymbols.write(frame.pointee.rip, into: &l) }
                 }
                 finish()
             }
+            if nested == 2 { finish() }                    // the symbol line faulted
             QEMUExit.exit(code: FaultReport.exitCode)      // the finish itself failed
         }
-        _ = Console.claimEmergency()
         if PerCPU.currentIfAttached != nil { SpinlockSection.enter() }
-        PanicDump.header(why, frame)
+        // Stop first, then format (E2): whatever faults or hangs in the report
+        // below, the other CPUs are already stopped and stay so.
         StopCPUs.stopOthers()
+        _ = Console.claimEmergency()
+        PanicDump.header(why, frame)
         PanicDump.dump(frame, why)
         finish()
     }
@@ -116,17 +135,40 @@ enum Panic {
         switch why {
         case .message(let m, let detail):
             l.write("panic: "); l.write(m)
-            if let detail { l.write(": "); detail(&l) }
+            if let detail { l.write(": "); append(detail, to: &l) }
         case .fault:
             l.write("FAULT "); l.write(Traps.name(of: frame.pointee.vector))
         }
     }
+
+    /// Copies a formatted detail into a line (byte by byte: no allocation).
+    static func append(_ detail: UnsafePointer<FixedLineBuffer>, to l: inout FixedLineBuffer) {
+        l.append(detail.pointee)
+    }
 }
 
-/// Ends the kernel with a report (docs/panic.md). `detail` adds to the message.
-func panic(_ message: StaticString, _ detail: ((inout FixedLineBuffer) -> Void)? = nil) -> Never {
+/// Ends the kernel with a report (docs/panic.md). Out of line, so that the
+/// way to the claim is one piece of code (scripts/check-panic-path.sh, E7).
+@inline(never)
+func panic(_ message: StaticString) -> Never {
     CPU.disableInterrupts()
     var site = TrapFrame.zero
     withUnsafeMutablePointer(to: &site) { CPU.capture($0) }
-    withUnsafeMutablePointer(to: &site) { Panic.begin($0, .message(message, detail)) }
+    withUnsafeMutablePointer(to: &site) { Panic.begin($0, .message(message, nil)) }
+}
+
+/// The same, with `detail` added to the message. E7: the closure is
+/// non-escaping (its context lives on the caller's stack) and runs here, into a
+/// line buffer on this stack, before the claim: no heap allocation on the way
+/// down, which a CPU holding the heap lock would turn into a hang.
+@inline(never)
+func panic(_ message: StaticString, _ detail: (inout FixedLineBuffer) -> Void) -> Never {
+    CPU.disableInterrupts()
+    var text = FixedLineBuffer()
+    detail(&text)
+    var site = TrapFrame.zero
+    withUnsafeMutablePointer(to: &site) { CPU.capture($0) }
+    withUnsafePointer(to: &text) { t in
+        withUnsafeMutablePointer(to: &site) { Panic.begin($0, .message(message, t)) }
+    }
 }

@@ -8,19 +8,20 @@ import Synchronization
 // memory only (their per-CPU headers, their thread objects): no lock, no heap.
 
 enum PanicDump {
-    /// The first lines, before the other CPUs are stopped.
+    /// The first lines, once the other CPUs are stopped (E2).
     static func header(_ why: Panic.Why, _ frame: UnsafeMutablePointer<TrapFrame>) {
         let me = PerCPU.currentNumber
         switch why {
         case .message(let m, let detail):
             Console.line { l in
                 l.write("panic: "); l.write(m)
-                if let detail { l.write(": "); detail(&l) }
+                if let detail { l.write(": "); Panic.append(detail, to: &l) }
                 l.write(" (CPU "); l.dec(me); l.write(")")
             }
         case .fault:
             FaultReport.faultLine(frame.pointee)
         }
+        if let hook = Panic.headerHook { Panic.headerHook = nil; hook() }
         Console.line { l in
             l.write("  owner: CPU "); l.dec(me)
             if let td = Thread.currentIfAny {
@@ -58,7 +59,21 @@ enum PanicDump {
         }
     }
 
+    /// One line for the recursive-panic path: which CPUs the stop asked for
+    /// and which are stopped (E2 holds even when the report itself faulted).
+    static func stopSummary() {
+        let asked = StopCPUs.requested.union(StopCPUs.late)
+        let stopped = StopCPUs.stoppedMask.intersection(asked)
+        Console.line { l in
+            l.write("panic: other CPUs stopped: ")
+            if stopped.isEmpty { l.write("none") } else { list(stopped, &l) }
+            l.write(" of "); l.dec(asked.count); l.write(" asked")
+            if !StopCPUs.done { l.write(" (the stop had not finished)") }
+        }
+    }
+
     private static func stopReport() {
+        lateReport()
         let asked = StopCPUs.requested
         guard !asked.isEmpty else { Console.print("stop: no other CPU online"); return }
         let stopped = StopCPUs.stoppedMask.intersection(asked)
@@ -78,6 +93,22 @@ enum PanicDump {
         }
     }
 
+    /// E8: a CPU that marked itself online after the stopper's snapshot of the
+    /// online mask was not sent an NMI; it must have stopped itself.
+    private static func lateReport() {
+        let late = StopCPUs.late
+        guard !late.isEmpty else { return }
+        let deadline = TSC.now &+ max(TSC.ticksPerMs, 1) &* 200       // it may still be on its way
+        while StopCPUs.stoppedMask.intersection(late) != late && TSC.now < deadline { CPU.pause() }
+        late.forEach { cpu in
+            let ok = StopCPUs.stoppedMask.contains(cpu)
+            Console.line { l in
+                l.write("stop: CPU "); l.dec(cpu); l.write(" came online during the stop and ")
+                l.write(ok ? "stopped itself" : "is RUNNING (not stopped)")
+            }
+        }
+    }
+
     /// A stopped CPU's saved frame: where it was, its registers, its backtrace.
     static func stoppedCPU(_ cpu: Int, registers: Bool) {
         guard let f = StopCPUs.frames?[cpu] else { return }
@@ -89,9 +120,13 @@ enum PanicDump {
         FaultReport.backtrace(rip: f.rip, rbp: f.rbp)
     }
 
-    /// One line per online CPU, from its per-CPU header and its thread.
+    /// One line per online CPU, from its per-CPU header and its thread. The
+    /// thread object is read only for this CPU and for CPUs that are stopped: a
+    /// CPU that did not stop may have freed the thread its header points to.
     static func perCPUTable() {
         Console.print("per-CPU state:  cpu  thread                 critnest owe spin locks intr ipiq-in  heartbeat")
+        let me = PerCPU.currentNumber
+        let stopped = StopCPUs.stoppedMask
         SMP.online.forEach { cpu in
             let header = PerCPU.cpus[cpu].archPage + PerCPUHeader.offsetInPage
             func field(_ off: Int) -> UInt64 { header.load(fromByteOffset: off, as: UInt64.self) }
@@ -103,7 +138,9 @@ enum PanicDump {
             }
             Console.line { l in
                 l.write("                "); l.dec(cpu, width: 4); l.write("  ")
-                if raw != 0 {
+                if cpu != me && !stopped.contains(cpu) {
+                    l.write("(running: not read)             -   -")
+                } else if raw != 0 {
                     let td = Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!).takeUnretainedValue()
                     l.padRight(td.name, width: 14); l.write(" #"); l.dec(td.id, width: 5); l.write(" ")
                     l.dec(td.critnest, width: 8); l.write(td.owepreempt ? "   1" : "   0")
@@ -119,7 +156,7 @@ enum PanicDump {
 
     /// E5: the stopped CPUs' heartbeats, sampled twice 50 ms apart.
     private static func heartbeats(_ stopped: CPUMask) {
-        let asked = StopCPUs.requested
+        let asked = StopCPUs.requested.union(StopCPUs.late)
         guard !asked.isEmpty else { return }
         var before = InlineArray<64, UInt64>(repeating: 0)
         asked.forEach { before[$0] = PerCPU.cpus[$0].heartbeat.load(ordering: .relaxed) }
@@ -134,7 +171,7 @@ enum PanicDump {
         }
     }
 
-    private static func list(_ m: CPUMask, _ l: inout FixedLineBuffer) {
+    static func list(_ m: CPUMask, _ l: inout FixedLineBuffer) {
         var first = true
         m.forEach { if !first { l.write(", ") }; first = false; l.dec($0) }
     }

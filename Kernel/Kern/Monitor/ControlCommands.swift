@@ -5,6 +5,22 @@ import Synchronization
 // expected (Core's MonitorArgs).
 
 enum ControlCommands {
+    /// The monitor's halt: interrupts off before anything else (pinned to this
+    /// CPU; nothing runs here between the stopper claim and the end), then the
+    /// stop, serialized with any other stopper, a panic included (E8): if one
+    /// is under way this CPU waits in StopCPUs.stopOthers for its NMI.
+    static func halt() -> Never {
+        CPU.disableInterrupts()
+        Console.print("halt: stopping every CPU")
+        StopCPUs.stopOthers()
+        let stopped = StopCPUs.stoppedMask
+        Console.line { l in
+            l.write("halt: CPU "); l.dec(PerCPU.currentNumber); l.write(" stopped "); l.dec(stopped.count)
+            l.write(" of "); l.dec(StopCPUs.requested.count); l.write(" other CPUs; halting")
+        }
+        CPU.haltForever()
+    }
+
     static func register() {
         Monitor.register(MonitorCommandSpec("help", help: "this list")) { _ in
             for line in Monitor.helpLines() { Console.print(line) }
@@ -44,13 +60,14 @@ enum ControlCommands {
         }
         Monitor.register(MonitorCommandSpec("panic", synopsis: "<message>", help: "panic the kernel (panic= decides what follows)",
                                             args: 1...16)) { a in
-            let message = a.args.joined(separator: " ")
-            panic("monitor") { l in l.write(message) }
+            // Formatted here: writing a String may allocate, and nothing on
+            // panic()'s way to its claim may (E7).
+            var text = FixedLineBuffer()
+            text.write(a.args.joined(separator: " "))
+            panic("monitor") { l in l.append(text) }
         }
         Monitor.register(MonitorCommandSpec("halt", help: "stop every CPU (QEMU keeps running: quit it with Ctrl-A X)")) { _ in
-            Console.print("halt: stopping every CPU")
-            StopCPUs.stopOthers()
-            CPU.haltForever()
+            ControlCommands.halt()
         }
         Monitor.register(MonitorCommandSpec("reboot", help: "reset the machine (with -no-reboot QEMU exits)")) { _ in
             Console.print("reboot: resetting")

@@ -23,7 +23,10 @@ enum SMP {
                             mmioBase: acpi.madt?.localAPICAddress ?? 0xFEE0_0000)
         PIC8259.remapAndMaskAll()
         installInterruptHandlers()
+        // E6: vector 2's handler exists (installInterruptHandlers) before LINT1
+        // can deliver an NMI.
         LocalAPIC.enableOnThisCPU(lint1IsNMI: true)
+        if PanicTestHooks.bootNMI { nmiSelf() }
         TSC.calibrate()
         Console.line { l in
             l.write("clock: TSC "); l.dec(TSC.ticksPerMs / 1000); l.write(" MHz, local APIC timer ")
@@ -78,6 +81,39 @@ enum SMP {
             Console.line { $0.write("apic: error interrupt, ESR "); $0.hex(UInt64(esr)) }
         }
         Clock.installHandler()
+        StopCPUs.installNMIHandler()
+    }
+
+    /// Test hook (test.boot_nmi): an NMI to this CPU right now; reports
+    /// whether vector 2 took it as an ordinary NMI (E6).
+    private static func nmiSelf() {
+        let me = PerCPU.currentNumber
+        let before = StopCPUs.ordinaryNMIs?[me].load(ordering: .relaxed) ?? 0
+        LocalAPIC.sendIPI(to: LocalAPIC.id, delivery: .nmi)
+        var spins = 0                      // the TSC is not calibrated yet: a bound by count
+        while (StopCPUs.ordinaryNMIs?[me].load(ordering: .relaxed) ?? 0) == before && spins < 20_000_000 { CPU.pause(); spins += 1 }
+        let took = (StopCPUs.ordinaryNMIs?[me].load(ordering: .relaxed) ?? 0) != before
+        Console.line { l in
+            l.write("smp: CPU "); l.dec(me); l.write(": an NMI right after LINT1 was routed as NMI: ")
+            l.write(took ? "taken as ordinary" : "NOT taken")
+        }
+    }
+
+    /// Test hook (test.boot_nmi): APs inside their bring-up window ask the boot
+    /// CPU for an NMI here (bit = CPU number); the boot CPU sends them while it
+    /// waits for the APs.
+    static let windowNMIRequests = Atomic<UInt64>(0)
+    private static func serveWindowNMIs() {
+        guard PanicTestHooks.bootNMI else { return }
+        let asked = CPUMask(bits: windowNMIRequests.exchange(0, ordering: .acquiringAndReleasing))
+        asked.forEach { LocalAPIC.sendIPI(to: PerCPU.cpus[$0].apicID, delivery: .nmi) }
+    }
+    /// On an AP: ask for the NMI and wait (bounded) until vector 2 counted it.
+    private static func nmiInWindow(_ id: Int) -> Bool {
+        windowNMIRequests.bitwiseOr(CPUMask.bit(id), ordering: .releasing)
+        let deadline = TSC.now &+ max(TSC.ticksPerMs, 1) &* 1000
+        while (StopCPUs.ordinaryNMIs?[id].load(ordering: .relaxed) ?? 0) == 0 && TSC.now < deadline { CPU.pause() }
+        return (StopCPUs.ordinaryNMIs?[id].load(ordering: .relaxed) ?? 0) != 0
     }
 
     /// One GlobalData per usable CPU, boot CPU first, built before any AP runs.
@@ -98,7 +134,8 @@ enum SMP {
     private static func markOnline(_ cpu: GlobalData) {
         cpu.onlineTSC = TSC.now
         cpu.online.store(true, ordering: .releasing)
-        onlineMask.bitwiseOr(CPUMask.bit(cpu.id), ordering: .releasing)
+        // E8: published before this CPU reads StopCPUs.stopper (stopIfStopping).
+        onlineMask.bitwiseOr(CPUMask.bit(cpu.id), ordering: .sequentiallyConsistent)
     }
 
     /// Bring-up order (`smp.bringup=`): all APs at once (default) or one at a
@@ -112,6 +149,8 @@ enum SMP {
             SpinWatchdog.scale = UInt64(max(1, online.count / 8))
         }
         guard PerCPU.count > 1 else { return }
+        if PanicTestHooks.lateAP >= 0 { PanicTestHooks.lateAP = PerCPU.count - 1 }
+        let heldBack = PanicTestHooks.lateAP
         var cpus: [GlobalData] = []
         var entries: [APStartEntry] = []
         for cpu in PerCPU.cpus.dropFirst() {
@@ -129,15 +168,21 @@ enum SMP {
             // Under TCG every vCPU is a host thread: with many more vCPUs than host
             // cores, the last AP may need far longer than one does.
             let deadline = TSC.now &+ TSC.ticksPerMs * (apTimeoutMs + 50 * UInt64(cpus.count))
-            while TSC.now < deadline && !cpus.allSatisfy({ $0.online.load(ordering: .acquiring) }) { CPU.pause() }
+            while TSC.now < deadline && !cpus.allSatisfy({ $0.id == heldBack || $0.online.load(ordering: .acquiring) }) {
+                serveWindowNMIs(); CPU.pause()
+            }
         } else {
-            for i in cpus.indices {
+            for i in cpus.indices where cpus[i].id != heldBack {
                 APStart.start([i])
                 let deadline = TSC.now &+ TSC.ticksPerMs * apTimeoutMs
-                while !cpus[i].online.load(ordering: .acquiring) && TSC.now < deadline { CPU.pause() }
+                while !cpus[i].online.load(ordering: .acquiring) && TSC.now < deadline { serveWindowNMIs(); CPU.pause() }
             }
+            if let i = cpus.firstIndex(where: { $0.id == heldBack }) { APStart.start([i]) }
         }
-        for (i, cpu) in cpus.enumerated() where !cpu.online.load(ordering: .acquiring) {
+        if heldBack >= 0 {
+            Console.line { l in l.write("smp: CPU "); l.dec(heldBack); l.write(" held back: online only once a stop begins (test.late_ap)") }
+        }
+        for (i, cpu) in cpus.enumerated() where !cpu.online.load(ordering: .acquiring) && cpu.id != heldBack {
             abandoned[cpu.id] = true
             CPU.mfence()
             // Its prepared thread never runs (a late AP halts before using it).
@@ -168,13 +213,26 @@ enum SMP {
         let id = Int(argument)
         let cpu = PerCPU.cpus[id]
         cpu.tables.load()
-        IDT.loadOnThisCPU()
+        // GS before the IDT: from the IDT on an NMI can be taken, and its
+        // handler finds its CPU through GS (E6, E8).
         PerCPU.installHeader(archPage: cpu.archPage, cpuNumber: id)
+        IDT.loadOnThisCPU()
+        let windowNMI = PanicTestHooks.bootNMI ? nmiInWindow(id) : false
         PerCPU.attach(cpu)
         if abandoned[id] { CPU.haltForever() }     // too late: the boot CPU gave up on us
+        if PanicTestHooks.bootNMI {
+            Console.line { l in
+                l.write("smp: CPU "); l.dec(id); l.write(": an NMI right after loading its IDT: ")
+                l.write(windowNMI ? "taken as ordinary" : "NOT taken")
+            }
+        }
         LocalAPIC.enableOnThisCPU(lint1IsNMI: true)
         Scheduler.bootstrapThisCPU(isBootCPU: false)
+        if id == PanicTestHooks.lateAP {           // test: wait until a stopper took its snapshot
+            while StopCPUs.pendingNMI.load(ordering: .acquiring) == 0 && StopCPUs.stopped.load(ordering: .acquiring) == 0 { CPU.pause() }
+        }
         markOnline(cpu)
+        StopCPUs.stopIfStopping()                  // E8: a stop that missed this CPU
         Clock.startOnThisCPU()
         CPU.enableInterrupts()
         Idle.loop()
