@@ -45,6 +45,9 @@ enum Bsd4Torture {
         var requests: UInt64 = 0, spurious: UInt64 = 0, coalesced: UInt64 = 0, dropped: UInt64 = 0
         var a3Checks: UInt64 = 0, a3Violations: UInt64 = 0
         var a5Checks: UInt64 = 0, a5Violations: UInt64 = 0
+        var a6Checks: UInt64 = 0, a6Violations: UInt64 = 0, a7Violations: UInt64 = 0
+        var a8Checks: UInt64 = 0, a8Violations: UInt64 = 0
+        var scansInInterrupt: UInt64 = 0, secondScans: UInt64 = 0
         static func now() -> Totals {
             var t = Totals()
             for c in Bsd4Scheduler.cpus {
@@ -56,13 +59,24 @@ enum Bsd4Torture {
                 t.a3Violations &+= c.a3Violations.load(ordering: .relaxed)
                 t.a5Checks &+= c.a5Checks.load(ordering: .relaxed)
                 t.a5Violations &+= c.a5Violations.load(ordering: .relaxed)
+                t.a6Checks &+= c.a6Checks.load(ordering: .relaxed)
+                t.a6Violations &+= c.a6Violations.load(ordering: .relaxed)
+                t.a7Violations &+= c.a7Violations.load(ordering: .relaxed)
+                t.a8Checks &+= c.a8Checks.load(ordering: .relaxed)
+                t.a8Violations &+= c.a8Violations.load(ordering: .relaxed)
             }
+            t.scansInInterrupt = Bsd4Clock.scansInInterrupt.load(ordering: .relaxed)
+            t.secondScans = Bsd4Clock.secondScans.load(ordering: .relaxed)
             return t
         }
         func minus(_ o: Totals) -> Totals {
             Totals(requests: requests &- o.requests, spurious: spurious &- o.spurious, coalesced: coalesced &- o.coalesced,
                    dropped: dropped &- o.dropped, a3Checks: a3Checks &- o.a3Checks, a3Violations: a3Violations &- o.a3Violations,
-                   a5Checks: a5Checks &- o.a5Checks, a5Violations: a5Violations &- o.a5Violations)
+                   a5Checks: a5Checks &- o.a5Checks, a5Violations: a5Violations &- o.a5Violations,
+                   a6Checks: a6Checks &- o.a6Checks, a6Violations: a6Violations &- o.a6Violations,
+                   a7Violations: a7Violations &- o.a7Violations, a8Checks: a8Checks &- o.a8Checks,
+                   a8Violations: a8Violations &- o.a8Violations, scansInInterrupt: scansInInterrupt &- o.scansInInterrupt,
+                   secondScans: secondScans &- o.secondScans)
         }
     }
 
@@ -251,6 +265,22 @@ enum Bsd4Torture {
             l.write("A5 by each CPU at its scheduler tick: its designated lwp is user, unqueued and its own thread, checked ")
             l.dec(e.a5Checks); l.write(" times ("); l.dec(e.a5Violations); l.write(" violations)")
         }
+        t.check(e.a6Checks > 0 && e.a6Violations == 0) { l in
+            l.write("A6: rrcount restarts at each install (never more ticks than since the install), checked ")
+            l.dec(e.a6Checks); l.write(" times ("); l.dec(e.a6Violations); l.write(" violations)")
+        }
+        t.check(e.a7Violations == 0) { l in
+            l.write("A7: no CPU offered work twice on one readiness (rdyprocmask bit cleared under bsd4_spin; ")
+            l.dec(e.a7Violations); l.write(" double offers)")
+        }
+        t.check(e.a8Checks > 0 && e.a8Violations == 0) { l in
+            l.write("A8: a running lwp in user code is its CPU's uschedcp, checked at "); l.dec(e.a8Checks)
+            l.write(" ticks ("); l.dec(e.a8Violations); l.write(" violations)")
+        }
+        t.check(e.secondScans > 0 && e.scansInInterrupt == 0) { l in
+            l.write("the once-a-second scan runs from its thread: "); l.dec(e.secondScans); l.write(" scans, ")
+            l.dec(e.scansInInterrupt); l.write(" in interrupt context")
+        }
         if cpus.count < 2 {
             t.skip("the sleepers share CPU 0 with the scan, which does not yield")
         } else {
@@ -262,6 +292,8 @@ enum Bsd4Torture {
         t.check(allExited) { l in l.write("A5: every lwp came back and exited when told ("); l.dec(stuck); l.write(" stuck)") }
         let ok = w.changed > 0 && w.becameLwp > 0 && d.spurious > 0 && a2Bad == 0 && e.a3Checks > 0 && e.a3Violations == 0
             && a5Bad == 0 && a5Missing == 0 && e.a5Checks > 0 && e.a5Violations == 0 && (cpus.count < 2 || sleeps > 0) && allExited
+            && e.a6Checks > 0 && e.a6Violations == 0 && e.a7Violations == 0 && e.a8Checks > 0 && e.a8Violations == 0
+            && e.secondScans > 0 && e.scansInInterrupt == 0
         Console.print(ok || cpus.count < 2 ? "End of test: SUCCESS" : "End of test: FAILURE")
     }
 }

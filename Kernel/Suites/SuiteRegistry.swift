@@ -23,6 +23,8 @@ enum SuiteRegistry {
             RendezvousPreemptSuite.suite,
             TLBShootdownSuite.suite,
             Bsd4Torture.suite,
+            Bsd4Checks.fair,
+            Bsd4Checks.refuse,
             BindRules.suite,
             BindTorture.suite,
             BalanceSuite.suite,

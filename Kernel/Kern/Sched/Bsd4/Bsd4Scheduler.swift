@@ -52,6 +52,7 @@ enum Bsd4Scheduler {
         startLock.unlock()
         guard first else { return }
         SMP.online.forEach { Bsd4Helper.start(on: $0) }
+        Bsd4Clock.startScanThread()
     }
 
     // MARK: lwps
@@ -76,6 +77,7 @@ enum Bsd4Scheduler {
 
     /// The lwp leaves (its own thread): it must be neither queued nor designated (A5).
     static func exit(_ lp: Lwp) {
+        lp.inUser.store(false, ordering: .relaxed)
         releaseCurproc(lp)
         lock.lock()
         if !Bsd4Estcpu.mayExit(onRunQ: lp.onRunQ, designated: mine.uschedcp == lp.identity) {
@@ -188,21 +190,35 @@ enum Bsd4Scheduler {
                                       upri: { Bsd4Scheduler.cpus[$0].upri })
         // The rotor is checked against no mask: never tell a CPU that is not running.
         let target = SMP.online.contains(pick.cpu) ? pick.cpu : me
-        return Bsd4Delivery.decide(target: target, thisCPU: me, targetUpri: cpus[target].upri,
-                                   thisHasUschedcp: mine.hasUschedcp, lwpPriority: lp.priority)
+        let d = Bsd4Delivery.decide(target: target, thisCPU: me, targetUpri: cpus[target].upri,
+                                    thisHasUschedcp: mine.hasUschedcp, lwpPriority: lp.priority)
+        if let t = d.remoteCPU { claimLocked(t, swept: pick.pass != .rotor) }
+        return d
     }
 
-    /// Tells the CPU setrunqueue picked (never under the lock).
+    /// Lock held: CPU t is being told about work. Its rdyprocmask bit is
+    /// cleared before bsd4_spin is dropped (A7; DragonFly does the same), so no
+    /// other setrunqueue or chain can pick t again on the strength of the same
+    /// readiness; only t's helper sets it again. `swept`: t was picked because
+    /// its bit was set (not the rotor fallback, which checks no mask).
+    static func claimLocked(_ t: Int, swept: Bool) {
+        let c = cpus[t]
+        if swept && c.offered.exchange(true, ordering: .acquiringAndReleasing) {
+            c.a7Violations.wrappingAdd(1, ordering: .relaxed)
+        }
+        rdyprocmask.bitwiseAnd(~CPUMask.bit(t), ordering: .sequentiallyConsistent)
+    }
+
+    /// Tells the CPU setrunqueue picked (never under the lock; its rdyprocmask
+    /// bit was cleared under it).
     static func deliver(_ d: Bsd4Delivery, lp: Lwp, priority: Int) {
         switch d {
         case .nothing: break
         case .localWakeHelper: Bsd4Helper.wakeLocal()
         case .localResched: mine.userResched.store(true, ordering: .relaxed)
         case .remoteResched(let cpu):
-            rdyprocmask.bitwiseAnd(~CPUMask.bit(cpu), ordering: .sequentiallyConsistent)
             Bsd4Requests.resched(cpu, .better, lp: lp, priority: priority, sawDesignated: false)
         case .remoteWakeHelper(let cpu):
-            rdyprocmask.bitwiseAnd(~CPUMask.bit(cpu), ordering: .sequentiallyConsistent)
             Bsd4Requests.wakeHelper(cpu)
         }
     }
@@ -213,6 +229,11 @@ enum Bsd4Scheduler {
     static func installLocked(_ lp: Lwp) -> Thread {
         let c = mine
         designateLocked(lp, c)
+        // A6: every install starts a fresh round-robin interval (DragonFly
+        // resets rrcount in select_curproc and in its helper); a carried-over
+        // count would cut the new lwp's first slice short.
+        c.setRRCount(0)
+        c.installedAt = now
         let td = lp.thread!
         td.state = .migrating
         td.cpu = c.cpu
@@ -226,7 +247,25 @@ enum Bsd4Scheduler {
     static func designateLocked(_ lp: Lwp, _ c: Bsd4CPU) {
         if let old = c.designated, old !== lp { old.place = .kernel }
         c.designate(lp)
+        c.installedAt = -1
         lp.place = .user
+    }
+
+    /// Lock held, interrupts off, on CPU c, right after lp displaced `old` in
+    /// acquire (a steal). DragonFly deschedules the displaced lwp's thread and
+    /// setrunqueue's it: a thread preempted in user code must not resume there
+    /// undesignated (A8). If its thread waits on our LWKT run queue, take it
+    /// off and park it on the bsd4 run queue (it resumes where it was once a
+    /// chooser designates and pulls it); otherwise it is in the kernel and
+    /// queues itself at its next boundary. Returns setrunqueue's delivery.
+    static func descheduleDisplacedLocked(_ old: Lwp) -> Bsd4Delivery? {
+        let s = Scheduler.mine
+        guard let td = old.thread, td !== Thread.current, td.cpu == s.cpu, td.state == .runnable,
+              td.rqLevel != -1 else { return nil }
+        s.runQueue.remove(td)
+        Sleep.forgetTimeout(td, s)
+        td.state = .sleeping                         // parked: only installLocked takes it
+        return setrunqueueLocked(old)
     }
 
     /// Queues a thread claimed by installLocked on this CPU once its old CPU has
@@ -241,10 +280,12 @@ enum Bsd4Scheduler {
     /// reschedule is wanted, the lwp lost its designation or a scheduler tick
     /// passed since its last recalculation.
     static func userret(_ lp: Lwp) {
+        lp.inUser.store(false, ordering: .relaxed)
         let c = mine
         if c.userResched.load(ordering: .relaxed) || c.uschedcp != lp.identity || lp.est.cpbase != now {
             acquireCurproc(lp)
         }
+        lp.inUser.store(true, ordering: .relaxed)
     }
 
     /// acquire_curproc(lp): returns once lp is this CPU's designated lwp.
@@ -266,13 +307,18 @@ enum Bsd4Scheduler {
                 CPU.restoreFlags(flags)
                 return
             case .take, .steal:
-                // A steal simply replaces the designation (DragonFly since
-                // 2011). The decision stays true under the lock: only this CPU
-                // changes its uschedcp, and interrupts are off.
+                // A steal replaces the designation and sends the displaced lwp
+                // back to the run queue (DragonFly since 2011). The decision
+                // stays true under the lock: only this CPU changes its
+                // uschedcp, and interrupts are off.
                 lock.lock()
+                let old = step == .steal ? c.designated : nil
                 designateLocked(lp, c)
+                let d = old.flatMap { descheduleDisplacedLocked($0) }
+                let oldPriority = old?.priority ?? 0
                 lock.unlock()
                 CPU.restoreFlags(flags)
+                if let d, let old { deliver(d, lp: old, priority: oldPriority) }
                 return
             case .queue:
                 CPU.restoreFlags(flags)
@@ -319,6 +365,7 @@ enum Bsd4Scheduler {
     /// designation, sleep `ticks` ticks (the once-a-second scan counts the
     /// seconds), and on waking recalculate (the slept-long branch runs here).
     static func sleep(_ lp: Lwp, ticks: UInt64) {
+        lp.inUser.store(false, ordering: .relaxed)
         releaseCurproc(lp)
         lp.sleeping.store(true, ordering: .relaxed)
         _ = Sleep.sleep(on: Sleep.channel(lp), timeoutTicks: max(1, ticks))

@@ -44,6 +44,10 @@ final class Lwp: Bsd4Node {
     let progress = Atomic<UInt64>(0)
     /// In a kernel sleep (the once-a-second scan counts its slptime).
     let sleeping = Atomic<Bool>(false)
+    /// Running "user code": set when userret returns, cleared when the next
+    /// boundary (userret, a kernel sleep, exit) is entered. A8: a running lwp
+    /// with this set is its CPU's uschedcp (checked at every tick).
+    let inUser = Atomic<Bool>(false)
     let exited = Atomic<Bool>(false)
 
     private static let nextID = Atomic<Int>(1)
