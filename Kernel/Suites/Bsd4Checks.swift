@@ -10,6 +10,10 @@ import Synchronization
 //                an lwp pinned to an idle CPU, queued from a busy one, must
 //                still be designated within a bound: a refused request is
 //                owed and sent again at the next tick.
+//   bsd4-offer   two busy CPUs queue lwps pinned to one idle ready CPU at the
+//                same moment, with the time between the unlock and the
+//                request widened (`bsd4.deliver_delay_us`, default 1000):
+//                A7, the idle CPU is offered the work once per readiness.
 
 enum Bsd4Checks {
     static let fair = TestSuite(name: "bsd4-fair", kind: .normal,
@@ -17,6 +21,9 @@ enum Bsd4Checks {
     static let refuse = TestSuite(name: "bsd4-refuse", kind: .normal,
                                   summary: "bsd4: refused request sends are sent again; a pinned lwp is designated on its idle CPU",
                                   body: runRefuse)
+
+    static let offer = TestSuite(name: "bsd4-offer", kind: .normal,
+                                 summary: "bsd4: A7, concurrent parks never offer one ready CPU twice", body: runOffer)
 
     static let stop = Atomic<Bool>(false)
 
@@ -106,6 +113,51 @@ enum Bsd4Checks {
             l.write("an lwp pinned to idle CPU "); l.dec(idle); l.write(", queued from CPU "); l.dec(busy)
             l.write(", was designated within "); l.dec(boundMs); l.write(" ms in "); l.dec(designated); l.write(" of ")
             l.dec(rounds); l.write(" rounds (worst "); l.dec(worstMs); l.write(" ms)")
+        }
+    }
+
+    static func runOffer(_ t: inout TestContext) {
+        let cpus = SMP.online
+        guard Clock.enabled, cpus.count >= 3, let a = cpus.nth(1), let b = cpus.nth(2), let x = cpus.nth(cpus.count - 1),
+              x != b else {
+            t.skip("bsd4-offer needs the tick and four CPUs (the suite's, two busy, one idle)")
+            return
+        }
+        stop.store(false, ordering: .relaxed)
+        Bsd4Scheduler.deliverDelayCycles = TSC.ticksPerMs * UInt64(max(0, KernelOptions.int("bsd4.deliver_delay_us", default: 1000))) / 1000
+        let offers0 = Bsd4Scheduler.sweptOffers.load(ordering: .relaxed)
+        let bad0 = Bsd4Scheduler.cpus.reduce(UInt64(0)) { $0 &+ $1.a7Violations.load(ordering: .relaxed) }
+        let blockers = [a, b].compactMap { cpu in
+            Bsd4Scheduler.spawn("blocker", nice: -20, mask: CPUMask(bits: CPUMask.bit(cpu)), cpu: cpu) { Bsd4Checks.hog($0) }
+        }
+        wait(milliseconds: 2_000) { blockers.allSatisfy { $0.progress.load(ordering: .relaxed) > 0 } }
+        let rounds = 20
+        var done = 0
+        for _ in 0..<rounds {
+            // One lwp from each busy CPU, both pinned to x: each is queued where
+            // it starts, and each setrunqueue sweeps for x.
+            let pair = [a, b].compactMap { cpu in
+                Bsd4Scheduler.spawn("pinned", nice: 0, mask: CPUMask(bits: CPUMask.bit(x)), cpu: cpu, { lp in
+                    Bsd4Scheduler.userret(lp)
+                    lp.progress.wrappingAdd(1, ordering: .relaxed)
+                })
+            }
+            wait(milliseconds: 2_000) { pair.allSatisfy { $0.exited.load(ordering: .acquiring) } }
+            guard pair.count == 2 && pair.allSatisfy({ $0.exited.load(ordering: .acquiring) }) else { break }
+            done += 1
+        }
+        Bsd4Scheduler.deliverDelayCycles = 0
+        stop.store(true, ordering: .relaxed)
+        wait(milliseconds: 5_000) { blockers.allSatisfy { $0.exited.load(ordering: .acquiring) } }
+        let offers = Bsd4Scheduler.sweptOffers.load(ordering: .relaxed) &- offers0
+        let bad = Bsd4Scheduler.cpus.reduce(UInt64(0)) { $0 &+ $1.a7Violations.load(ordering: .relaxed) } &- bad0
+        t.check(done == rounds) { l in
+            l.write("pairs of lwps pinned to CPU "); l.dec(x); l.write(" ran and exited in "); l.dec(done)
+            l.write(" of "); l.dec(rounds); l.write(" rounds")
+        }
+        t.check(offers > 0 && bad == 0) { l in
+            l.write("A7: no CPU offered work twice on one readiness (rdyprocmask bit cleared under bsd4_spin): ")
+            l.dec(offers); l.write(" offers, "); l.dec(bad); l.write(" double offers")
         }
     }
 }

@@ -45,7 +45,7 @@ enum Bsd4Torture {
         var requests: UInt64 = 0, spurious: UInt64 = 0, coalesced: UInt64 = 0, dropped: UInt64 = 0
         var a3Checks: UInt64 = 0, a3Violations: UInt64 = 0
         var a5Checks: UInt64 = 0, a5Violations: UInt64 = 0
-        var a6Checks: UInt64 = 0, a6Violations: UInt64 = 0, a7Violations: UInt64 = 0
+        var a6Checks: UInt64 = 0, a6Violations: UInt64 = 0
         var a8Checks: UInt64 = 0, a8Violations: UInt64 = 0
         var scansInInterrupt: UInt64 = 0, secondScans: UInt64 = 0
         static func now() -> Totals {
@@ -61,7 +61,6 @@ enum Bsd4Torture {
                 t.a5Violations &+= c.a5Violations.load(ordering: .relaxed)
                 t.a6Checks &+= c.a6Checks.load(ordering: .relaxed)
                 t.a6Violations &+= c.a6Violations.load(ordering: .relaxed)
-                t.a7Violations &+= c.a7Violations.load(ordering: .relaxed)
                 t.a8Checks &+= c.a8Checks.load(ordering: .relaxed)
                 t.a8Violations &+= c.a8Violations.load(ordering: .relaxed)
             }
@@ -74,7 +73,7 @@ enum Bsd4Torture {
                    dropped: dropped &- o.dropped, a3Checks: a3Checks &- o.a3Checks, a3Violations: a3Violations &- o.a3Violations,
                    a5Checks: a5Checks &- o.a5Checks, a5Violations: a5Violations &- o.a5Violations,
                    a6Checks: a6Checks &- o.a6Checks, a6Violations: a6Violations &- o.a6Violations,
-                   a7Violations: a7Violations &- o.a7Violations, a8Checks: a8Checks &- o.a8Checks,
+                   a8Checks: a8Checks &- o.a8Checks,
                    a8Violations: a8Violations &- o.a8Violations, scansInInterrupt: scansInInterrupt &- o.scansInInterrupt,
                    secondScans: secondScans &- o.secondScans)
         }
@@ -269,10 +268,6 @@ enum Bsd4Torture {
             l.write("A6: rrcount restarts at each install (never more ticks than since the install), checked ")
             l.dec(e.a6Checks); l.write(" times ("); l.dec(e.a6Violations); l.write(" violations)")
         }
-        t.check(e.a7Violations == 0) { l in
-            l.write("A7: no CPU offered work twice on one readiness (rdyprocmask bit cleared under bsd4_spin; ")
-            l.dec(e.a7Violations); l.write(" double offers)")
-        }
         t.check(e.a8Checks > 0 && e.a8Violations == 0) { l in
             l.write("A8: a running lwp in user code is its CPU's uschedcp, checked at "); l.dec(e.a8Checks)
             l.write(" ticks ("); l.dec(e.a8Violations); l.write(" violations)")
@@ -292,7 +287,7 @@ enum Bsd4Torture {
         t.check(allExited) { l in l.write("A5: every lwp came back and exited when told ("); l.dec(stuck); l.write(" stuck)") }
         let ok = w.changed > 0 && w.becameLwp > 0 && d.spurious > 0 && a2Bad == 0 && e.a3Checks > 0 && e.a3Violations == 0
             && a5Bad == 0 && a5Missing == 0 && e.a5Checks > 0 && e.a5Violations == 0 && (cpus.count < 2 || sleeps > 0) && allExited
-            && e.a6Checks > 0 && e.a6Violations == 0 && e.a7Violations == 0 && e.a8Checks > 0 && e.a8Violations == 0
+            && e.a6Checks > 0 && e.a6Violations == 0 && e.a8Checks > 0 && e.a8Violations == 0
             && e.secondScans > 0 && e.scansInInterrupt == 0
         Console.print(ok || cpus.count < 2 ? "End of test: SUCCESS" : "End of test: FAILURE")
     }

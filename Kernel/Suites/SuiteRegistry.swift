@@ -25,6 +25,7 @@ enum SuiteRegistry {
             Bsd4Torture.suite,
             Bsd4Checks.fair,
             Bsd4Checks.refuse,
+            Bsd4Checks.offer,
             BindRules.suite,
             BindTorture.suite,
             BalanceSuite.suite,

@@ -73,7 +73,10 @@ enum Bsd4Helper {
         }
         Bsd4Scheduler.lock.unlock()
         if let td = pulled { Bsd4Scheduler.pull(td) }
-        if let t = chain, t != me { Bsd4Requests.wakeHelper(t) }
+        if let t = chain, t != me {
+            if Bsd4Scheduler.deliverDelayCycles != 0 { TSC.spin(cycles: Bsd4Scheduler.deliverDelayCycles) }
+            Bsd4Requests.wakeHelper(t)
+        }
         CriticalSection.exit()
     }
 }

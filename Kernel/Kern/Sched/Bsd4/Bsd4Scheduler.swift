@@ -203,15 +203,25 @@ enum Bsd4Scheduler {
     /// its bit was set (not the rotor fallback, which checks no mask).
     static func claimLocked(_ t: Int, swept: Bool) {
         let c = cpus[t]
+        if swept { sweptOffers.wrappingAdd(1, ordering: .relaxed) }
         if swept && c.offered.exchange(true, ordering: .acquiringAndReleasing) {
             c.a7Violations.wrappingAdd(1, ordering: .relaxed)
         }
         rdyprocmask.bitwiseAnd(~CPUMask.bit(t), ordering: .sequentiallyConsistent)
     }
 
+    /// Offers made on the strength of a set rdyprocmask bit (A7's checks).
+    static let sweptOffers = Atomic<UInt64>(0)
+    /// Test hook (bsd4-offer, `bsd4.deliver_delay_us`): TSC cycles to wait
+    /// between dropping bsd4_spin and telling another CPU. It widens the
+    /// window in which an offer's rdyprocmask bit would still be set if it
+    /// were cleared after the unlock (A7). 0: off.
+    nonisolated(unsafe) static var deliverDelayCycles: UInt64 = 0
+
     /// Tells the CPU setrunqueue picked (never under the lock; its rdyprocmask
     /// bit was cleared under it).
     static func deliver(_ d: Bsd4Delivery, lp: Lwp, priority: Int) {
+        if deliverDelayCycles != 0, d.remoteCPU != nil { TSC.spin(cycles: deliverDelayCycles) }
         switch d {
         case .nothing: break
         case .localWakeHelper: Bsd4Helper.wakeLocal()
