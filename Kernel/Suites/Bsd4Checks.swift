@@ -12,7 +12,7 @@ import Synchronization
 //                owed and sent again at the next tick.
 //   bsd4-offer   two busy CPUs queue lwps pinned to one idle ready CPU at the
 //                same moment, with the time between the unlock and the
-//                request widened (`bsd4.deliver_delay_us`, default 1000):
+//                request widened (`bsd4.deliver_delay_us`, default 5000):
 //                A7, the idle CPU is offered the work once per readiness.
 
 enum Bsd4Checks {
@@ -124,7 +124,7 @@ enum Bsd4Checks {
             return
         }
         stop.store(false, ordering: .relaxed)
-        Bsd4Scheduler.deliverDelayCycles = TSC.ticksPerMs * UInt64(max(0, KernelOptions.int("bsd4.deliver_delay_us", default: 1000))) / 1000
+        Bsd4Scheduler.deliverDelayCycles = TSC.ticksPerMs * UInt64(max(0, KernelOptions.int("bsd4.deliver_delay_us", default: 5000))) / 1000
         let offers0 = Bsd4Scheduler.sweptOffers.load(ordering: .relaxed)
         let bad0 = Bsd4Scheduler.cpus.reduce(UInt64(0)) { $0 &+ $1.a7Violations.load(ordering: .relaxed) }
         let blockers = [a, b].compactMap { cpu in
