@@ -269,8 +269,8 @@ enum Bsd4Torture {
             l.dec(e.a6Checks); l.write(" times ("); l.dec(e.a6Violations); l.write(" violations)")
         }
         t.check(e.a8Checks > 0 && e.a8Violations == 0) { l in
-            l.write("A8: a running lwp in user code is its CPU's uschedcp, checked at "); l.dec(e.a8Checks)
-            l.write(" ticks ("); l.dec(e.a8Violations); l.write(" violations)")
+            l.write("A8: a running lwp in user code is its CPU's uschedcp, checked "); l.dec(e.a8Checks)
+            l.write(" times, at ticks and boundaries ("); l.dec(e.a8Violations); l.write(" violations)")
         }
         t.check(e.secondScans > 0 && e.scansInInterrupt == 0) { l in
             l.write("the once-a-second scan runs from its thread: "); l.dec(e.secondScans); l.write(" scans, ")

@@ -77,7 +77,7 @@ enum Bsd4Scheduler {
 
     /// The lwp leaves (its own thread): it must be neither queued nor designated (A5).
     static func exit(_ lp: Lwp) {
-        lp.inUser.store(false, ordering: .relaxed)
+        leaveUser(lp)
         releaseCurproc(lp)
         lock.lock()
         if !Bsd4Estcpu.mayExit(onRunQ: lp.onRunQ, designated: mine.uschedcp == lp.identity) {
@@ -290,12 +290,26 @@ enum Bsd4Scheduler {
     /// reschedule is wanted, the lwp lost its designation or a scheduler tick
     /// passed since its last recalculation.
     static func userret(_ lp: Lwp) {
-        lp.inUser.store(false, ordering: .relaxed)
+        leaveUser(lp)
         let c = mine
         if c.userResched.load(ordering: .relaxed) || c.uschedcp != lp.identity || lp.est.cpbase != now {
             acquireCurproc(lp)
         }
         lp.inUser.store(true, ordering: .relaxed)
+    }
+
+    /// The lwp enters the kernel. A8 at the boundary: the user code it just
+    /// ran ended under its designation (a displaced lwp that resumed in user
+    /// code, however briefly, arrives here undesignated). Interrupts off: the
+    /// CPU read and its uschedcp belong together.
+    static func leaveUser(_ lp: Lwp) {
+        guard lp.inUser.load(ordering: .relaxed) else { return }
+        let flags = CPU.saveFlagsAndDisableInterrupts()
+        let c = mine
+        c.a8Checks.wrappingAdd(1, ordering: .relaxed)
+        if c.uschedcp != lp.identity { c.a8Violations.wrappingAdd(1, ordering: .relaxed) }
+        lp.inUser.store(false, ordering: .relaxed)
+        CPU.restoreFlags(flags)
     }
 
     /// acquire_curproc(lp): returns once lp is this CPU's designated lwp.
@@ -375,7 +389,7 @@ enum Bsd4Scheduler {
     /// designation, sleep `ticks` ticks (the once-a-second scan counts the
     /// seconds), and on waking recalculate (the slept-long branch runs here).
     static func sleep(_ lp: Lwp, ticks: UInt64) {
-        lp.inUser.store(false, ordering: .relaxed)
+        leaveUser(lp)
         releaseCurproc(lp)
         lp.sleeping.store(true, ordering: .relaxed)
         _ = Sleep.sleep(on: Sleep.channel(lp), timeoutTicks: max(1, ticks))
