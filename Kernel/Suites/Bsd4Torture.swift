@@ -161,7 +161,8 @@ enum Bsd4Torture {
         let end = start &+ TSC.ticksPerMs &* 1000 &* seconds
         let limit = start &+ TSC.ticksPerMs &* 15_000 &* seconds
         func hit() -> Bool {
-            cpus.count < 2 || (w.becameLwp > 0 && Totals.now().minus(before).spurious > 0)
+            let d = Totals.now().minus(before)
+            return d.secondScans > 0 && (cpus.count < 2 || (w.becameLwp > 0 && d.spurious > 0))
         }
         let c0 = Bsd4Scheduler.lock.raw.contended.load(ordering: .relaxed)
         let s0 = Bsd4Scheduler.lock.raw.spins.load(ordering: .relaxed)
