@@ -54,19 +54,38 @@ enum Bsd4Checks {
         let pair = (0..<2).compactMap { _ in Bsd4Scheduler.spawn("fair hog", nice: 0, mask: mask, cpu: cpu) { Bsd4Checks.hog($0) } }
         t.check(pair.count == 2, "two hogs created")
         guard pair.count == 2 else { return }
-        // Let both start, then measure over two seconds.
+        // Let both start, then measure over five seconds: 50 round-robin
+        // slices, so one slice more for either is 4% of the mean.
         wait(milliseconds: 2_000) { pair.allSatisfy { $0.progress.load(ordering: .relaxed) > 0 } }
         let p0 = pair.map { $0.progress.load(ordering: .relaxed) }
-        wait(milliseconds: 2_000) { false }
+        Bsd4Scheduler.lock.lock()
+        let ticks0 = pair.map { $0.runTicks }
+        Bsd4Scheduler.lock.unlock()
+        wait(milliseconds: 5_000) { false }
         let p1 = pair.map { $0.progress.load(ordering: .relaxed) }
+        Bsd4Scheduler.lock.lock()
+        let recalcs = pair.map { $0.recalcs }
+        let ticks = [pair[0].runTicks &- ticks0[0], pair[1].runTicks &- ticks0[1]]
+        Bsd4Scheduler.lock.unlock()
         stop.store(true, ordering: .relaxed)
         wait(milliseconds: 5_000) { pair.allSatisfy { $0.exited.load(ordering: .acquiring) } }
-        let a = p1[0] &- p0[0], b = p1[1] &- p0[1]
+        // Shares: the scheduler ticks charged to each (the CPU time bsd4 sees).
+        let a = ticks[0], b = ticks[1]
         let diff = a > b ? a - b : b - a
         let mean = (a + b) / 2
         t.check(mean > 0 && diff * 10 <= mean) { l in
-            l.write("equal nice, one CPU: user chunks "); l.dec(a); l.write(" and "); l.dec(b)
-            l.write(" in 2 s (difference "); l.dec(mean == 0 ? 0 : diff * 1000 / mean); l.write(" per mille of the mean, at most 100)")
+            l.write("equal nice, one CPU: scheduler ticks "); l.dec(a); l.write(" and "); l.dec(b)
+            l.write(" in 5 s (difference "); l.dec(mean == 0 ? 0 : diff * 1000 / mean)
+            l.write(" per mille of the mean, at most 100; user chunks "); l.dec(p1[0] &- p0[0]); l.write(" and ")
+            l.dec(p1[1] &- p0[1]); l.write(")")
+        }
+        // A CPU hog is recalculated through ASTs (round robin, demotion pokes)
+        // and the once-a-second scan, not at each of its scheduler ticks.
+        let perTick = (recalcs[0] + recalcs[1]) * 100 / max(1, ticks[0] + ticks[1])
+        t.check(perTick < 50) { l in
+            l.write("hogs recalculated "); l.dec(recalcs[0]); l.write(" and "); l.dec(recalcs[1]); l.write(" times in ")
+            l.dec(ticks[0]); l.write(" and "); l.dec(ticks[1]); l.write(" scheduler ticks run ("); l.dec(perTick)
+            l.write(" per 100 ticks, under 50: ASTs and the scan, not every tick)")
         }
     }
 

@@ -157,6 +157,11 @@ enum Bsd4Torture {
         // case the 2008 assertion panicked on - and a spurious request was seen.
         let windowUs = UInt64(max(0, KernelOptions.int("bsd4.window_us", default: 10_000)))
         let hold = TSC.ticksPerMs * windowUs / 1000
+        // A poke to a CPU whose running lwp changed queue waits until that CPU
+        // designates another lwp, at most bsd4.poke_hold_us (200 ms, two
+        // round-robin intervals): the stale-hint window. With the helper at
+        // the lowest priority a busy CPU is rarely ready, so pokes are few.
+        let pokeHold = TSC.ticksPerMs * UInt64(max(0, KernelOptions.int("bsd4.poke_hold_us", default: 200_000))) / 1000
         let start = TSC.now
         let end = start &+ TSC.ticksPerMs &* 1000 &* seconds
         let limit = start &+ TSC.ticksPerMs &* 15_000 &* seconds
@@ -169,7 +174,7 @@ enum Bsd4Torture {
         var scanCycles: UInt64 = 0
         repeat {
             let ts = TSC.now
-            Bsd4Clock.scan(secondTick: false, holdCycles: hold, &w)
+            Bsd4Clock.scan(secondTick: false, holdCycles: hold, pokeHoldCycles: pokeHold, &w)
             scanCycles &+= TSC.now &- ts
             Bsd4Scheduler.lock.lock()
             if let v = Bsd4Scheduler.queues.checkA2() {

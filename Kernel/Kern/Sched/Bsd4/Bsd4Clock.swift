@@ -75,7 +75,8 @@ enum Bsd4Clock {
     /// would make the scan crawl without changing the race.
     /// It walks a copy of the table taken under the lock (an lwp that exits
     /// meanwhile is skipped by its place, and no other is).
-    static func scan(secondTick: Bool, holdCycles: UInt64 = 0, _ w: inout Bsd4Scheduler.WindowCounts) {
+    static func scan(secondTick: Bool, holdCycles: UInt64 = 0, pokeHoldCycles: UInt64 = 0,
+                     _ w: inout Bsd4Scheduler.WindowCounts) {
         if PerCPU.inInterrupt { scansInInterrupt.wrappingAdd(1, ordering: .relaxed) }
         Bsd4Scheduler.lock.lock()
         let all = Bsd4Scheduler.lwps
@@ -87,11 +88,12 @@ enum Bsd4Clock {
                 let r = Bsd4Estcpu.recalculate(lp.est, now: Bsd4Scheduler.now, runqcount: Bsd4Scheduler.queues.runqcount,
                                                ncpus: Bsd4Scheduler.onlineCount, cls: lp.cls, niceOrRtprio: lp.nice)
                 lp.est = r.state
+                if r.kind != .unchanged { lp.recalcs &+= 1 }
                 if let pri = r.priority { p = Bsd4Scheduler.storePriority(lp, pri) }
             }
             if p.poke != .none || p.movedQueued {
                 Bsd4Scheduler.lock.unlock()
-                Bsd4Scheduler.finish(p, holdCycles: holdCycles, &w)
+                Bsd4Scheduler.finish(p, holdCycles: holdCycles, pokeHoldCycles: pokeHoldCycles, &w)
                 Bsd4Scheduler.lock.lock()
             }
         }

@@ -136,13 +136,20 @@ enum Bsd4Scheduler {
     /// resetpriority's second half, after dropping bsd4_spin: the poke, then the
     /// window. `holdCycles` (bsd4-torture) keeps the window open until the
     /// target designates the moved lwp or that many TSC cycles pass.
-    static func finish(_ p: Pending, holdCycles: UInt64 = 0, _ w: inout WindowCounts) {
+    static func finish(_ p: Pending, holdCycles: UInt64 = 0, pokeHoldCycles: UInt64 = 0, _ w: inout WindowCounts) {
         guard let lp = p.lp else { return }
         switch p.poke {
         case .none: break
         case .local: mine.userResched.store(true, ordering: .relaxed)
         case .remote(let cpu):
             rdyprocmask.bitwiseAnd(~CPUMask.bit(cpu), ordering: .sequentiallyConsistent)
+            if pokeHoldCycles != 0 && !p.movedQueued && p.uschedcpBefore == lp.identity {
+                // bsd4-torture: hold the hint's window open too, until the
+                // target designates another lwp (at most pokeHoldCycles): the
+                // request then arrives stale, and must cost nothing but itself.
+                let end = TSC.now &+ pokeHoldCycles
+                while cpus[cpu].uschedcp == p.uschedcpBefore && TSC.now < end { CPU.pause() }
+            }
             Bsd4Requests.resched(cpu, p.movedQueued ? .better : .running, lp: lp, priority: p.newPriority,
                                  sawDesignated: p.uschedcpBefore == lp.identity)
         }
@@ -286,13 +293,17 @@ enum Bsd4Scheduler {
 
     // MARK: acquire, release, select
 
-    /// The return-to-user boundary (DragonFly's userexit): cheap unless a
-    /// reschedule is wanted, the lwp lost its designation or a scheduler tick
-    /// passed since its last recalculation.
+    /// The return-to-user boundary (DragonFly's userexit, as a CPU hog meets
+    /// it: through an AST): cheap unless a reschedule is wanted or the lwp
+    /// lost its designation.
     static func userret(_ lp: Lwp) {
         leaveUser(lp)
         let c = mine
-        if c.userResched.load(ordering: .relaxed) || c.uschedcp != lp.identity || lp.est.cpbase != now {
+        // Only an AST (a user reschedule wanted, or the designation lost)
+        // enters acquire, as a CPU hog returns to user in DragonFly: a hog is
+        // recalculated through these and the once-a-second scan, not at every
+        // scheduler tick (which made estcpu converge about five times faster).
+        if c.userResched.load(ordering: .relaxed) || c.uschedcp != lp.identity {
             acquireCurproc(lp)
         }
         lp.inUser.store(true, ordering: .relaxed)
@@ -405,7 +416,7 @@ enum Bsd4Scheduler {
         let r = Bsd4Estcpu.recalculate(lp.est, now: t, runqcount: queues.runqcount, ncpus: onlineCount,
                                        cls: lp.cls, niceOrRtprio: lp.nice)
         lp.est = r.state
-        if r.kind != .unchanged { lp.est.slptime = 0 }
+        if r.kind != .unchanged { lp.est.slptime = 0; lp.recalcs &+= 1 }
         let p = r.priority.map { storePriority(lp, $0) } ?? Pending()
         lock.unlock()
         finish(p)

@@ -35,6 +35,9 @@ final class Lwp: Bsd4Node {
     var place = Place.kernel
     /// Scheduler ticks charged to this lwp since it was created (its CPU share).
     var runTicks: UInt64 = 0
+    /// recalculate runs that changed something (the sample or slept-long
+    /// branch): a CPU hog's come from ASTs and the once-a-second scan.
+    var recalcs: UInt64 = 0
     /// The CPU the lwp last ran on: its thread's CPU (a parked thread stays on
     /// the CPU it parked on until a chooser pulls it).
     var lastCPU: Int { thread?.cpu ?? -1 }
