@@ -42,7 +42,7 @@ enum Bsd4Torture {
     }
 
     struct Totals {
-        var requests: UInt64 = 0, spurious: UInt64 = 0, coalesced: UInt64 = 0, dropped: UInt64 = 0
+        var requests: UInt64 = 0, spurious: UInt64 = 0, sawDesignated: UInt64 = 0, coalesced: UInt64 = 0, dropped: UInt64 = 0
         var a3Checks: UInt64 = 0, a3Violations: UInt64 = 0
         var a5Checks: UInt64 = 0, a5Violations: UInt64 = 0
         var a6Checks: UInt64 = 0, a6Violations: UInt64 = 0
@@ -53,6 +53,7 @@ enum Bsd4Torture {
             for c in Bsd4Scheduler.cpus {
                 t.requests &+= c.requestsReceived.load(ordering: .relaxed)
                 t.spurious &+= c.requestsSpurious.load(ordering: .relaxed)
+                t.sawDesignated &+= c.requestsSawDesignated.load(ordering: .relaxed)
                 t.coalesced &+= c.requestsCoalesced.load(ordering: .relaxed)
                 t.dropped &+= c.requestsDropped.load(ordering: .relaxed)
                 t.a3Checks &+= c.a3Checks.load(ordering: .relaxed)
@@ -69,7 +70,7 @@ enum Bsd4Torture {
             return t
         }
         func minus(_ o: Totals) -> Totals {
-            Totals(requests: requests &- o.requests, spurious: spurious &- o.spurious, coalesced: coalesced &- o.coalesced,
+            Totals(requests: requests &- o.requests, spurious: spurious &- o.spurious, sawDesignated: sawDesignated &- o.sawDesignated, coalesced: coalesced &- o.coalesced,
                    dropped: dropped &- o.dropped, a3Checks: a3Checks &- o.a3Checks, a3Violations: a3Violations &- o.a3Violations,
                    a5Checks: a5Checks &- o.a5Checks, a5Violations: a5Violations &- o.a5Violations,
                    a6Checks: a6Checks &- o.a6Checks, a6Violations: a6Violations &- o.a6Violations,
@@ -237,7 +238,7 @@ enum Bsd4Torture {
         }
         Console.line { l in
             l.write("bsd4-torture: user-resched requests received "); l.dec(d.requests); l.write(", spurious ")
-            l.dec(d.spurious); l.write(", coalesced "); l.dec(d.coalesced); l.write(", dropped (ring full) "); l.dec(d.dropped)
+            l.dec(d.spurious); l.write(", running-lwp hints "); l.dec(d.sawDesignated); l.write(", coalesced "); l.dec(d.coalesced); l.write(", dropped (ring full) "); l.dec(d.dropped)
         }
         if cpus.count < 2 {
             t.skip("the seed-000 window needs a second CPU (one scanning, one designating)")

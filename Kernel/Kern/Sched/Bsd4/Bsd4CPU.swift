@@ -34,6 +34,8 @@ final class Bsd4CPU {
     /// accepted cost of reading remote fields as hints (seed 000).
     let requestsSpurious = Atomic<UInt64>(0)
     let requestsCoalesced = Atomic<UInt64>(0)
+    /// "running" requests whose sender saw the lwp designated here.
+    let requestsSawDesignated = Atomic<UInt64>(0)
     let requestsDropped = Atomic<UInt64>(0)
     /// A refused send left a request owed to this CPU: the next tick of any
     /// CPU sends it again (Bsd4Requests.resendOwed), so a sender whose request

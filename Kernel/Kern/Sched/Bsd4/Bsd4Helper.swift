@@ -181,6 +181,7 @@ enum Bsd4Requests {
         if info & 0xFF == Reason.owed.rawValue {
             stale = false
         } else if info & 0xFF == Reason.running.rawValue {
+            if info >> 32 & 1 != 0 { c.requestsSawDesignated.wrappingAdd(1, ordering: .relaxed) }
             stale = info >> 32 & 1 != 0 && c.uschedcp != lpIdentity
         } else {
             stale = Bsd4.queueOf(c.upri) <= Bsd4.queueOf(Int(info >> 8 & 0xFFFF_FF))
