@@ -149,6 +149,12 @@ enum Bsd4Scheduler {
                 // request then arrives stale, and must cost nothing but itself.
                 let end = TSC.now &+ pokeHoldCycles
                 while cpus[cpu].uschedcp == p.uschedcpBefore && TSC.now < end { CPU.pause() }
+            } else if pokeHoldCycles != 0 && p.movedQueued && holdCycles != 0 {
+                // The same for a "better" poke, when the seed-000 window is
+                // held open anyway (not in the natural-window runs): until the
+                // target's upri is no longer worse than the moved lwp.
+                let end = TSC.now &+ pokeHoldCycles
+                while Bsd4.queueOf(cpus[cpu].upri) > Bsd4.queueOf(p.newPriority) && TSC.now < end { CPU.pause() }
             }
             Bsd4Requests.resched(cpu, p.movedQueued ? .better : .running, lp: lp, priority: p.newPriority,
                                  sawDesignated: p.uschedcpBefore == lp.identity)
