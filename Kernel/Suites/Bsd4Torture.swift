@@ -184,6 +184,12 @@ enum Bsd4Torture {
             }
             lastA5 = checkA5(ours)
             Bsd4Scheduler.lock.unlock()
+            // The lwps' CPUs are busy, so their helpers (lowest priority) run
+            // only in the gaps of a round-robin switch, and only if woken: wake
+            // one per pass, as a setrunqueue would, so that those CPUs become
+            // ready again and the scan's pokes (which need a ready target) go
+            // out - otherwise one poke can leave a CPU unready for the run.
+            if let c = mask.nth(Int(passes % UInt64(mask.count))), c != PerCPU.currentNumber { Bsd4Requests.wakeHelper(c) }
             a5Bad &+= UInt64(lastA5.violations)
             a5Missing &+= UInt64(lastA5.missing)
             passes &+= 1
