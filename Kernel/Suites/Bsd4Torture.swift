@@ -152,11 +152,13 @@ enum Bsd4Torture {
         var firstA2: Bsd4QueueViolation? = nil
         var lastA5 = A5()
         // Each move holds the window open until the lwp's CPU designates it, at
-        // most bsd4.window_us (10 ms; 0 leaves the natural window, a few
-        // hundred instructions wide). The run lasts torture.seconds, and longer
+        // most bsd4.window_us (120 ms: with the helper at the lowest priority a
+        // busy CPU designates the moved lwp at its next round-robin switch,
+        // every 100 ms; 0 leaves the natural window, a few hundred
+        // instructions wide). The run lasts torture.seconds, and longer
         // (up to 15x) until the window was hit with the moved lwp itself - the
         // case the 2008 assertion panicked on - and a spurious request was seen.
-        let windowUs = UInt64(max(0, KernelOptions.int("bsd4.window_us", default: 10_000)))
+        let windowUs = UInt64(max(0, KernelOptions.int("bsd4.window_us", default: 120_000)))
         let hold = TSC.ticksPerMs * windowUs / 1000
         // A poke to a CPU whose running lwp changed queue waits until that CPU
         // designates another lwp, at most bsd4.poke_hold_us (200 ms, two
@@ -186,10 +188,11 @@ enum Bsd4Torture {
             Bsd4Scheduler.lock.unlock()
             // The lwps' CPUs are busy, so their helpers (lowest priority) run
             // only in the gaps of a round-robin switch, and only if woken: wake
-            // one per pass, as a setrunqueue would, so that those CPUs become
-            // ready again and the scan's pokes (which need a ready target) go
-            // out - otherwise one poke can leave a CPU unready for the run.
-            if let c = mask.nth(Int(passes % UInt64(mask.count))), c != PerCPU.currentNumber { Bsd4Requests.wakeHelper(c) }
+            // them after each pass, as a setrunqueue would, so that those CPUs
+            // become ready again and the scan's pokes (which need a ready
+            // target) go out - otherwise one poke can leave a CPU unready for
+            // the rest of the run.
+            mask.forEach { if $0 != PerCPU.currentNumber { Bsd4Requests.wakeHelper($0) } }
             a5Bad &+= UInt64(lastA5.violations)
             a5Missing &+= UInt64(lastA5.missing)
             passes &+= 1
