@@ -42,27 +42,41 @@ enum Bsd4Torture {
     }
 
     struct Totals {
-        var requests: UInt64 = 0, spurious: UInt64 = 0, coalesced: UInt64 = 0, dropped: UInt64 = 0
+        var requests: UInt64 = 0, spurious: UInt64 = 0, sawDesignated: UInt64 = 0, coalesced: UInt64 = 0, dropped: UInt64 = 0
         var a3Checks: UInt64 = 0, a3Violations: UInt64 = 0
         var a5Checks: UInt64 = 0, a5Violations: UInt64 = 0
+        var a6Checks: UInt64 = 0, a6Violations: UInt64 = 0
+        var a8Checks: UInt64 = 0, a8Violations: UInt64 = 0
+        var scansInInterrupt: UInt64 = 0, secondScans: UInt64 = 0
         static func now() -> Totals {
             var t = Totals()
             for c in Bsd4Scheduler.cpus {
                 t.requests &+= c.requestsReceived.load(ordering: .relaxed)
                 t.spurious &+= c.requestsSpurious.load(ordering: .relaxed)
+                t.sawDesignated &+= c.requestsSawDesignated.load(ordering: .relaxed)
                 t.coalesced &+= c.requestsCoalesced.load(ordering: .relaxed)
                 t.dropped &+= c.requestsDropped.load(ordering: .relaxed)
                 t.a3Checks &+= c.a3Checks.load(ordering: .relaxed)
                 t.a3Violations &+= c.a3Violations.load(ordering: .relaxed)
                 t.a5Checks &+= c.a5Checks.load(ordering: .relaxed)
                 t.a5Violations &+= c.a5Violations.load(ordering: .relaxed)
+                t.a6Checks &+= c.a6Checks.load(ordering: .relaxed)
+                t.a6Violations &+= c.a6Violations.load(ordering: .relaxed)
+                t.a8Checks &+= c.a8Checks.load(ordering: .relaxed)
+                t.a8Violations &+= c.a8Violations.load(ordering: .relaxed)
             }
+            t.scansInInterrupt = Bsd4Clock.scansInInterrupt.load(ordering: .relaxed)
+            t.secondScans = Bsd4Clock.secondScans.load(ordering: .relaxed)
             return t
         }
         func minus(_ o: Totals) -> Totals {
-            Totals(requests: requests &- o.requests, spurious: spurious &- o.spurious, coalesced: coalesced &- o.coalesced,
+            Totals(requests: requests &- o.requests, spurious: spurious &- o.spurious, sawDesignated: sawDesignated &- o.sawDesignated, coalesced: coalesced &- o.coalesced,
                    dropped: dropped &- o.dropped, a3Checks: a3Checks &- o.a3Checks, a3Violations: a3Violations &- o.a3Violations,
-                   a5Checks: a5Checks &- o.a5Checks, a5Violations: a5Violations &- o.a5Violations)
+                   a5Checks: a5Checks &- o.a5Checks, a5Violations: a5Violations &- o.a5Violations,
+                   a6Checks: a6Checks &- o.a6Checks, a6Violations: a6Violations &- o.a6Violations,
+                   a8Checks: a8Checks &- o.a8Checks,
+                   a8Violations: a8Violations &- o.a8Violations, scansInInterrupt: scansInInterrupt &- o.scansInInterrupt,
+                   secondScans: secondScans &- o.secondScans)
         }
     }
 
@@ -138,24 +152,32 @@ enum Bsd4Torture {
         var firstA2: Bsd4QueueViolation? = nil
         var lastA5 = A5()
         // Each move holds the window open until the lwp's CPU designates it, at
-        // most bsd4.window_us (10 ms; 0 leaves the natural window, a few
-        // hundred instructions wide). The run lasts torture.seconds, and longer
+        // most bsd4.window_us (120 ms: with the helper at the lowest priority a
+        // busy CPU designates the moved lwp at its next round-robin switch,
+        // every 100 ms; 0 leaves the natural window, a few hundred
+        // instructions wide). The run lasts torture.seconds, and longer
         // (up to 15x) until the window was hit with the moved lwp itself - the
         // case the 2008 assertion panicked on - and a spurious request was seen.
-        let windowUs = UInt64(max(0, KernelOptions.int("bsd4.window_us", default: 10_000)))
+        let windowUs = UInt64(max(0, KernelOptions.int("bsd4.window_us", default: 120_000)))
         let hold = TSC.ticksPerMs * windowUs / 1000
+        // A poke to a CPU whose running lwp changed queue waits until that CPU
+        // designates another lwp, at most bsd4.poke_hold_us (200 ms, two
+        // round-robin intervals): the stale-hint window. With the helper at
+        // the lowest priority a busy CPU is rarely ready, so pokes are few.
+        let pokeHold = TSC.ticksPerMs * UInt64(max(0, KernelOptions.int("bsd4.poke_hold_us", default: 200_000))) / 1000
         let start = TSC.now
         let end = start &+ TSC.ticksPerMs &* 1000 &* seconds
         let limit = start &+ TSC.ticksPerMs &* 15_000 &* seconds
         func hit() -> Bool {
-            cpus.count < 2 || (w.becameLwp > 0 && Totals.now().minus(before).spurious > 0)
+            let d = Totals.now().minus(before)
+            return d.secondScans > 0 && (cpus.count < 2 || (w.becameLwp > 0 && d.spurious > 0))
         }
         let c0 = Bsd4Scheduler.lock.raw.contended.load(ordering: .relaxed)
         let s0 = Bsd4Scheduler.lock.raw.spins.load(ordering: .relaxed)
         var scanCycles: UInt64 = 0
         repeat {
             let ts = TSC.now
-            Bsd4Clock.scan(secondTick: false, holdCycles: hold, &w)
+            Bsd4Clock.scan(secondTick: false, holdCycles: hold, pokeHoldCycles: pokeHold, &w)
             scanCycles &+= TSC.now &- ts
             Bsd4Scheduler.lock.lock()
             if let v = Bsd4Scheduler.queues.checkA2() {
@@ -164,6 +186,13 @@ enum Bsd4Torture {
             }
             lastA5 = checkA5(ours)
             Bsd4Scheduler.lock.unlock()
+            // The lwps' CPUs are busy, so their helpers (lowest priority) run
+            // only in the gaps of a round-robin switch, and only if woken: wake
+            // them after each pass, as a setrunqueue would, so that those CPUs
+            // become ready again and the scan's pokes (which need a ready
+            // target) go out - otherwise one poke can leave a CPU unready for
+            // the rest of the run.
+            mask.forEach { if $0 != PerCPU.currentNumber { Bsd4Requests.wakeHelper($0) } }
             a5Bad &+= UInt64(lastA5.violations)
             a5Missing &+= UInt64(lastA5.missing)
             passes &+= 1
@@ -218,7 +247,7 @@ enum Bsd4Torture {
         }
         Console.line { l in
             l.write("bsd4-torture: user-resched requests received "); l.dec(d.requests); l.write(", spurious ")
-            l.dec(d.spurious); l.write(", coalesced "); l.dec(d.coalesced); l.write(", dropped (ring full) "); l.dec(d.dropped)
+            l.dec(d.spurious); l.write(", running-lwp hints "); l.dec(d.sawDesignated); l.write(", coalesced "); l.dec(d.coalesced); l.write(", dropped (ring full) "); l.dec(d.dropped)
         }
         if cpus.count < 2 {
             t.skip("the seed-000 window needs a second CPU (one scanning, one designating)")
@@ -251,6 +280,18 @@ enum Bsd4Torture {
             l.write("A5 by each CPU at its scheduler tick: its designated lwp is user, unqueued and its own thread, checked ")
             l.dec(e.a5Checks); l.write(" times ("); l.dec(e.a5Violations); l.write(" violations)")
         }
+        t.check(e.a6Checks > 0 && e.a6Violations == 0) { l in
+            l.write("A6: rrcount restarts at each install (never more ticks than since the install), checked ")
+            l.dec(e.a6Checks); l.write(" times ("); l.dec(e.a6Violations); l.write(" violations)")
+        }
+        t.check(e.a8Checks > 0 && e.a8Violations == 0) { l in
+            l.write("A8: a running lwp in user code is its CPU's uschedcp, checked "); l.dec(e.a8Checks)
+            l.write(" times, at ticks and boundaries ("); l.dec(e.a8Violations); l.write(" violations)")
+        }
+        t.check(e.secondScans > 0 && e.scansInInterrupt == 0) { l in
+            l.write("the once-a-second scan runs from its thread: "); l.dec(e.secondScans); l.write(" scans, ")
+            l.dec(e.scansInInterrupt); l.write(" in interrupt context")
+        }
         if cpus.count < 2 {
             t.skip("the sleepers share CPU 0 with the scan, which does not yield")
         } else {
@@ -262,6 +303,8 @@ enum Bsd4Torture {
         t.check(allExited) { l in l.write("A5: every lwp came back and exited when told ("); l.dec(stuck); l.write(" stuck)") }
         let ok = w.changed > 0 && w.becameLwp > 0 && d.spurious > 0 && a2Bad == 0 && e.a3Checks > 0 && e.a3Violations == 0
             && a5Bad == 0 && a5Missing == 0 && e.a5Checks > 0 && e.a5Violations == 0 && (cpus.count < 2 || sleeps > 0) && allExited
+            && e.a6Checks > 0 && e.a6Violations == 0 && e.a8Checks > 0 && e.a8Violations == 0
+            && e.secondScans > 0 && e.scansInInterrupt == 0
         Console.print(ok || cpus.count < 2 ? "End of test: SUCCESS" : "End of test: FAILURE")
     }
 }

@@ -27,6 +27,8 @@ final class Bsd4Tests: QEMUTestCase {
         XCTAssertGreaterThan(spurious(r), 0, "spurious user-resched requests", file: file, line: line)
         for check in ["A2: queues and masks consistent", "A3: curprocmask bit <=> uschedcp",
                       "A5: every lwp in exactly one place", "A5 by each CPU at its scheduler tick",
+                      "A6: rrcount restarts at each install", "A8: a running lwp in user code",
+                      "the once-a-second scan runs from its thread",
                       "sleepers slept and woke", "A5: every lwp came back and exited"] {
             XCTAssertTrue(r.passes.contains { $0.hasPrefix("bsd4-torture: " + check) }, check, file: file, line: line)
         }
@@ -35,10 +37,24 @@ final class Bsd4Tests: QEMUTestCase {
               + r.lines.filter { $0.hasPrefix("bsd4-torture: ") }.joined(separator: " | "))
     }
 
+    /// bsd4-fair, bsd4-refuse and bsd4-offer (docs/bsd4-scheduler.md): equal
+    /// shares, refused requests sent again, A7 (bsd4-offer skips below 4 CPUs).
+    private func assertChecks(_ r: QEMUResult, smp: Int, file: StaticString = #filePath, line: UInt = #line) {
+        for check in ["bsd4-fair: equal nice, one CPU", "bsd4-fair: hogs recalculated",
+                      "bsd4-refuse: the knob refused", "bsd4-refuse: an lwp pinned to idle CPU"]
+            + (smp >= 4 ? ["bsd4-offer: pairs of lwps pinned", "bsd4-offer: A7: no CPU offered work twice"] : []) {
+            XCTAssertTrue(r.passes.contains { $0.hasPrefix(check) }, check, file: file, line: line)
+        }
+        print("[bsd4 checks, -smp \(smp)] " + r.passes.filter { $0.hasPrefix("bsd4-fair") || $0.hasPrefix("bsd4-refuse")
+                                                                || $0.hasPrefix("bsd4-offer") }.joined(separator: " | "))
+    }
+
     func testTortureUnderTCGWith2And4And8CPUs() throws {
         for smp in [2, 4, 8] {
-            let r = try boot(QEMURun(smp: smp, accel: .tcg, cmdline: "run=bsd4-torture", timeout: 240))
+            let r = try boot(QEMURun(smp: smp, accel: .tcg, cmdline: "run=bsd4-fair,bsd4-refuse,bsd4-offer,bsd4-torture",
+                                     timeout: 300))
             assertTorture(r)
+            assertChecks(r, smp: smp)
         }
     }
 

@@ -125,6 +125,15 @@ enum Bsd4Delivery: Equatable {
     /// helper (which will take the lwp if it is free, or chain the work on).
     case remoteWakeHelper(cpu: Int)
 
+    /// The other CPU told, whose rdyprocmask bit setrunqueue clears before it
+    /// drops bsd4_spin (A7), or nil.
+    var remoteCPU: Int? {
+        switch self {
+        case .remoteResched(let cpu), .remoteWakeHelper(let cpu): return cpu
+        default: return nil
+        }
+    }
+
     /// `targetUpri` is the picked CPU's upri (a hint when remote);
     /// `thisHasUschedcp` is read only when the target is this CPU (its own field).
     static func decide(target: Int, thisCPU: Int, targetUpri: Int, thisHasUschedcp: Bool,
@@ -175,7 +184,8 @@ enum Bsd4HelperStep: Equatable {
 
     /// The helper's chaining: work it could not take is handed to the first CPU
     /// that is ready and has no designated lwp (~curprocmask & rdyprocmask), whose
-    /// rdyprocmask bit the caller clears before waking its helper. nil: none.
+    /// rdyprocmask bit the caller clears under bsd4_spin, before waking its
+    /// helper (A7). nil: none.
     static func chainTarget(curprocmask: CPUMask, rdyprocmask: CPUMask, ncpus: Int) -> Int? {
         rdyprocmask.subtracting(curprocmask).intersection(CPUMask.first(ncpus)).first
     }

@@ -30,6 +30,9 @@ final class Thread: RunQueueNode {
     enum State: UInt8 { case embryo, runnable, running, sleeping, migrating, exited }
 
     static let idlePriority = 0
+    /// The bsd4 helper threads (DragonFly's TDPRI_USER_SCHEDULER): below every
+    /// lwp, so a request is normally handled by the lwp's own acquire.
+    static let userSchedulerPriority = 1
     static let normalPriority = 10
     static let highPriority = 20
 

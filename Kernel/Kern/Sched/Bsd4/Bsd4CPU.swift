@@ -34,7 +34,30 @@ final class Bsd4CPU {
     /// accepted cost of reading remote fields as hints (seed 000).
     let requestsSpurious = Atomic<UInt64>(0)
     let requestsCoalesced = Atomic<UInt64>(0)
+    /// "running" requests whose sender saw the lwp designated here.
+    let requestsSawDesignated = Atomic<UInt64>(0)
     let requestsDropped = Atomic<UInt64>(0)
+    /// A refused send left a request owed to this CPU: the next tick of any
+    /// CPU sends it again (Bsd4Requests.resendOwed), so a sender whose request
+    /// coalesced into the refused one is not lost.
+    let reschedOwed = Atomic<Bool>(false)
+    let wakeOwed = Atomic<Bool>(false)
+    let requestsResent = Atomic<UInt64>(0)
+    /// A7: set under bsd4_spin by the sweep or chain that offers this CPU work
+    /// (and clears its rdyprocmask bit in the same hold); cleared by its helper
+    /// just before it sets the bit again. An offer finding it set is a second
+    /// offer of the same readiness: two parks picked the same CPU.
+    let offered = Atomic<Bool>(false)
+    let a7Violations = Atomic<UInt64>(0)
+    /// A6: the scheduler tick (Bsd4Scheduler.now) of the last install (select
+    /// or helper), -1 after a take or steal (owner only). Checked at each
+    /// scheduler tick: rrcount counts no more ticks than passed since.
+    var installedAt = -1
+    let a6Checks = Atomic<UInt64>(0)
+    let a6Violations = Atomic<UInt64>(0)
+    /// A8 at every tick: the running lwp, when in user code, is uschedcp.
+    let a8Checks = Atomic<UInt64>(0)
+    let a8Violations = Atomic<UInt64>(0)
     let helperPasses = Atomic<UInt64>(0)
     /// A3 checks made on this CPU, and the ones that failed.
     let a3Checks = Atomic<UInt64>(0)

@@ -5,8 +5,10 @@ import Synchronization
 //
 // schedulerclock runs at ESTCPUFREQ (every second tick at HZ 100) on each CPU,
 // in the tick's interrupt context, for the lwp whose thread is running there.
-// The scan walks every lwp on ONE CPU: once a second from CPU 0's tick, and in a
-// tight loop from bsd4-torture. It runs resetpriority on lwps that belong to
+// The scan walks every lwp on ONE CPU: once a second from the "bsd4 scan"
+// thread on CPU 0 (DragonFly ran it from a callout thread; from the tick it
+// would walk every lwp with interrupts off, and could drop the last reference
+// to an exited lwp in interrupt context), and in a tight loop from bsd4-torture. It runs resetpriority on lwps that belong to
 // other CPUs while those CPUs designate lwps without any lock: the seed-000
 // race, which is why nothing after its unlock may assert on their fields (A4).
 
@@ -17,14 +19,16 @@ enum Bsd4Clock {
     static func tick() {
         guard Bsd4Scheduler.started.load(ordering: .relaxed), Bsd4Scheduler.ncpus > PerCPU.currentNumber else { return }
         let ticks = mycpu.ticks.load(ordering: .relaxed)
-        if PerCPU.currentNumber == 0 && ticks % Clock.hz == 0 {
-            var w = Bsd4Scheduler.WindowCounts()
-            scan(secondTick: true, &w)
-        }
-        guard ticks % ticksPerSchedTick == 0 else { return }
         let c = Bsd4Scheduler.mine
-        c.checkA3()
         let running = Thread.currentIfAny.flatMap { $0.lwpIdentity == 0 ? nil : Lwp.from(identity: $0.lwpIdentity) }
+        if let lp = running, lp.inUser.load(ordering: .relaxed) {
+            // A8: user code runs only under a designation.
+            c.a8Checks.wrappingAdd(1, ordering: .relaxed)
+            if c.uschedcp != lp.identity { c.a8Violations.wrappingAdd(1, ordering: .relaxed) }
+        }
+        Bsd4Requests.resendOwed()
+        guard ticks % ticksPerSchedTick == 0 else { return }
+        c.checkA3()
         let designated = c.designated
         guard running != nil || designated != nil else { return }
         Bsd4Scheduler.lock.lock()
@@ -46,6 +50,12 @@ enum Bsd4Clock {
     /// schedulerclock(lp), lock held: round robin every rrinterval, estcpu +=
     /// 328 (clamped), resetpriority. Returns resetpriority's second half.
     static func schedulerclock(_ lp: Lwp, _ c: Bsd4CPU) -> Bsd4Scheduler.Pending {
+        if c.installedAt >= 0 {
+            // A6: since the last install, rrcount counted at most the
+            // scheduler ticks that passed (one of slack for the phase).
+            c.a6Checks.wrappingAdd(1, ordering: .relaxed)
+            if c.rrcount > Bsd4Scheduler.now - c.installedAt + 1 { c.a6Violations.wrappingAdd(1, ordering: .relaxed) }
+        }
         let t = Bsd4Estcpu.clockTick(estcpu: lp.est.estcpu, rrcount: c.rrcount)
         c.setRRCount(t.rrcount)
         if t.resched { c.userResched.store(true, ordering: .relaxed) }
@@ -65,7 +75,9 @@ enum Bsd4Clock {
     /// would make the scan crawl without changing the race.
     /// It walks a copy of the table taken under the lock (an lwp that exits
     /// meanwhile is skipped by its place, and no other is).
-    static func scan(secondTick: Bool, holdCycles: UInt64 = 0, _ w: inout Bsd4Scheduler.WindowCounts) {
+    static func scan(secondTick: Bool, holdCycles: UInt64 = 0, pokeHoldCycles: UInt64 = 0,
+                     _ w: inout Bsd4Scheduler.WindowCounts) {
+        if PerCPU.inInterrupt { scansInInterrupt.wrappingAdd(1, ordering: .relaxed) }
         Bsd4Scheduler.lock.lock()
         let all = Bsd4Scheduler.lwps
         for lp in all {
@@ -76,14 +88,38 @@ enum Bsd4Clock {
                 let r = Bsd4Estcpu.recalculate(lp.est, now: Bsd4Scheduler.now, runqcount: Bsd4Scheduler.queues.runqcount,
                                                ncpus: Bsd4Scheduler.onlineCount, cls: lp.cls, niceOrRtprio: lp.nice)
                 lp.est = r.state
+                if r.kind != .unchanged { lp.recalcs &+= 1 }
                 if let pri = r.priority { p = Bsd4Scheduler.storePriority(lp, pri) }
             }
             if p.poke != .none || p.movedQueued {
                 Bsd4Scheduler.lock.unlock()
-                Bsd4Scheduler.finish(p, holdCycles: holdCycles, &w)
+                Bsd4Scheduler.finish(p, holdCycles: holdCycles, pokeHoldCycles: pokeHoldCycles, &w)
                 Bsd4Scheduler.lock.lock()
             }
         }
         Bsd4Scheduler.lock.unlock()
+    }
+
+    /// Scans run in interrupt context (the scan belongs in a thread), and
+    /// once-a-second scans made by the scan thread.
+    static let scansInInterrupt = Atomic<UInt64>(0)
+    static let secondScans = Atomic<UInt64>(0)
+
+    /// The once-a-second scan's thread, on CPU 0: sleep a second, scan.
+    static func startScanThread() {
+        guard let td = Thread.create("bsd4 scan", priority: Thread.highPriority, cpu: 0, { Bsd4Clock.scanLoop() }) else {
+            panic("bsd4: no memory for the scan thread")
+        }
+        Scheduler.schedule(td)
+    }
+
+    private static func scanLoop() {
+        let chan = UInt(bitPattern: 0xB5D4_5CA0)   // nobody wakes it: a timed sleep
+        while true {
+            _ = Sleep.sleep(on: chan, timeoutTicks: Clock.hz)
+            var w = Bsd4Scheduler.WindowCounts()
+            scan(secondTick: true, &w)
+            secondScans.wrappingAdd(1, ordering: .relaxed)
+        }
     }
 }

@@ -5,7 +5,11 @@ import Synchronization
 
 enum Bsd4Helper {
     static func start(on cpu: Int) {
-        guard let td = Thread.create("bsd4 helper", priority: Thread.highPriority, cpu: cpu, { Bsd4Helper.loop() }) else {
+        // The lowest priority above idle (DragonFly's TDPRI_USER_SCHEDULER):
+        // the helper runs only when no lwp thread can, so a request to a busy
+        // CPU is handled by its lwp's own acquire at the return to user, and
+        // the helper never displaces an lwp it preempted in user code (A8).
+        guard let td = Thread.create("bsd4 helper", priority: Thread.userSchedulerPriority, cpu: cpu, { Bsd4Helper.loop() }) else {
             panic("bsd4: no memory for a helper thread")
         }
         Bsd4Scheduler.cpus[cpu].helper = td
@@ -44,6 +48,7 @@ enum Bsd4Helper {
     private static func pass(_ c: Bsd4CPU) {
         let me = c.cpu
         c.helperPasses.wrappingAdd(1, ordering: .relaxed)
+        c.offered.store(false, ordering: .releasing)    // A7: before the bit is set again
         Bsd4Scheduler.rdyprocmask.bitwiseOr(CPUMask.bit(me), ordering: .sequentiallyConsistent)
         c.userResched.store(false, ordering: .relaxed)
         c.setRRCount(0)
@@ -61,6 +66,7 @@ enum Bsd4Helper {
                 chain = Bsd4HelperStep.chainTarget(curprocmask: CPUMask(bits: Bsd4Scheduler.curprocmask.load(ordering: .relaxed)),
                                                    rdyprocmask: CPUMask(bits: Bsd4Scheduler.rdyprocmask.load(ordering: .relaxed)),
                                                    ncpus: Bsd4Scheduler.ncpus)   // rdyprocmask: online CPUs only
+                if let t = chain, t != me { Bsd4Scheduler.claimLocked(t, swept: true) }   // A7: under the lock
             }
         case .idle:
             break
@@ -68,7 +74,7 @@ enum Bsd4Helper {
         Bsd4Scheduler.lock.unlock()
         if let td = pulled { Bsd4Scheduler.pull(td) }
         if let t = chain, t != me {
-            Bsd4Scheduler.rdyprocmask.bitwiseAnd(~CPUMask.bit(t), ordering: .sequentiallyConsistent)
+            if Bsd4Scheduler.deliverDelayCycles != 0 { TSC.spin(cycles: Bsd4Scheduler.deliverDelayCycles) }
             Bsd4Requests.wakeHelper(t)
         }
         CriticalSection.exit()
@@ -87,6 +93,8 @@ enum Bsd4Requests {
         /// The target's upri was worse than the lwp's priority. Stale if it no
         /// longer is when the request arrives.
         case better = 2
+        /// Sent again after a refusal (resendOwed): never judged stale.
+        case owed = 3
     }
 
     /// `sawDesignated` (reason .running): the sender read the target's uschedcp
@@ -97,30 +105,70 @@ enum Bsd4Requests {
             t.requestsCoalesced.wrappingAdd(1, ordering: .relaxed)
             return
         }
-        let info = reason.rawValue | UInt64(priority) << 8 | (sawDesignated ? 1 << 32 : 0)
-        KTrace.record(.bsd4Resched, UInt64(target), reason.rawValue)
-        if IPIQueue.send(to: target, { id, info in Bsd4Requests.receiveResched(UInt(id), info) },
-                         UInt64(lp.identity), info, mode: .nowait) == nil {
-            dropped(t)
-            t.reschedPending.store(false, ordering: .releasing)
-        }
+        sendResched(t, lpIdentity: lp.identity, info: reason.rawValue | UInt64(priority) << 8 | (sawDesignated ? 1 << 32 : 0))
+    }
+
+    /// The send itself, latch held. A refusal leaves the request owed.
+    private static func sendResched(_ t: Bsd4CPU, lpIdentity: UInt, info: UInt64) {
+        KTrace.record(.bsd4Resched, UInt64(t.cpu), info & 0xFF)
+        if !refusedForTest() && IPIQueue.send(to: t.cpu, { id, info in Bsd4Requests.receiveResched(UInt(id), info) },
+                                              UInt64(lpIdentity), info, mode: .nowait) != nil { return }
+        dropped(t)
+        t.reschedOwed.store(true, ordering: .releasing)
+        t.reschedPending.store(false, ordering: .releasing)
     }
 
     /// A refused nowait send (ring over 2/3 full): the target never hears of
     /// it, so give back the rdyprocmask bit the sender cleared, or no sweep
-    /// would offer that CPU work again until its helper ran.
+    /// would offer that CPU work again until its helper ran. The request
+    /// itself stays owed (and so does that of any sender that coalesced into
+    /// it while the latch was held): resendOwed sends it at the next tick.
     private static func dropped(_ t: Bsd4CPU) {
         t.requestsDropped.wrappingAdd(1, ordering: .relaxed)
+        t.offered.store(false, ordering: .releasing)          // A7: before the bit is set again
         Bsd4Scheduler.rdyprocmask.bitwiseOr(CPUMask.bit(t.cpu), ordering: .sequentiallyConsistent)
     }
 
     static func wakeHelper(_ target: Int) {
         let t = Bsd4Scheduler.cpus[target]
         if t.wakePending.exchange(true, ordering: .acquiringAndReleasing) { return }
-        if IPIQueue.send(to: target, { _, _ in Bsd4Requests.receiveWake() }, mode: .nowait) == nil {
-            dropped(t)
-            t.wakePending.store(false, ordering: .releasing)
+        if !refusedForTest() && IPIQueue.send(to: target, { _, _ in Bsd4Requests.receiveWake() }, mode: .nowait) != nil {
+            return
         }
+        dropped(t)
+        t.wakeOwed.store(true, ordering: .releasing)
+        t.wakePending.store(false, ordering: .releasing)
+    }
+
+    /// From every CPU's tick: send again what a refusal left owed. The owed
+    /// request carries no lwp (it may stand for several coalesced senders);
+    /// its handler does what any request does, a user reschedule and a helper
+    /// wake-up.
+    static func resendOwed() {
+        for t in Bsd4Scheduler.cpus {
+            if t.reschedOwed.load(ordering: .relaxed) && t.reschedOwed.exchange(false, ordering: .acquiringAndReleasing) {
+                t.requestsResent.wrappingAdd(1, ordering: .relaxed)
+                if t.reschedPending.exchange(true, ordering: .acquiringAndReleasing) {
+                    t.requestsCoalesced.wrappingAdd(1, ordering: .relaxed)   // one is on its way
+                } else {
+                    sendResched(t, lpIdentity: 0, info: Reason.owed.rawValue)
+                }
+            }
+            if t.wakeOwed.load(ordering: .relaxed) && t.wakeOwed.exchange(false, ordering: .acquiringAndReleasing) {
+                t.requestsResent.wrappingAdd(1, ordering: .relaxed)
+                wakeHelper(t.cpu)
+            }
+        }
+    }
+
+    /// Test hook (bsd4-refuse, `bsd4.refuse_every=N`): every Nth request send
+    /// is refused as a full ring would refuse it. 0: off.
+    nonisolated(unsafe) static var refuseEvery: UInt64 = 0
+    private static let sends = Atomic<UInt64>(0)
+    private static func refusedForTest() -> Bool {
+        let n = refuseEvery
+        guard n != 0 else { return false }
+        return (sends.wrappingAdd(1, ordering: .relaxed).newValue) % n == 0
     }
 
     /// Handler: counts, judges the sender's hint against our own fields, sets
@@ -130,7 +178,10 @@ enum Bsd4Requests {
         c.reschedPending.store(false, ordering: .releasing)      // later requests send again
         c.requestsReceived.wrappingAdd(1, ordering: .relaxed)
         let stale: Bool
-        if info & 0xFF == Reason.running.rawValue {
+        if info & 0xFF == Reason.owed.rawValue {
+            stale = false
+        } else if info & 0xFF == Reason.running.rawValue {
+            if info >> 32 & 1 != 0 { c.requestsSawDesignated.wrappingAdd(1, ordering: .relaxed) }
             stale = info >> 32 & 1 != 0 && c.uschedcp != lpIdentity
         } else {
             stale = Bsd4.queueOf(c.upri) <= Bsd4.queueOf(Int(info >> 8 & 0xFFFF_FF))

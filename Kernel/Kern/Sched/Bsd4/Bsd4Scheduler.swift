@@ -52,6 +52,7 @@ enum Bsd4Scheduler {
         startLock.unlock()
         guard first else { return }
         SMP.online.forEach { Bsd4Helper.start(on: $0) }
+        Bsd4Clock.startScanThread()
     }
 
     // MARK: lwps
@@ -76,6 +77,7 @@ enum Bsd4Scheduler {
 
     /// The lwp leaves (its own thread): it must be neither queued nor designated (A5).
     static func exit(_ lp: Lwp) {
+        leaveUser(lp)
         releaseCurproc(lp)
         lock.lock()
         if !Bsd4Estcpu.mayExit(onRunQ: lp.onRunQ, designated: mine.uschedcp == lp.identity) {
@@ -134,13 +136,26 @@ enum Bsd4Scheduler {
     /// resetpriority's second half, after dropping bsd4_spin: the poke, then the
     /// window. `holdCycles` (bsd4-torture) keeps the window open until the
     /// target designates the moved lwp or that many TSC cycles pass.
-    static func finish(_ p: Pending, holdCycles: UInt64 = 0, _ w: inout WindowCounts) {
+    static func finish(_ p: Pending, holdCycles: UInt64 = 0, pokeHoldCycles: UInt64 = 0, _ w: inout WindowCounts) {
         guard let lp = p.lp else { return }
         switch p.poke {
         case .none: break
         case .local: mine.userResched.store(true, ordering: .relaxed)
         case .remote(let cpu):
             rdyprocmask.bitwiseAnd(~CPUMask.bit(cpu), ordering: .sequentiallyConsistent)
+            if pokeHoldCycles != 0 && !p.movedQueued && p.uschedcpBefore == lp.identity {
+                // bsd4-torture: hold the hint's window open too, until the
+                // target designates another lwp (at most pokeHoldCycles): the
+                // request then arrives stale, and must cost nothing but itself.
+                let end = TSC.now &+ pokeHoldCycles
+                while cpus[cpu].uschedcp == p.uschedcpBefore && TSC.now < end { CPU.pause() }
+            } else if pokeHoldCycles != 0 && p.movedQueued && holdCycles != 0 {
+                // The same for a "better" poke, when the seed-000 window is
+                // held open anyway (not in the natural-window runs): until the
+                // target's upri is no longer worse than the moved lwp.
+                let end = TSC.now &+ pokeHoldCycles
+                while Bsd4.queueOf(cpus[cpu].upri) > Bsd4.queueOf(p.newPriority) && TSC.now < end { CPU.pause() }
+            }
             Bsd4Requests.resched(cpu, p.movedQueued ? .better : .running, lp: lp, priority: p.newPriority,
                                  sawDesignated: p.uschedcpBefore == lp.identity)
         }
@@ -188,21 +203,45 @@ enum Bsd4Scheduler {
                                       upri: { Bsd4Scheduler.cpus[$0].upri })
         // The rotor is checked against no mask: never tell a CPU that is not running.
         let target = SMP.online.contains(pick.cpu) ? pick.cpu : me
-        return Bsd4Delivery.decide(target: target, thisCPU: me, targetUpri: cpus[target].upri,
-                                   thisHasUschedcp: mine.hasUschedcp, lwpPriority: lp.priority)
+        let d = Bsd4Delivery.decide(target: target, thisCPU: me, targetUpri: cpus[target].upri,
+                                    thisHasUschedcp: mine.hasUschedcp, lwpPriority: lp.priority)
+        if let t = d.remoteCPU { claimLocked(t, swept: pick.pass != .rotor) }
+        return d
     }
 
-    /// Tells the CPU setrunqueue picked (never under the lock).
+    /// Lock held: CPU t is being told about work. Its rdyprocmask bit is
+    /// cleared before bsd4_spin is dropped (A7; DragonFly does the same), so no
+    /// other setrunqueue or chain can pick t again on the strength of the same
+    /// readiness; only t's helper sets it again. `swept`: t was picked because
+    /// its bit was set (not the rotor fallback, which checks no mask).
+    static func claimLocked(_ t: Int, swept: Bool) {
+        let c = cpus[t]
+        if swept { sweptOffers.wrappingAdd(1, ordering: .relaxed) }
+        if swept && c.offered.exchange(true, ordering: .acquiringAndReleasing) {
+            c.a7Violations.wrappingAdd(1, ordering: .relaxed)
+        }
+        rdyprocmask.bitwiseAnd(~CPUMask.bit(t), ordering: .sequentiallyConsistent)
+    }
+
+    /// Offers made on the strength of a set rdyprocmask bit (A7's checks).
+    static let sweptOffers = Atomic<UInt64>(0)
+    /// Test hook (bsd4-offer, `bsd4.deliver_delay_us`): TSC cycles to wait
+    /// between dropping bsd4_spin and telling another CPU. It widens the
+    /// window in which an offer's rdyprocmask bit would still be set if it
+    /// were cleared after the unlock (A7). 0: off.
+    nonisolated(unsafe) static var deliverDelayCycles: UInt64 = 0
+
+    /// Tells the CPU setrunqueue picked (never under the lock; its rdyprocmask
+    /// bit was cleared under it).
     static func deliver(_ d: Bsd4Delivery, lp: Lwp, priority: Int) {
+        if deliverDelayCycles != 0, d.remoteCPU != nil { TSC.spin(cycles: deliverDelayCycles) }
         switch d {
         case .nothing: break
         case .localWakeHelper: Bsd4Helper.wakeLocal()
         case .localResched: mine.userResched.store(true, ordering: .relaxed)
         case .remoteResched(let cpu):
-            rdyprocmask.bitwiseAnd(~CPUMask.bit(cpu), ordering: .sequentiallyConsistent)
             Bsd4Requests.resched(cpu, .better, lp: lp, priority: priority, sawDesignated: false)
         case .remoteWakeHelper(let cpu):
-            rdyprocmask.bitwiseAnd(~CPUMask.bit(cpu), ordering: .sequentiallyConsistent)
             Bsd4Requests.wakeHelper(cpu)
         }
     }
@@ -213,6 +252,11 @@ enum Bsd4Scheduler {
     static func installLocked(_ lp: Lwp) -> Thread {
         let c = mine
         designateLocked(lp, c)
+        // A6: every install starts a fresh round-robin interval (DragonFly
+        // resets rrcount in select_curproc and in its helper); a carried-over
+        // count would cut the new lwp's first slice short.
+        c.setRRCount(0)
+        c.installedAt = now
         let td = lp.thread!
         td.state = .migrating
         td.cpu = c.cpu
@@ -226,7 +270,25 @@ enum Bsd4Scheduler {
     static func designateLocked(_ lp: Lwp, _ c: Bsd4CPU) {
         if let old = c.designated, old !== lp { old.place = .kernel }
         c.designate(lp)
+        c.installedAt = -1
         lp.place = .user
+    }
+
+    /// Lock held, interrupts off, on CPU c, right after lp displaced `old` in
+    /// acquire (a steal). DragonFly deschedules the displaced lwp's thread and
+    /// setrunqueue's it: a thread preempted in user code must not resume there
+    /// undesignated (A8). If its thread waits on our LWKT run queue, take it
+    /// off and park it on the bsd4 run queue (it resumes where it was once a
+    /// chooser designates and pulls it); otherwise it is in the kernel and
+    /// queues itself at its next boundary. Returns setrunqueue's delivery.
+    static func descheduleDisplacedLocked(_ old: Lwp) -> Bsd4Delivery? {
+        let s = Scheduler.mine
+        guard let td = old.thread, td !== Thread.current, td.cpu == s.cpu, td.state == .runnable,
+              td.rqLevel != -1 else { return nil }
+        s.runQueue.remove(td)
+        Sleep.forgetTimeout(td, s)
+        td.state = .sleeping                         // parked: only installLocked takes it
+        return setrunqueueLocked(old)
     }
 
     /// Queues a thread claimed by installLocked on this CPU once its old CPU has
@@ -237,14 +299,34 @@ enum Bsd4Scheduler {
 
     // MARK: acquire, release, select
 
-    /// The return-to-user boundary (DragonFly's userexit): cheap unless a
-    /// reschedule is wanted, the lwp lost its designation or a scheduler tick
-    /// passed since its last recalculation.
+    /// The return-to-user boundary (DragonFly's userexit, as a CPU hog meets
+    /// it: through an AST): cheap unless a reschedule is wanted or the lwp
+    /// lost its designation.
     static func userret(_ lp: Lwp) {
+        leaveUser(lp)
         let c = mine
-        if c.userResched.load(ordering: .relaxed) || c.uschedcp != lp.identity || lp.est.cpbase != now {
+        // Only an AST (a user reschedule wanted, or the designation lost)
+        // enters acquire, as a CPU hog returns to user in DragonFly: a hog is
+        // recalculated through these and the once-a-second scan, not at every
+        // scheduler tick (which made estcpu converge about five times faster).
+        if c.userResched.load(ordering: .relaxed) || c.uschedcp != lp.identity {
             acquireCurproc(lp)
         }
+        lp.inUser.store(true, ordering: .relaxed)
+    }
+
+    /// The lwp enters the kernel. A8 at the boundary: the user code it just
+    /// ran ended under its designation (a displaced lwp that resumed in user
+    /// code, however briefly, arrives here undesignated). Interrupts off: the
+    /// CPU read and its uschedcp belong together.
+    static func leaveUser(_ lp: Lwp) {
+        guard lp.inUser.load(ordering: .relaxed) else { return }
+        let flags = CPU.saveFlagsAndDisableInterrupts()
+        let c = mine
+        c.a8Checks.wrappingAdd(1, ordering: .relaxed)
+        if c.uschedcp != lp.identity { c.a8Violations.wrappingAdd(1, ordering: .relaxed) }
+        lp.inUser.store(false, ordering: .relaxed)
+        CPU.restoreFlags(flags)
     }
 
     /// acquire_curproc(lp): returns once lp is this CPU's designated lwp.
@@ -266,13 +348,18 @@ enum Bsd4Scheduler {
                 CPU.restoreFlags(flags)
                 return
             case .take, .steal:
-                // A steal simply replaces the designation (DragonFly since
-                // 2011). The decision stays true under the lock: only this CPU
-                // changes its uschedcp, and interrupts are off.
+                // A steal replaces the designation and sends the displaced lwp
+                // back to the run queue (DragonFly since 2011). The decision
+                // stays true under the lock: only this CPU changes its
+                // uschedcp, and interrupts are off.
                 lock.lock()
+                let old = step == .steal ? c.designated : nil
                 designateLocked(lp, c)
+                let d = old.flatMap { descheduleDisplacedLocked($0) }
+                let oldPriority = old?.priority ?? 0
                 lock.unlock()
                 CPU.restoreFlags(flags)
+                if let d, let old { deliver(d, lp: old, priority: oldPriority) }
                 return
             case .queue:
                 CPU.restoreFlags(flags)
@@ -319,6 +406,7 @@ enum Bsd4Scheduler {
     /// designation, sleep `ticks` ticks (the once-a-second scan counts the
     /// seconds), and on waking recalculate (the slept-long branch runs here).
     static func sleep(_ lp: Lwp, ticks: UInt64) {
+        leaveUser(lp)
         releaseCurproc(lp)
         lp.sleeping.store(true, ordering: .relaxed)
         _ = Sleep.sleep(on: Sleep.channel(lp), timeoutTicks: max(1, ticks))
@@ -334,7 +422,7 @@ enum Bsd4Scheduler {
         let r = Bsd4Estcpu.recalculate(lp.est, now: t, runqcount: queues.runqcount, ncpus: onlineCount,
                                        cls: lp.cls, niceOrRtprio: lp.nice)
         lp.est = r.state
-        if r.kind != .unchanged { lp.est.slptime = 0 }
+        if r.kind != .unchanged { lp.est.slptime = 0; lp.recalcs &+= 1 }
         let p = r.priority.map { storePriority(lp, $0) } ?? Pending()
         lock.unlock()
         finish(p)

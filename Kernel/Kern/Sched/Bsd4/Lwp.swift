@@ -35,6 +35,9 @@ final class Lwp: Bsd4Node {
     var place = Place.kernel
     /// Scheduler ticks charged to this lwp since it was created (its CPU share).
     var runTicks: UInt64 = 0
+    /// recalculate runs that changed something (the sample or slept-long
+    /// branch): a CPU hog's come from ASTs and the once-a-second scan.
+    var recalcs: UInt64 = 0
     /// The CPU the lwp last ran on: its thread's CPU (a parked thread stays on
     /// the CPU it parked on until a chooser pulls it).
     var lastCPU: Int { thread?.cpu ?? -1 }
@@ -44,6 +47,10 @@ final class Lwp: Bsd4Node {
     let progress = Atomic<UInt64>(0)
     /// In a kernel sleep (the once-a-second scan counts its slptime).
     let sleeping = Atomic<Bool>(false)
+    /// Running "user code": set when userret returns, cleared when the next
+    /// boundary (userret, a kernel sleep, exit) is entered. A8: a running lwp
+    /// with this set is its CPU's uschedcp (checked at every tick).
+    let inUser = Atomic<Bool>(false)
     let exited = Atomic<Bool>(false)
 
     private static let nextID = Atomic<Int>(1)
