@@ -21,6 +21,7 @@ enum SuiteRegistry {
             CPUSyncSuite.suite,
             RendezvousSuite.suite,
             RendezvousPreemptSuite.suite,
+            RendezvousHandoffSuite.suite,
             TLBShootdownSuite.suite,
             Bsd4Torture.suite,
             BindRules.suite,

@@ -113,6 +113,12 @@ enum HaltingWait {
         return true
     }
 
+    /// Whether `cpu` announced a halting wait on `channel` (a hint, for the suites).
+    static func isHalted(_ cpu: Int, channel: UInt) -> Bool {
+        guard let slots else { return false }
+        return slots[cpu].load(ordering: .relaxed) == channel
+    }
+
     /// The same for every CPU halted on `channel`.
     static func wakeAll(channel: UInt) {
         for cpu in 0..<PerCPU.count { wake(cpu, channel: channel) }

@@ -60,6 +60,11 @@ enum Rendezvous {
     /// (`servicePending`) rather than from the IPI handler.
     static let mutexWaits = Atomic<UInt64>(0)
     static let servicedWhileSpinning = Atomic<UInt64>(0)
+    /// Initiators queued behind the one holding the mutex (a hint, for the suites).
+    static var mutexWaiters: UInt32 {
+        let next = lock.raw.nextTicket.load(ordering: .relaxed), serving = lock.raw.nowServing.load(ordering: .relaxed)
+        return next &- serving &- min(1, next &- serving)
+    }
     /// True once the APs are up: before that everything runs locally.
     nonisolated(unsafe) static var smpStarted = false
 
@@ -115,9 +120,11 @@ enum Rendezvous {
             CPU.pause()
             dog.check()
         }
-        lock.unlock()
-        // W1: the unlock's locked add is the fence before the waiters' slots.
-        if HaltingWait.halting[WaitKind.rendezvousMutex.rawValue] { HaltingWait.wakeAll(channel: mutexChannel) }
+        // W1: the unlock's locked add is the fence before the waiters' slots;
+        // they are woken before the spinlock section can switch this thread out.
+        lock.unlockInTurn {
+            if HaltingWait.halting[WaitKind.rendezvousMutex.rawValue] { HaltingWait.wakeAll(channel: mutexChannel) }
+        }
         return waits
     }
 
