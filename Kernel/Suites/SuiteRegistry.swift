@@ -18,6 +18,7 @@ enum SuiteRegistry {
             IPIQueueFlood.suite,
             IPIQueueWakeup.suite,
             HaltingWaitTorture.suite,
+            HaltingWaitMigrate.suite,
             CPUSyncSuite.suite,
             RendezvousSuite.suite,
             RendezvousPreemptSuite.suite,

@@ -36,6 +36,7 @@ enum KernelOptions {
         Option(key: "bug.ipiq_nofence", help: "bug.ipiq_nofence=1: observation (not a control): no MFENCE between releasing the IPI poll latch and the re-check; a loss needs the host's store buffer at that moment", .flag),
         Option(key: "bug.ipiq_norecheck", help: "bug.ipiq_norecheck=1: negative control for ipiq-wakeup (tick=0): the target releases its poll latch without fence and re-check (lost wake-ups, D5)", .flag),
         Option(key: "bug.wait_norecheck", help: "bug.wait_norecheck=1: negative control for wait-wakeup (tick=0): a halting wait halts without re-checking its condition (lost wake-ups, W1)", .flag),
+        Option(key: "bug.wait_unpinned", help: "bug.wait_unpinned=1: negative control for wait-migrate (tick=0): a halting wait is not pinned to its CPU and may be moved before it clears its slot (W2 panic)", .flag),
         Option(key: "bug.ipiq_early_copy", help: "bug.ipiq_early_copy=1: negative control for ipiq-torture: the consumer copies a slot before loading windex (D2 panic)", .flag),
         Option(key: "bug.ipiq_nodrain", help: "bug.ipiq_nodrain=1: negative control for ipiq-flood: the nearly-full wait does not drain its own rings (deadlock, reported)", .flag),
         Option(key: "bug.handoff_early_clear", help: "bug.handoff_early_clear=1: negative control for migrate: the switch clears RUNNING before saving rsp (D6)", .flag),
