@@ -40,6 +40,8 @@ enum SuiteRegistry {
             FaultSuites.nullPointer,
             FaultSuites.threadStackOverflow,
             FaultSuites.ipiHandlerYields,
+            RendezvousMisuseSuites.inAction,
+            RendezvousMisuseSuites.inCPUSync,
             FaultSuites.allCPUsFault,
             PanicSuites.basic,
             PanicSuites.lockHeldSuite,

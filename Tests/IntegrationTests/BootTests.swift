@@ -9,7 +9,8 @@ final class BootTests: QEMUTestCase {
                                  "ipiq-wakeup", "wait-wakeup", "cpusync", "rendezvous", "rendezvous-preempt", "rendezvous-handoff", "tlb-shootdown", "nmi", "litmus"]
     static let fatalSuites = ["fault-pf", "fault-de", "fault-trap", "fault-stack", "fault-null",
                               "fault-thread-stack", "fault-ipi-yield", "fault-all-cpus", "panic-basic",
-                              "panic-lockheld", "panic-all", "panic-rendezvous", "panic-nested"]
+                              "panic-lockheld", "panic-all", "panic-rendezvous", "panic-nested",
+                              "rendezvous-in-action", "rendezvous-in-cpusync"]
 
     /// "memory: N MiB usable, ..." → N.
     private func usableMiB(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) -> Int? {

@@ -46,6 +46,7 @@ enum KernelOptions {
         Option(key: "bug.rendezvous_double_claim", help: "bug.rendezvous_double_claim=1: negative control for rendezvous: a participant never takes its pending bit and may run its part twice (C4)", .flag),
         Option(key: "bug.rendezvous_action_wakes", help: "bug.rendezvous_action_wakes=1: negative control for rendezvous-preempt: the action wakes a thread (C2 panic)", .flag),
         Option(key: "bug.rendezvous_late_wake", help: "bug.rendezvous_late_wake=1: negative control for rendezvous-handoff (tick=0): the rendezvous mutex wakes its halted waiters only after its unlock's section closed (and may have switched away)", .flag),
+        Option(key: "rendezvous.refuse_sends", help: "rendezvous.refuse_sends=N: test hook: the first N rendezvous IPIs are reported refused by the local APIC without being sent (each must be retried)", .int),
         Option(key: "rendezvous.window_cycles", help: "rendezvous.window_cycles=N: how long rendezvous-preempt holds critical_exit's window open (default 20000 TSC cycles)", .int),
         Option(key: "panic", help: "panic=exit|halt|reboot|monitor: after the panic dump, leave QEMU (default), stop for gdb, reset, or a post-mortem monitor"),
         Option(key: "bug.panic_stop_ipi", help: "bug.panic_stop_ipi=1: negative control for panic-lockheld: stop the other CPUs with a fixed IPI, not an NMI (timeout stopping cpus)", .flag),
