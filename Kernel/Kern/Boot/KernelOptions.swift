@@ -23,6 +23,7 @@ enum KernelOptions {
         Option(key: "apic", help: "apic=x2apic|xapic: local APIC access (default x2APIC when the CPU has it)"),
         Option(key: "smp.maxcpus", help: "smp.maxcpus=N: start at most N CPUs (boot CPU included)", .int),
         Option(key: "smp.bringup", help: "smp.bringup=parallel|serial: start the APs all at once (default) or one at a time"),
+        Option(key: "smp.late_ap_ms", help: "smp.late_ap_ms=N: test hook: the last AP, once it claimed its place, waits until N ms past the boot CPU's bring-up deadline (it must be kept, not left out)", .int),
         Option(key: "wait.halt", help: "wait.halt=ipiq,cpusync,rendezvous,torture|all|none: which cross-CPU waits HLT until an interrupt instead of spinning (default cpusync,rendezvous: chosen from run=bench's figures)"),
         Option(key: "demo", help: "demo=bsd4: boot into the bsd4 demo (CPU hogs with different nice values, one interactive lwp; `make run` sets it)"),
         Option(key: "tick", help: "tick=0|1: the periodic timer tick on every CPU (default 1)", .flag),

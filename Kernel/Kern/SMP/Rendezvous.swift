@@ -66,8 +66,10 @@ enum Rendezvous {
         let next = lock.raw.nextTicket.load(ordering: .relaxed), serving = lock.raw.nowServing.load(ordering: .relaxed)
         return next &- serving &- min(1, next &- serving)
     }
-    /// True once the APs are up: before that everything runs locally.
-    nonisolated(unsafe) static var smpStarted = false
+    /// True once another CPU is online: before that everything runs locally.
+    /// Read from the online mask at each use (no copy that a late AP could
+    /// leave stale).
+    static var smpStarted: Bool { SMP.online.count > 1 }
 
     /// Per CPU: 1 while it runs its part (written by that CPU, interrupts off).
     nonisolated(unsafe) static var inPart: UnsafeMutablePointer<UInt8>? = nil
