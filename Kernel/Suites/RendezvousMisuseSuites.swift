@@ -1,4 +1,4 @@
-// rendezvous-in-action, rendezvous-in-cpusync (fatal, run by name): a
+// rv-nested-action, rv-nested-cpusync (fatal, run by name): a
 // rendezvous started where it can never finish must end in a named panic at
 // once, not in a watchdog's report 10 s later (docs/rendezvous.md, "Who may
 // start one").
@@ -8,7 +8,7 @@ enum RendezvousMisuseSuites {
     /// held, so the older guards do not see it), starts another rendezvous.
     /// Without its own guard it would queue for the mutex its initiator holds,
     /// and both would wait for each other until a watchdog's report.
-    static let inAction = TestSuite(name: "rendezvous-in-action", kind: .fatal,
+    static let inAction = TestSuite(name: "rv-nested-action", kind: .fatal,
         summary: "an action run from a spin loop starts a rendezvous: named panic", body: { t in
             let cpus = SMP.online
             guard cpus.count >= 2 else { t.skip("needs at least 2 CPUs"); return }
@@ -36,7 +36,7 @@ enum RendezvousMisuseSuites {
     nonisolated(unsafe) static var spinning: SharedCounters? = nil
 
     /// The cpusync caller's own call of the function starts a rendezvous.
-    static let inCPUSync = TestSuite(name: "rendezvous-in-cpusync", kind: .fatal,
+    static let inCPUSync = TestSuite(name: "rv-nested-cpusync", kind: .fatal,
         summary: "the cpusync caller's own call of its function starts a rendezvous: named panic", body: { t in
             let cpus = SMP.online
             guard cpus.count >= 2 else { t.skip("needs at least 2 CPUs"); return }

@@ -10,7 +10,7 @@ final class BootTests: QEMUTestCase {
     static let fatalSuites = ["fault-pf", "fault-de", "fault-trap", "fault-stack", "fault-null",
                               "fault-thread-stack", "fault-ipi-yield", "fault-all-cpus", "panic-basic",
                               "panic-lockheld", "panic-all", "panic-rendezvous", "panic-nested",
-                              "rendezvous-in-action", "rendezvous-in-cpusync"]
+                              "rv-nested-action", "rv-nested-cpusync"]
 
     /// "memory: N MiB usable, ..." → N.
     private func usableMiB(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) -> Int? {

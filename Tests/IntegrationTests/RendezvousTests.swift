@@ -86,9 +86,9 @@ final class RendezvousTests: QEMUTestCase {
     /// spin loop, the cpusync caller's own function) ends in a named panic at
     /// once, not in a watchdog's report 10 s later.
     func testNestedRendezvousPanicsAtOnce() throws {
-        let a = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rendezvous-in-action", timeout: 60))
+        let a = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rv-nested-action", timeout: 60))
         assertPanic(a, "rendezvous started from inside a rendezvous setup, action or teardown")
-        let c = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rendezvous-in-cpusync", timeout: 60))
+        let c = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rv-nested-cpusync", timeout: 60))
         assertPanic(c, "rendezvous started from inside a cpusync")
     }
 
