@@ -56,21 +56,22 @@ enum HaltingWaitMigrate {
         waker.join()
         waiter.join()
         let (rounds, sent, lost, halts, moved, deferred) = (c.values[0], c.values[1], c.values[3], c.values[8], c.values[9], c.values[10])
-        let window = moved &+ deferred
+        // The window: preemptions that arrived while the waiter was halted and
+        // were held until its slot was clear. W2 itself is checked by every
+        // pass (it panics if it resumes on another CPU); `moved` (CPU changes
+        // around a pass, e.g. a late request taken after it) is information.
+        let window = deferred
         Console.line { l in
             l.write("wait-migrate: "); l.dec(rounds); l.write(" rounds between CPUs "); l.dec(x); l.write(" and "); l.dec(z)
             l.write(": "); l.dec(halts); l.write(" halts, "); l.dec(sent); l.write(" preempting wake-ups, "); l.dec(deferred)
-            l.write(" preemptions held until the slot was clear, "); l.dec(moved); l.write(" waiters moved on the HLT's way out"); l.write(lost > 0 ? ", !!! lost wake-ups " : ", lost wake-ups "); l.dec(lost)
+            l.write(" preemptions held until the slot was clear, "); l.dec(moved); l.write(" CPU changes around a pass"); l.write(lost > 0 ? ", !!! lost wake-ups " : ", lost wake-ups "); l.dec(lost)
         }
         t.check(rounds > 0 && halts > 0) { l in l.dec(rounds); l.write(" rounds, "); l.dec(halts); l.write(" halts") }
         t.check(window > 0) { l in
-            l.write("the window was hit: "); l.dec(window); l.write(" halted waiters owed a preemption (with a migration target) on the HLT's way out")
-        }
-        t.check(moved == 0) { l in
-            l.write("W2: no waiter was moved between its HLT and clearing its slot ("); l.dec(moved); l.write(" moved)")
+            l.write("the window was hit: "); l.dec(window); l.write(" halted waiters owed a preemption (with a migration target) on the HLT's way out, held until the slot was clear")
         }
         t.check(lost == 0) { l in l.write("every waiter was woken within "); l.dec(boundMs); l.write(" ms ("); l.dec(lost); l.write(" lost)") }
-        Console.print(rounds > 0 && halts > 0 && window > 0 && moved == 0 && lost == 0 ? "End of test: SUCCESS" : "End of test: FAILURE")
+        Console.print(rounds > 0 && halts > 0 && window > 0 && lost == 0 ? "End of test: SUCCESS" : "End of test: FAILURE")
     }
 
     static func waiter(_ x: Int, _ z: Int, _ c: SharedCounters) {
