@@ -15,6 +15,7 @@ LLD      ?= $(TOOLBIN)ld.lld
 NM       ?= $(TOOLBIN)llvm-nm
 OBJCOPY  ?= $(TOOLBIN)llvm-objcopy
 DEMANGLE ?= $(TOOLBIN)swift-demangle
+OBJDUMP  ?= $(TOOLBIN)llvm-objdump
 NASM     ?= nasm
 BUILD    := build
 SMP      ?= 4
@@ -56,10 +57,11 @@ $(BUILD)/boot/%.o: Boot/%.asm Makefile
 	$(NASM) -f elf64 -g -F dwarf -o $@ $<
 
 # The link, with the symbol table's section still zero-filled (Boot/symtab.asm).
-$(BUILD)/kernel.linked.elf: $(BUILD)/kernel.o $(ASM_OBJECTS) Linker/kernel.ld scripts/check-image.sh
+$(BUILD)/kernel.linked.elf: $(BUILD)/kernel.o $(ASM_OBJECTS) Linker/kernel.ld scripts/check-image.sh scripts/check-critical-exit.sh
 	$(LLD) -nostdlib -static -z max-page-size=4096 --no-relax -T Linker/kernel.ld \
 		-o $@ $(ASM_OBJECTS) $(BUILD)/kernel.o $(EMBEDDED_LIB)/libswiftUnicodeDataTables.a
 	bash scripts/check-image.sh $@
+	NM='$(NM)' OBJDUMP='$(OBJDUMP)' bash scripts/check-critical-exit.sh $@ || { rm -f $@; exit 1; }
 
 # The kernel: the same image with its symbol table written in (no address moves).
 $(BUILD)/kernel.elf: $(BUILD)/kernel.linked.elf scripts/symbols.sh scripts/check-image.sh

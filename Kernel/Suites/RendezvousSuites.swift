@@ -197,11 +197,14 @@ enum RendezvousPreemptSuite {
 
     static let action: RendezvousFunction = { _ in
         // In the window means: the interrupted thread is the window thread, its
-        // own critnest was 0 (the action's raw section makes it 1) and it owes a
+        // own critnest was 0 (the trap's raw section and the action's make it
+        // 2; under the plain-critical control, which exempts the vector from
+        // the trap's section, the action's alone makes it 1) and it owes a
         // preemption.
         if PerCPU.currentNumber == RendezvousPreemptSuite.cpuA {
             RendezvousPreemptSuite.onA.wrappingAdd(1, ordering: .relaxed)
-            if let w = RendezvousPreemptSuite.windowThread, Thread.currentIfAny === w, w.critnest == 1, w.owepreempt {
+            let inWindow = BugKnobs.rendezvousPlainCritical ? 1 : 2
+            if let w = RendezvousPreemptSuite.windowThread, Thread.currentIfAny === w, w.critnest == inWindow, w.owepreempt {
                 RendezvousPreemptSuite.inWindow.wrappingAdd(1, ordering: .relaxed)
                 KTrace.freezeAtWindow()                 // ktrace=1: keep the first window
             }

@@ -24,7 +24,14 @@ final class Bsd4Tests: QEMUTestCase {
         let w = windowCounts(r)
         XCTAssertGreaterThan(w.changed, 0, "the scan saw a remote uschedcp change under it", file: file, line: line)
         XCTAssertGreaterThan(w.becameLwp, 0, "... to the lwp it had just moved", file: file, line: line)
-        XCTAssertGreaterThan(spurious(r), 0, "spurious user-resched requests", file: file, line: line)
+        if r.run.smp >= 3 {
+            XCTAssertGreaterThan(spurious(r), 0, "spurious user-resched requests", file: file, line: line)
+        } else {
+            // One lwp CPU: its lowest-priority helper never marks it ready, so
+            // nothing can be poked; the suite says so instead of passing.
+            XCTAssertTrue(r.lines.contains { $0.hasPrefix("SKIP: bsd4-torture: spurious user-resched requests need two lwp CPUs") },
+                          "the -smp 2 skip of the spurious count", file: file, line: line)
+        }
         for check in ["A2: queues and masks consistent", "A3: curprocmask bit <=> uschedcp",
                       "A5: every lwp in exactly one place", "A5 by each CPU at its scheduler tick",
                       "A6: rrcount restarts at each install", "A8: a running lwp in user code",

@@ -50,9 +50,10 @@ final class IPIQueueTests: QEMUTestCase {
         XCTAssertTrue(r.hasLine("PASS: ipiq-flood: both CPUs finished flooding (no deadlock)"))
         XCTAssertTrue(r.passes.contains { $0.hasPrefix("ipiq-rules: wait_ipiq for that first message returned only after") })
         XCTAssertTrue(r.passes.contains { $0.hasPrefix("ipiq-rules: 40 waits across the index wrap") })
-        let w = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=ipiq-wakeup,wait-wakeup tick=0", timeout: 120))
+        let w = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=ipiq-wakeup,wait-wakeup,wait-migrate tick=0", timeout: 120))
         assertWakeup(w)
         assertHaltingWaits(w)
+        assertPinnedWaits(w)
     }
 
     func testTortureFloodWakeupAndRulesPassUnderKVM() throws {
@@ -86,7 +87,28 @@ final class IPIQueueTests: QEMUTestCase {
         print("[wait-wakeup, \(r.run.accel)] \(report)")
     }
 
+    /// W2 with the tick off: halted waiters owed a preemption (with a migration
+    /// target) on the HLT's way out, held until the slot was clear (every pass
+    /// checks that it resumed on its own CPU, else a panic).
+    private func assertPinnedWaits(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) {
+        let report = r.lines.first { $0.hasPrefix("wait-migrate: ") && $0.contains(" rounds between CPUs ") } ?? ""
+        XCTAssertGreaterThan(report.number(before: " preemptions held until the slot was clear") ?? 0, 0, "the window was hit: \(report)",
+                             file: file, line: line)
+        XCTAssertTrue(report.contains(", lost wake-ups 0"), report, file: file, line: line)
+        XCTAssertTrue(r.passes.contains { $0.hasPrefix("wait-migrate: the window was hit: ") }, file: file, line: line)
+        XCTAssertFalse(r.hasLine(containing: "W2: a halting wait resumed on another CPU"), file: file, line: line)
+        print("[wait-migrate, \(r.run.accel)] \(report)")
+    }
+
     // MARK: negative controls (each must fail, every time)
+
+    /// A halting wait that is not pinned (W2): the preemption its wake-up brings
+    /// moves it to the other CPU before it cleared its slot; its check panics.
+    func testWaitUnpinnedControlTripsW2() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=wait-migrate tick=0 bug.wait_unpinned=1", timeout: 60))
+        XCTAssertTrue(r.hasLine("NEGATIVE CONTROL: bug.wait_unpinned puts a known bug back on purpose"))
+        assertPanic(r, "W2: a halting wait resumed on another CPU than the slot it announced")
+    }
 
     /// A halting wait without its re-check (W1): tick=0, the waiter halts with
     /// its flag already set and only the suite's rescue IPI wakes it.

@@ -60,6 +60,50 @@ final class RendezvousTests: QEMUTestCase {
         assertPanic(r, "C2: a rendezvous action changed owepreempt")
     }
 
+    /// The rendezvous mutex's unlock wakes its halted next waiter before the
+    /// unlocking thread can switch to a busy higher-priority thread (tick=0:
+    /// nothing else would end the waiter's HLT).
+    func testUnlockWakesTheNextWaiterBeforeItCanSwitch() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rendezvous-handoff tick=0", timeout: 60))
+        assertPassed(r)
+        XCTAssertTrue(r.passes.contains { $0.hasPrefix("rendezvous-handoff: the window was set up: ") })
+        XCTAssertTrue(r.passes.contains { $0.hasPrefix("rendezvous-handoff: the next waiter got the mutex while ") })
+        XCTAssertTrue(r.hasLine("End of test: SUCCESS"))
+    }
+
+    /// Negative control: the waiters are woken only after the unlock's section
+    /// closed; the unlocking CPU switched to the spinner first, and the next
+    /// waiter stays halted until the spinner's bound ends.
+    func testLateWakeControlStrandsTheNextWaiter() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rendezvous-handoff tick=0 bug.rendezvous_late_wake=1", timeout: 60))
+        XCTAssertEqual(r.status, 3, "the suite must fail: \(r.statusDescription)")
+        XCTAssertTrue(r.fails.contains { $0.hasPrefix("rendezvous-handoff: the next waiter got the mutex while ") })
+        XCTAssertTrue(r.hasLine(containing: "!!! got the mutex only after "))
+        XCTAssertTrue(r.hasLine("End of test: FAILURE"))
+    }
+
+    /// A rendezvous started where it can never finish (an action run from a
+    /// spin loop, the cpusync caller's own function) ends in a named panic at
+    /// once, not in a watchdog's report 10 s later.
+    func testNestedRendezvousPanicsAtOnce() throws {
+        let a = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rv-nested-action", timeout: 60))
+        assertPanic(a, "rendezvous started from inside a rendezvous setup, action or teardown")
+        let c = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rv-nested-cpusync", timeout: 60))
+        assertPanic(c, "rendezvous started from inside a cpusync")
+    }
+
+    /// A rendezvous IPI the local APIC refuses is sent again: with the first
+    /// five sends refused (test hook) every shootdown still completes. (The
+    /// other CPUs idle there, so nothing but the IPI brings them; under the
+    /// rendezvous torture their spin loops would hide a lost one.) Also: the
+    /// rendezvous vector runs inside the trap's raw section (C2 check in the
+    /// handler).
+    func testRefusedRendezvousIPIsAreSentAgain() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=tlb-shootdown rendezvous.refuse_sends=5", timeout: 60))
+        assertPassed(r)
+        XCTAssertTrue(r.passes.contains { $0.hasPrefix("tlb-shootdown: after unmap no CPU could read the page (0 ") })
+    }
+
     /// With one CPU the rendezvous runs locally (before-SMP path) and still
     /// counts every action exactly once.
     func testRendezvousOnOneCPURunsLocally() throws {

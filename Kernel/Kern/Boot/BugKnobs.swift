@@ -24,6 +24,10 @@ enum BugKnobs {
     /// before saw no waiter and sent no IPI: a lost wake-up (W1).
     /// docs/benchmarks.md, "Halting waits".
     nonisolated(unsafe) static var waitNoRecheck = false
+    /// wait-migrate (tick=0): a halting wait is not pinned to its CPU, so a
+    /// preemption on the HLT's way out can move it before it clears its slot
+    /// (W2, the wait's own check panics). docs/benchmarks.md, "Halting waits".
+    nonisolated(unsafe) static var waitUnpinned = false
     /// migrate: the switch clears RUNNING before it saves rsp; the puller's
     /// switch-stamp check after its fence catches it (D6).
     nonisolated(unsafe) static var handoffEarlyClear = false
@@ -41,6 +45,11 @@ enum BugKnobs {
     /// rendezvous-preempt: the action on the window CPU wakes a thread (actions
     /// must not schedule threads); the action routine's C2 assertion must fire.
     nonisolated(unsafe) static var rendezvousActionWakes = false
+    /// rendezvous-handoff (tick=0): the rendezvous mutex's unlock wakes its
+    /// halted waiters only after its spinlock section closed, where an owed
+    /// preemption may switch to a busy thread first; the next waiter stays
+    /// halted for as long as that thread runs. docs/rendezvous.md.
+    nonisolated(unsafe) static var rendezvousLateWake = false
     /// panic-lockheld: panic stops the other CPUs with a fixed (maskable) IPI
     /// instead of an NMI; a CPU spinning with interrupts off never stops and the
     /// dump reports "timeout stopping cpus" naming it. docs/panic.md.
@@ -62,8 +71,10 @@ enum BugKnobs {
         panicStopIPI = KernelOptions.flag("bug.panic_stop_ipi", default: false)
         rendezvousDoubleClaim = KernelOptions.flag("bug.rendezvous_double_claim", default: false)
         rendezvousActionWakes = KernelOptions.flag("bug.rendezvous_action_wakes", default: false)
+        rendezvousLateWake = KernelOptions.flag("bug.rendezvous_late_wake", default: false)
         ipiqNoRecheck = KernelOptions.flag("bug.ipiq_norecheck", default: false)
         waitNoRecheck = KernelOptions.flag("bug.wait_norecheck", default: false)
+        waitUnpinned = KernelOptions.flag("bug.wait_unpinned", default: false)
         ipiqNoFence = KernelOptions.flag("bug.ipiq_nofence", default: false)
         ipiqEarlyCopy = KernelOptions.flag("bug.ipiq_early_copy", default: false)
         ipiqNoDrain = KernelOptions.flag("bug.ipiq_nodrain", default: false)
@@ -85,7 +96,8 @@ enum BugKnobs {
             (rendezvousPlainCritical, "bug.rendezvous_plain_critical"), (panicStopIPI, "bug.panic_stop_ipi"),
             (rendezvousDoubleClaim, "bug.rendezvous_double_claim"), (rendezvousActionWakes, "bug.rendezvous_action_wakes"),
             (bsd4RemoteAssert, "bug.bsd4_remote_assert"), (migrateIgnoresBound, "bug.migrate_ignores_bound"),
-            (waitNoRecheck, "bug.wait_norecheck"),
+            (waitNoRecheck, "bug.wait_norecheck"), (rendezvousLateWake, "bug.rendezvous_late_wake"),
+            (waitUnpinned, "bug.wait_unpinned"),
         ]
         for (set, name) in on where set {
             Console.line { $0.write("NEGATIVE CONTROL: "); $0.write(name); $0.write(" puts a known bug back on purpose") }

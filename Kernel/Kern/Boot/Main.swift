@@ -64,7 +64,6 @@ enum Boot {
         Clock.enabled = KernelOptions.flag("tick", default: true)
         SMP.initializeBootCPU()
         SMP.startApplicationProcessors()
-        Rendezvous.smpStarted = SMP.online.count > 1
         SMP.report()
         InspectCommands.register()
         ControlCommands.register()

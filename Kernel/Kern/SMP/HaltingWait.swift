@@ -18,6 +18,9 @@ import Synchronization
 // the waiter's re-check sees the condition, or the waker sees the slot and
 // sends the IPI, which STI;HLT takes even if it arrives between the STI and the
 // HLT (the idle loop's rule).
+// W2 (pinned): a waiter stays on its CPU from its slot store until it has
+// cleared the slot (a critical section around the pass), so it only ever
+// clears its own announcement.
 // Waits with interrupts off (a rendezvous participant, the initiator holding
 // the rendezvous mutex, the switch path's hand-off) cannot halt: nothing but an
 // NMI would wake them. They spin as before.
@@ -86,7 +89,17 @@ enum HaltingWait {
             CPU.pause()
             return .paused
         }
-        CPU.disableInterrupts()                    // we stay on this CPU until the slot is clear
+        // W2 (the waiter is pinned): from the slot store to its clearing this
+        // thread stays on this CPU. The interrupt that ends the HLT returns into
+        // thread context with interrupts on, a preemption point: switched out and
+        // moved there, the thread would clear `me`'s slot from another CPU, where
+        // by then another waiter may have announced itself; that waiter would
+        // halt with an empty slot and no waker would send it an IPI. The critical
+        // section defers such a preemption to its exit, after the slot is clear
+        // (bug.wait_unpinned leaves it out).
+        let pinned = !BugKnobs.waitUnpinned
+        if pinned { CriticalSection.enter() }
+        CPU.disableInterrupts()
         let me = PerCPU.currentNumber
         slots[me].store(channel, ordering: .sequentiallyConsistent)    // W1: a full fence
         // W1: the re-check after the slot is visible. A waker that stored the
@@ -95,11 +108,16 @@ enum HaltingWait {
         if !BugKnobs.waitNoRecheck && done() {
             slots[me].store(0, ordering: .relaxed)
             CPU.enableInterrupts()
+            if pinned { CriticalSection.exit() }
             return .caught
         }
         halts.wrappingAdd(1, ordering: .relaxed)
         CPU.enableInterruptsAndHalt()             // the wake-up IPI, the tick, or any interrupt
+        if PerCPU.currentNumber != me {
+            panic("W2: a halting wait resumed on another CPU than the slot it announced")
+        }
         slots[me].store(0, ordering: .relaxed)
+        if pinned { CriticalSection.exit() }      // an owed preemption is taken here
         return .halted
     }
 
@@ -111,6 +129,12 @@ enum HaltingWait {
         wakeIPIs.wrappingAdd(1, ordering: .relaxed)
         LocalAPIC.sendIPI(to: PerCPU.cpus[cpu].apicID, vector: UInt8(Vectors.waitWakeup))
         return true
+    }
+
+    /// Whether `cpu` announced a halting wait on `channel` (a hint, for the suites).
+    static func isHalted(_ cpu: Int, channel: UInt) -> Bool {
+        guard let slots else { return false }
+        return slots[cpu].load(ordering: .relaxed) == channel
     }
 
     /// The same for every CPU halted on `channel`.

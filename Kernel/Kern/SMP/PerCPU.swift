@@ -154,11 +154,14 @@ enum PerCPU {
         Traps.enter = { frame in
             guard !PerCPU.istVector(frame.pointee.vector) else { return }
             GSBase.write(PerCPUHeader.interruptDepth, GSBase.read(PerCPUHeader.interruptDepth) &+ 1)
-            if frame.pointee.vector != UInt64(Vectors.rendezvous) { CriticalSection.enterRaw() }
+            // Every handler runs in a raw section (C2, docs/critical-sections.md).
+            // Only the rendezvous control exempts its vector, so that the action
+            // routine's plain section can put the seed-002 bug back.
+            if !exemptFromRawSection(frame.pointee.vector) { CriticalSection.enterRaw() }
         }
         Traps.exit = { frame in
             guard !PerCPU.istVector(frame.pointee.vector) else { return }
-            if frame.pointee.vector != UInt64(Vectors.rendezvous) { CriticalSection.exitRaw() }
+            if !exemptFromRawSection(frame.pointee.vector) { CriticalSection.exitRaw() }
             let depth = GSBase.read(PerCPUHeader.interruptDepth) &- 1
             GSBase.write(PerCPUHeader.interruptDepth, depth)
             if depth == 0 {
@@ -167,6 +170,10 @@ enum PerCPU {
         }
     }
     static var inInterrupt: Bool { interruptDepth > 0 }
+    @inline(__always)
+    static func exemptFromRawSection(_ v: UInt64) -> Bool {
+        BugKnobs.rendezvousPlainCritical && v == UInt64(Vectors.rendezvous)
+    }
 
     /// NMI, #DF and #MC run on their own IST stacks and may arrive anywhere
     /// (inside a switch, a spinlock section, another handler): their path touches

@@ -17,9 +17,10 @@ import Synchronization
 // without looking at owepreempt, and asserts owepreempt did not change. An
 // ordinary critical section would switch from the IPI handler when the IPI landed
 // in an interrupted critical_exit's window (critnest 0, owepreempt 1) and the
-// action took and released a spinlock. The trap wrapper exempts this vector from
-// its own raw section (PerCPU.installInterruptAccounting) so that this routine
-// is what prevents it, and its negative control can put the bug back.
+// action took and released a spinlock. The trap wrapper's raw section covers
+// this vector too; only the negative control (bug.rendezvous_plain_critical)
+// exempts it (PerCPU.installInterruptAccounting), so that this routine's plain
+// section can put the bug back.
 //
 // Deadlock freedom: one spin mutex serializes rendezvous (and so TLB shootdowns);
 // it is taken in ticket order with interrupts on while waiting (fair: no
@@ -60,11 +61,36 @@ enum Rendezvous {
     /// (`servicePending`) rather than from the IPI handler.
     static let mutexWaits = Atomic<UInt64>(0)
     static let servicedWhileSpinning = Atomic<UInt64>(0)
-    /// True once the APs are up: before that everything runs locally.
-    nonisolated(unsafe) static var smpStarted = false
+    /// Initiators queued behind the one holding the mutex (a hint, for the suites).
+    static var mutexWaiters: UInt32 {
+        let next = lock.raw.nextTicket.load(ordering: .relaxed), serving = lock.raw.nowServing.load(ordering: .relaxed)
+        return next &- serving &- min(1, next &- serving)
+    }
+    /// True once another CPU is online: before that everything runs locally.
+    /// Read from the online mask at each use (no copy that a late AP could
+    /// leave stale).
+    static var smpStarted: Bool { SMP.online.count > 1 }
+
+    /// Per CPU: 1 while it runs its part (written by that CPU, interrupts off).
+    nonisolated(unsafe) static var inPart: UnsafeMutablePointer<UInt8>? = nil
+    /// Test hook (`rendezvous.refuse_sends=N`): the first N rendezvous IPIs are
+    /// reported refused by the local APIC without being sent.
+    static let refuseSends = Atomic<Int>(0)
+    /// Sends the local APIC refused (or the hook did), each retried.
+    static let refusedSends = Atomic<UInt64>(0)
 
     static func initialize() {
+        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: PerCPU.maxCPUs)
+        p.initialize(repeating: 0, count: PerCPU.maxCPUs)
+        inPart = p
+        refuseSends.store(max(0, KernelOptions.int("rendezvous.refuse_sends", default: 0)), ordering: .relaxed)
         Traps.register(vector: Vectors.rendezvous) { _ in
+            // C2 outside the action routine too: this handler runs inside the
+            // trap wrapper's raw section (PerCPU.installInterruptAccounting),
+            // unless the negative control exempts the vector.
+            if !BugKnobs.rendezvousPlainCritical, let td = Thread.currentIfAny, td.critnest == 0 {
+                panic("C2: the rendezvous IPI handler runs outside the trap's raw section")
+            }
             Rendezvous.participate()
             LocalAPIC.eoi()                      // after the action, as FreeBSD's handler
         }
@@ -89,6 +115,7 @@ enum Rendezvous {
         if !stopped && PerCPU.locksHeld != 0 {
             panic("rendezvous started while holding a spinlock") { $0.dec(PerCPU.locksHeld); $0.write(" held") }
         }
+        if !stopped { checkNotNested() }
         guard smpStarted && !stopped else {
             // Before the APs run, or after a panic stopped them: here only.
             let flags = CPU.saveFlagsAndDisableInterrupts()
@@ -110,7 +137,7 @@ enum Rendezvous {
         entered.store(0, ordering: .releasing)   // counter 0 last: publishes the rest
         pending.store(map.bits, ordering: .sequentiallyConsistent)
         map.forEach { cpu in
-            if cpu != me { LocalAPIC.sendIPI(to: PerCPU.cpus[cpu].apicID, vector: UInt8(Vectors.rendezvous)) }
+            if cpu != me { sendIPI(to: cpu) }
         }
         if map.contains(me) { participate() }
         var dog = SpinWatchdog("rendezvous: participants did not all exit")
@@ -118,10 +145,45 @@ enum Rendezvous {
             CPU.pause()
             dog.check()
         }
-        lock.unlock()
-        // W1: the unlock's locked add is the fence before the waiters' slots.
-        if HaltingWait.halting[WaitKind.rendezvousMutex.rawValue] { HaltingWait.wakeAll(channel: mutexChannel) }
+        // W1: the unlock's locked add is the fence before the waiters' slots;
+        // they are woken before the spinlock section can switch this thread out.
+        lock.unlockInTurn {
+            if HaltingWait.halting[WaitKind.rendezvousMutex.rawValue] { HaltingWait.wakeAll(channel: mutexChannel) }
+        }
         return waits
+    }
+
+    /// A rendezvous started from a rendezvous function, an IPI message or a
+    /// cpusync function could never finish (its participants, or the cpusync's
+    /// CPUs, wait for this CPU with interrupts off): say so at once, instead of
+    /// a watchdog's "did not all exit" 10 s later. Read with interrupts off:
+    /// the answers are this CPU's.
+    private static func checkNotNested() {
+        let flags = CPU.saveFlagsAndDisableInterrupts()
+        let inAction = inPart.map { $0[PerCPU.currentNumber] != 0 } ?? false
+        let inMessage = IPIQueue.processingDepth != 0
+        let inCPUSync = (Thread.currentIfAny?.cpusyncDepth ?? 0) != 0
+        CPU.restoreFlags(flags)
+        if inAction { panic("rendezvous started from inside a rendezvous setup, action or teardown") }
+        if inMessage { panic("rendezvous started from an IPI message function") }
+        if inCPUSync { panic("rendezvous started from inside a cpusync") }
+    }
+
+    /// The rendezvous IPI to `cpu`. An xAPIC whose previous IPI stays pending
+    /// refuses the send (LocalAPIC.sendIPI is false): retried, since the
+    /// participant would otherwise never come and every other one would wait
+    /// at the entry barrier. A duplicate IPI is harmless: the pending bit is
+    /// taken once (C4).
+    private static func sendIPI(to cpu: Int) {
+        for _ in 0..<8 {
+            if refuseSends.load(ordering: .relaxed) > 0 && refuseSends.wrappingSubtract(1, ordering: .relaxed).oldValue > 0 {
+                refusedSends.wrappingAdd(1, ordering: .relaxed)       // test hook: refused, not sent
+                continue
+            }
+            if LocalAPIC.sendIPI(to: PerCPU.cpus[cpu].apicID, vector: UInt8(Vectors.rendezvous)) { return }
+            refusedSends.wrappingAdd(1, ordering: .relaxed)
+        }
+        panic("rendezvous: the local APIC refused the IPI to CPU") { $0.dec(cpu); $0.write(" 8 times") }
     }
 
     /// Takes the rendezvous mutex, in ticket order. While it waits, interrupts
@@ -174,6 +236,7 @@ enum Rendezvous {
             CPU.restoreFlags(flags)
             return false
         }
+        inPart![me] = 1
         let td = Thread.currentIfAny
         // C2: the raw section never looks at owepreempt on the way out.
         if BugKnobs.rendezvousPlainCritical { CriticalSection.enter() } else { CriticalSection.enterRaw() }
@@ -202,6 +265,7 @@ enum Rendezvous {
         exited.wrappingAdd(1, ordering: .releasing)
         if BugKnobs.rendezvousPlainCritical { CriticalSection.exit() } else { CriticalSection.exitRaw() }
         if let td, td.owepreempt != owed { panic("C2: a rendezvous action changed owepreempt") }
+        inPart![me] = 0
         CPU.restoreFlags(flags)
         return true
     }

@@ -3,15 +3,27 @@ import Synchronization
 // SMP bring-up on the boot CPU: read the MADT, set up the local APIC and the
 // clocks, create every CPU's per-CPU data, then start the application processors,
 // all at once by default (`smp.bringup=serial`: one at a time). An AP that does
-// not report in within the timeout is reported and left out (marked abandoned,
-// so that if it wakes up later it parks itself).
+// not report in within the timeout is reported and left out.
+//
+// S1 (one fate per AP): each AP's bring-up state is one word, changed only by
+// compare-and-swap from `starting`: to `online` by the AP (before it touches
+// anything the boot CPU would undo), or to `abandoned` by the boot CPU when its
+// wait ran out. Exactly one wins. An AP that finds `abandoned` parks itself; a
+// boot CPU that finds `online` waits for the AP to finish. (With a flag each,
+// "read online, then write abandoned" against "read abandoned, then go on" let
+// both sides pass: an AP left out and online at once.)
 
 enum SMP {
     /// CPUs that finished bring-up (bit = CPU number).
     static let onlineMask = Atomic<UInt64>(0)
     static var online: CPUMask { CPUMask(bits: onlineMask.load(ordering: .acquiring)) }
     nonisolated(unsafe) static var madt: MADTInfo? = nil
-    nonisolated(unsafe) static var abandoned = InlineArray<64, Bool>(repeating: false)
+    enum APState: UInt8 { case starting = 0, online = 1, abandoned = 2 }
+    /// S1: per CPU, written only by compare-and-swap from `starting`.
+    nonisolated(unsafe) static var apStates: UnsafeMutablePointer<Atomic<UInt8>>? = nil
+    /// TSC at which the boot CPU gives up on the APs it waits for (the test
+    /// hook `smp.late_ap_ms` needs it).
+    static let bringupDeadline = Atomic<UInt64>(0)
     static let apTimeoutMs: UInt64 = 2000
 
     /// Boot-CPU part: APIC, PIC, calibration, per-CPU data for CPU 0.
@@ -162,12 +174,17 @@ enum SMP {
             entries.append(APStartEntry(apicID: cpu.apicID, reached: 0, stackTop: boot.top, argument: UInt64(cpu.id)))
         }
         Scheduler.prepareAPBootThreads(cpus)       // no allocation on the APs: see there
+        lateAPms = UInt64(max(0, KernelOptions.int("smp.late_ap_ms", default: 0)))
+        let states = UnsafeMutablePointer<Atomic<UInt8>>.allocate(capacity: PerCPU.count)
+        for i in 0..<PerCPU.count { (states + i).initialize(to: Atomic(APState.starting.rawValue)) }
+        apStates = states                          // published to the APs by prepare's MFENCE
         APStart.prepare(entries: entries, entry: { arg in SMP.apMain(arg) })
         if parallelBringup {
             APStart.start(Array(cpus.indices))
             // Under TCG every vCPU is a host thread: with many more vCPUs than host
             // cores, the last AP may need far longer than one does.
             let deadline = TSC.now &+ TSC.ticksPerMs * (apTimeoutMs + 50 * UInt64(cpus.count))
+            bringupDeadline.store(deadline, ordering: .relaxed)
             while TSC.now < deadline && !cpus.allSatisfy({ $0.id == heldBack || $0.online.load(ordering: .acquiring) }) {
                 serveWindowNMIs(); CPU.pause()
             }
@@ -175,6 +192,7 @@ enum SMP {
             for i in cpus.indices where cpus[i].id != heldBack {
                 APStart.start([i])
                 let deadline = TSC.now &+ TSC.ticksPerMs * apTimeoutMs
+                bringupDeadline.store(deadline, ordering: .relaxed)
                 while !cpus[i].online.load(ordering: .acquiring) && TSC.now < deadline { serveWindowNMIs(); CPU.pause() }
             }
             if let i = cpus.firstIndex(where: { $0.id == heldBack }) { APStart.start([i]) }
@@ -183,8 +201,20 @@ enum SMP {
             Console.line { l in l.write("smp: CPU "); l.dec(heldBack); l.write(" held back: online only once a stop begins (test.late_ap)") }
         }
         for (i, cpu) in cpus.enumerated() where !cpu.online.load(ordering: .acquiring) && cpu.id != heldBack {
-            abandoned[cpu.id] = true
-            CPU.mfence()
+            // S1: abandon it only if it has not claimed its place yet.
+            let (gaveUp, _) = states[cpu.id].compareExchange(expected: APState.starting.rawValue,
+                                                             desired: APState.abandoned.rawValue, ordering: .sequentiallyConsistent)
+            guard gaveUp else {
+                // It claimed it first: it is coming online and uses its prepared
+                // thread. Its remaining steps are local; wait for them.
+                let limit = TSC.now &+ TSC.ticksPerMs * apTimeoutMs
+                while !cpu.online.load(ordering: .acquiring) {
+                    if TSC.now >= limit { panic("smp: an AP claimed its place but never came online") { $0.dec(cpu.id) } }
+                    CPU.pause()
+                }
+                Console.line { $0.write("smp: CPU "); $0.dec(cpu.id); $0.write(" reported in after the bring-up timeout; kept") }
+                continue
+            }
             // Its prepared thread never runs (a late AP halts before using it).
             if let td = Scheduler.apBootThreads[cpu.id] { ThreadTable.remove(td); Scheduler.apBootThreads[cpu.id] = nil }
             let reached = APStart.reached(i)
@@ -219,7 +249,12 @@ enum SMP {
         IDT.loadOnThisCPU()
         let windowNMI = PanicTestHooks.bootNMI ? nmiInWindow(id) : false
         PerCPU.attach(cpu)
-        if abandoned[id] { CPU.haltForever() }     // too late: the boot CPU gave up on us
+        // S1: claim our place before anything the boot CPU would undo (the
+        // prepared thread); too late, the boot CPU gave up on us: park.
+        let (claimed, _) = apStates![id].compareExchange(expected: APState.starting.rawValue,
+                                                         desired: APState.online.rawValue, ordering: .sequentiallyConsistent)
+        if !claimed { CPU.haltForever() }
+        lateAPHook(id)
         if PanicTestHooks.bootNMI {
             Console.line { l in
                 l.write("smp: CPU "); l.dec(id); l.write(": an NMI right after loading its IDT: ")
@@ -236,6 +271,19 @@ enum SMP {
         Clock.startOnThisCPU()
         CPU.enableInterrupts()
         Idle.loop()
+    }
+
+    /// Read on the boot CPU before any AP starts (an AP parses nothing).
+    nonisolated(unsafe) static var lateAPms: UInt64 = 0
+    /// Test hook `smp.late_ap_ms=N`: the last AP, once it claimed its place,
+    /// waits until N ms after the boot CPU's bring-up deadline, so that the
+    /// boot CPU times out on an AP that is on its way (S1).
+    private static func lateAPHook(_ id: Int) {
+        let ms = lateAPms
+        guard id == PerCPU.count - 1, ms > 0 else { return }
+        while bringupDeadline.load(ordering: .relaxed) == 0 { CPU.pause() }
+        let until = bringupDeadline.load(ordering: .relaxed) &+ TSC.ticksPerMs &* ms
+        while TSC.now < until { CPU.pause() }
     }
 
     static func report() {

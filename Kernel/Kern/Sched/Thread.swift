@@ -50,9 +50,20 @@ final class Thread: RunQueueNode {
 
     // Critical sections (docs/critical-sections.md): written only by the thread
     // itself (and by an interrupt handler running on top of it, with its own
-    // balanced raw section).
-    var critnest = 0
-    var owepreempt = false
+    // balanced raw section). Atomics because an interrupt handler on this CPU
+    // writes them between the thread's accesses; relaxed, so every access is
+    // one plain MOV (CriticalSection.swift keeps their order with fences, and
+    // scripts/check-critical-exit.sh checks it in the image).
+    let critnestWord = Atomic<Int>(0)
+    let owepreemptWord = Atomic<Bool>(false)
+    var critnest: Int {
+        get { critnestWord.load(ordering: .relaxed) }
+        set { critnestWord.store(newValue, ordering: .relaxed) }
+    }
+    var owepreempt: Bool {
+        get { owepreemptWord.load(ordering: .relaxed) }
+        set { owepreemptWord.store(newValue, ordering: .relaxed) }
+    }
     /// Test hooks, 0 for every other thread: TSC cycles to hold a race window
     /// open on this thread - the outermost critical_exit with critnest 0 before
     /// it looks at owepreempt (rendezvous-preempt), and a hand-off between its

@@ -9,11 +9,18 @@
 // locked instructions, which made up half of critical_enter+exit's cost
 // (README, "Measured"). It cannot go away while it runs this code.
 //
-// The compiler barriers are FreeBSD's __compiler_membar(): critnest and owepreempt
-// are plain fields, and without them an optimizer may move the owepreempt load
-// above the store that opens the window, or code of the section above the
-// increment. (The barrier is an acquire-release fence: no instruction on x86-64,
-// but LLVM moves no memory access across it; it replaced an opaque call.)
+// The compiler barriers are FreeBSD's __compiler_membar(). critnest and
+// owepreempt are relaxed atomics (Thread: an interrupt handler on this CPU
+// writes them between our accesses; each access is still one plain MOV), and
+// relaxed accesses may be reordered: without the barriers an optimizer could
+// move code of the section above the increment, or the owepreempt load above
+// the store that opens the window (C3). The barrier is an acquire-release
+// fence: no instruction on x86-64. By the language's rules such a fence does
+// not order an earlier store before a later load (only a sequentially
+// consistent one would, at the price of an MFENCE); that LLVM moves no memory
+// access across it is its behaviour, not a promise. So the build checks the
+// result: scripts/check-critical-exit.sh fails unless, in the image's
+// critical_exit, the store of 0 to critnest comes before the owepreempt load.
 
 enum CriticalSection {
     static func enter() {
@@ -49,7 +56,7 @@ enum CriticalSection {
     static func enter(thread raw: UInt64) {
         guard raw != 0 else { return }
         Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!)._withUnsafeGuaranteedRef { td in
-            td.critnest += 1      // plain increment: only this thread writes it
+            td.critnest += 1      // load and store, not a locked add: a handler on top of us leaves it as it found it
         }
         CPU.compilerBarrier()     // the section's code stays below the increment
     }

@@ -209,6 +209,22 @@ struct SpinLock: ~Copyable {
         SpinlockSection.exit(h)
     }
 
+    /// The unlock of a lock taken with `lockInTurn` whose waiters may halt:
+    /// `wakeWaiters` runs after the release (the locked add is its W1 fence) and
+    /// BEFORE the spinlock section closes. The section's exit may take a
+    /// preemption owed since the lock was taken (or one an IPI held off by the
+    /// section brings): woken later, a halted waiter would sleep until this
+    /// thread ran again, which with tick=0 and a busy higher-priority thread is
+    /// never.
+    borrowing func unlockInTurn(_ wakeWaiters: () -> Void) {
+        let h = PerCPU.local                   // interrupts are off: this CPU's
+        h.locksHeld &-= 1
+        raw.unlock()
+        if !BugKnobs.rendezvousLateWake { wakeWaiters() }
+        SpinlockSection.exit(h)
+        if BugKnobs.rendezvousLateWake { wakeWaiters() }      // BUG: after a possible switch
+    }
+
     borrowing func withLock<R>(_ body: () -> R) -> R {
         lock()
         let r = body()
