@@ -24,6 +24,7 @@ enum SuiteRegistry {
             TLBShootdownSuite.suite,
             Bsd4Torture.suite,
             BindRules.suite,
+            WakeMigrate.suite,
             BindTorture.suite,
             BalanceSuite.suite,
             PanicSuites.nmi,
