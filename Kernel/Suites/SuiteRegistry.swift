@@ -40,6 +40,7 @@ enum SuiteRegistry {
             FaultSuites.threadStackOverflow,
             FaultSuites.ipiHandlerYields,
             FaultSuites.allCPUsFault,
+            BindMisuse.suite,
             PanicSuites.basic,
             PanicSuites.lockHeldSuite,
             PanicSuites.all,
