@@ -117,8 +117,8 @@ enum Scheduler {
     }
 
     /// Owner CPU, interrupts off: queue `td` unless it is running or queued.
-    /// Only the owner queues a thread: one queued by another CPU would run on
-    /// two CPUs at once.
+    /// B5: only the owner queues a thread; one queued by another CPU would run
+    /// on two CPUs at once.
     static func enqueueLocal(_ td: Thread) {
         let s = mine
         if td.cpu != s.cpu {
@@ -153,7 +153,7 @@ enum Scheduler {
         return ticket
     }
 
-    /// Owner CPU, in IPI processing: queue a thread sent by another CPU.
+    /// Owner CPU, in IPI processing: queue a thread sent by another CPU (B5).
     ///
     /// A wake may be stale: the thread was made runnable during its own
     /// switch (which queued it itself), then ran and moved before the message
@@ -259,7 +259,9 @@ enum Scheduler {
         td.owepreempt = false
         td.deferredPreemptions &+= 1
         mine.preemptions.wrappingAdd(1, ordering: .relaxed)
-        switchAway(atCriticalExit: true)
+        // A move is allowed here only if the caller had interrupts on: with
+        // them off it may rely on staying on this CPU past its critical_exit.
+        switchAway(atCriticalExit: flags & (1 << 9) != 0)
         if BugKnobs.c3Window {
             // BUG (negative control): interrupts back on first, then critnest 0,
             // with the window widened past a tick period.
@@ -308,7 +310,8 @@ enum Scheduler {
     /// Gives up the CPU. A running or runnable current thread goes back to the
     /// tail of its level; a sleeping, migrating or exited one does not.
     /// `atCriticalExit`: the preemption owed to the outermost critical_exit
-    /// (preemptOwed), whose critnest of 1 is only the switch's own guard.
+    /// (preemptOwed) of a caller with interrupts on, whose critnest of 1 is
+    /// only the switch's own guard: the thread may move there.
     static func switchAway(atCriticalExit: Bool = false) {
         if Panic.schedulerStopped { return }             // E3: the panic thread never switches
         let flags = CPU.saveFlagsAndDisableInterrupts()
