@@ -86,13 +86,13 @@ enum WakeMigrate {
             }
             return r
         }
-        // At least 1 s, on (up to 10 s) until a stale wake was seen.
+        // At least 1 s, on (up to 20 s) until a stale wake was seen.
         let start = TSC.now
         while true {
             _ = spinUntil(milliseconds: 50) { false }
             Scheduler.yield()
             let ms = (TSC.now &- start) / TSC.ticksPerMs
-            if ms >= 10_000 || (ms >= 1000 && totals().stale > 0) { break }
+            if ms >= 20_000 || (ms >= 1000 && totals().stale > 0) { break }
         }
         let elapsedMs = (TSC.now &- start) / TSC.ticksPerMs
         stop.store(true, ordering: .relaxed)
