@@ -261,7 +261,9 @@ enum Scheduler {
         mine.preemptions.wrappingAdd(1, ordering: .relaxed)
         // A move is allowed here only if the caller had interrupts on: with
         // them off it may rely on staying on this CPU past its critical_exit.
-        switchAway(atCriticalExit: flags & (1 << 9) != 0)
+        td.switchAtCriticalExit = flags & (1 << 9) != 0
+        switchAway()
+        td.switchAtCriticalExit = false
         if BugKnobs.c3Window {
             // BUG (negative control): interrupts back on first, then critnest 0,
             // with the window widened past a tick period.
@@ -309,10 +311,10 @@ enum Scheduler {
 
     /// Gives up the CPU. A running or runnable current thread goes back to the
     /// tail of its level; a sleeping, migrating or exited one does not.
-    /// `atCriticalExit`: the preemption owed to the outermost critical_exit
-    /// (preemptOwed) of a caller with interrupts on, whose critnest of 1 is
-    /// only the switch's own guard: the thread may move there.
-    static func switchAway(atCriticalExit: Bool = false) {
+    /// The outgoing thread's `switchAtCriticalExit`: the preemption owed to the
+    /// outermost critical_exit (preemptOwed) of a caller with interrupts on,
+    /// whose critnest of 1 is only the switch's own guard: it may move there.
+    static func switchAway() {
         if Panic.schedulerStopped { return }             // E3: the panic thread never switches
         let flags = CPU.saveFlagsAndDisableInterrupts()
         let h = PerCPU.local                 // interrupts off: this CPU's until the switch
@@ -335,7 +337,7 @@ enum Scheduler {
         if preempted { old.state = .runnable }
         else if old.state == .runnable && old !== s.idle { old.wokenInSwitch.wrappingAdd(1, ordering: .relaxed) }
         let bound = old.isBound                             // our own flag: trusted here
-        let moved = preempted && old !== s.idle && migrateAtSwitch(old, s, atCriticalExit: atCriticalExit)
+        let moved = preempted && old !== s.idle && migrateAtSwitch(old, s, atCriticalExit: old.switchAtCriticalExit)
         if !moved && old.state == .runnable && old !== s.idle && old.rqLevel == -1 {
             s.runQueue.enqueue(old, level: old.priority)
         }

@@ -58,6 +58,9 @@ final class Thread: RunQueueNode {
     var handoffWindowCycles: UInt64 = 0
     /// Preemptions this thread took at its outermost critical_exit (deferred).
     var deferredPreemptions: UInt64 = 0
+    /// Set by preemptOwed around that switch when its caller had interrupts
+    /// on: the switch may move the thread (its critical section is over).
+    var switchAtCriticalExit = false
     /// cpusyncs this thread is running as the caller (Kern/SMP/CPUSync.swift).
     var cpusyncDepth = 0
     /// Hand-offs of this thread whose puller found the switch-out stamp behind
