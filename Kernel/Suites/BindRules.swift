@@ -147,19 +147,23 @@ enum BindRules {
     static func lowerPriorityHolder(_ t: inout TestContext, _ cpus: CPUMask) {
         let target = PsrefTarget("bind-rules low holder")
         let other = cpus.nth(1) ?? 0
-        let r = SharedCounters()          // [0] holding, [1] released, [2] destroy done, [3] rounds, [4] released before destroy returned
+        let r = SharedCounters()          // [0] holding, [1] released, [2] destroy done, [3] rounds, [4] released before destroy returned, [5] destroy starting
         guard let holder = Thread.spawn("psref low holder", priority: Thread.normalPriority - 1, cpu: other, {
             let previous = Binding.bind()
             let ref = Psref()
             PassiveRef.acquire(ref, target)
             r.values[0] = 1
-            TSC.delay(microseconds: 30_000)               // the destroyer preempts us in here
+            // Hold until the destroyer (above us, on our CPU) has started:
+            // we run again only once its destroy sleeps. Not timed: under
+            // nested KVM starting the destroyer can take longer than any delay.
+            _ = spinUntil(milliseconds: 5000) { BindRules.peek(r.values + 5) != 0 }
             r.values[1] = 1                               // before: the destroyer runs first once woken
             PassiveRef.release(ref, target)
             Binding.unbind(previous)
         }) else { t.check(false, "spawn the low-priority psref holder"); return }
         _ = spinUntil(milliseconds: 2000) { peek(r.values) != 0 }
         guard let destroyer = Thread.spawn("psref destroyer", priority: Thread.normalPriority, cpu: other, {
+            r.values[5] = 1
             let waits = PassiveRef.destroy(target)
             r.values[4] = r.values[1]
             r.values[3] = UInt64(waits)
