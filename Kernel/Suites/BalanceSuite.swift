@@ -3,13 +3,16 @@ import Synchronization
 // balance: the balancer's effect (docs/binding-and-psref.md). 2 x ncpu CPU
 // hogs that never sleep nor yield all start on CPU 0; the statistics pass marks
 // them and their switches (the tick's round robin) hand them out, until each
-// CPU runs about two. Printed every half second; checked at the end: every CPU
-// within one of the even share, and the moves were the balancer's (switch
-// migrations of our hogs).
+// CPU runs about two. Half of them spin almost all the time inside critical
+// sections: the tick's preemption is deferred to their outermost
+// critical_exit, and they must move there too (a target dropped at a deferred
+// preemption would keep them on CPU 0 for good). Printed every half second;
+// checked at the end: every CPU within one of the even share, and the moves
+// were the balancer's (switch migrations of our hogs, of both kinds).
 
 enum BalanceSuite {
     static let suite = TestSuite(name: "balance", kind: .normal,
-                                 summary: "2 x ncpu hogs started on CPU 0 end spread about evenly (the pass marks, the switch moves)",
+                                 summary: "2 x ncpu hogs (half in critical sections) started on CPU 0 end spread about evenly (the pass marks, the switch moves)",
                                  body: run)
 
     static let stop = Atomic<Bool>(false)
@@ -21,9 +24,18 @@ enum BalanceSuite {
         stop.store(false, ordering: .relaxed)
         let n = 2 * cpus.count
         var hogs: [Thread] = []
-        for _ in 0..<n {
+        for i in 0..<n {
+            let critical = i % 2 == 1
             if let td = Thread.spawn("hog", cpu: 0, balanced: true, {
-                while !BalanceSuite.stop.load(ordering: .relaxed) { TSC.spin(cycles: TSC.ticksPerMs / 10) }
+                while !BalanceSuite.stop.load(ordering: .relaxed) {
+                    if critical {
+                        CriticalSection.enter()
+                        TSC.spin(cycles: TSC.ticksPerMs / 10)
+                        CriticalSection.exit()
+                    } else {
+                        TSC.spin(cycles: TSC.ticksPerMs / 10)
+                    }
+                }
             }) { hogs.append(td) }
         }
         t.check(hogs.count == n) { l in l.write("started "); l.dec(hogs.count); l.write(" hogs on CPU 0") }
@@ -59,8 +71,11 @@ enum BalanceSuite {
         stop.store(true, ordering: .relaxed)
         for td in hogs { td.join() }
         Balancer.waitUntilIdle()
-        var moves: UInt64 = 0
-        for td in hogs { moves &+= td.switchMigrations.load(ordering: .relaxed) }
+        var moves: UInt64 = 0, criticalMoves: UInt64 = 0, deferred: UInt64 = 0
+        for (i, td) in hogs.enumerated() {
+            moves &+= td.switchMigrations.load(ordering: .relaxed)
+            if i % 2 == 1 { criticalMoves &+= td.switchMigrations.load(ordering: .relaxed); deferred &+= td.deferredPreemptions }
+        }
         t.check(even(per)) { l in
             l.write("each CPU runs about two hogs (1..3):")
             cpus.forEach { c in l.write(" cpu"); l.dec(c); l.write("="); l.dec(per[c]) }
@@ -69,6 +84,13 @@ enum BalanceSuite {
         t.check(moves >= UInt64(n - 3)) { l in
             l.write("the hogs were moved by their own switches "); l.dec(moves); l.write(" times (at least "); l.dec(n - 3); l.write(")")
         }
-        Console.print(even(per) && moves >= UInt64(n - 3) ? "End of test: SUCCESS" : "End of test: FAILURE")
+        // Of the n/2 hogs in critical sections, all but one CPU's share move.
+        let criticalNeeded = UInt64(max(1, n / 2 - 2))
+        t.check(criticalMoves >= criticalNeeded && deferred > 0) { l in
+            l.write("the hogs in critical sections moved "); l.dec(criticalMoves); l.write(" times (at least "); l.dec(criticalNeeded)
+            l.write("), preempted "); l.dec(deferred); l.write(" times at their outermost critical_exit")
+        }
+        let ok = even(per) && moves >= UInt64(n - 3) && criticalMoves >= criticalNeeded && deferred > 0
+        Console.print(ok ? "End of test: SUCCESS" : "End of test: FAILURE")
     }
 }

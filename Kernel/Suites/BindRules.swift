@@ -7,7 +7,12 @@ import Synchronization
 //       its target is dropped; unbound, the same switch hands it to the target.
 //   B3  a passive reference held across that switch is released on its CPU
 //       (with bug.migrate_ignores_bound=1 the release panics: seed 001).
-//   destroy waits for a reference held on another CPU until it is released.
+//   destroy waits for a reference held on another CPU until it is released,
+//       and for one held by a lower-priority thread on its own CPU (also
+//       without the tick: it sleeps, it does not poll).
+//   the monitor's bind: it wins over a balancer target, and a bound thread
+//       that does not reach its affinity is not a race-window hit.
+//   a balancer that could not start is started by the next balanced thread.
 
 enum BindRules {
     static let suite = TestSuite(name: "bind-rules", kind: .normal,
@@ -25,6 +30,15 @@ enum BindRules {
         if BugKnobs.migrateIgnoresBound { t.note { $0.write("negative control: the switch path migrates without checking BOUND") } }
         forcedSwitch(&t, cpus)
         destroyWaits(&t, cpus)
+        lowerPriorityHolder(&t, cpus)
+        monitorAffinity(&t, cpus)
+        balancerRestarts(&t)
+    }
+
+    /// A fresh load of a shared counter (the barrier keeps it in the loop).
+    static func peek(_ p: UnsafeMutablePointer<UInt64>) -> UInt64 {
+        CPU.compilerBarrier()
+        return p.pointee
     }
 
     static func nesting(_ t: inout TestContext) {
@@ -124,6 +138,104 @@ enum BindRules {
         t.check(waits > 0 && !early) { l in
             l.write("psref destroy found the reference held on CPU "); l.dec(other); l.write(" in "); l.dec(waits)
             l.write(early ? " rounds and returned BEFORE its release" : " rounds and returned only after its release")
+        }
+    }
+
+    /// The holder runs below the destroyer's priority on the destroyer's CPU:
+    /// only a destroy that sleeps lets it run and release (a yielding poll
+    /// never switches to a lower priority; without the tick nothing else does).
+    static func lowerPriorityHolder(_ t: inout TestContext, _ cpus: CPUMask) {
+        let target = PsrefTarget("bind-rules low holder")
+        let other = cpus.nth(1) ?? 0
+        let r = SharedCounters()          // [0] holding, [1] released, [2] destroy done, [3] rounds, [4] released before destroy returned, [5] destroy starting
+        guard let holder = Thread.spawn("psref low holder", priority: Thread.normalPriority - 1, cpu: other, {
+            let previous = Binding.bind()
+            let ref = Psref()
+            PassiveRef.acquire(ref, target)
+            r.values[0] = 1
+            // Hold until the destroyer (above us, on our CPU) has started:
+            // we run again only once its destroy sleeps. Not timed: under
+            // nested KVM starting the destroyer can take longer than any delay.
+            _ = spinUntil(milliseconds: 5000) { BindRules.peek(r.values + 5) != 0 }
+            r.values[1] = 1                               // before: the destroyer runs first once woken
+            PassiveRef.release(ref, target)
+            Binding.unbind(previous)
+        }) else { t.check(false, "spawn the low-priority psref holder"); return }
+        _ = spinUntil(milliseconds: 2000) { peek(r.values) != 0 }
+        guard let destroyer = Thread.spawn("psref destroyer", priority: Thread.normalPriority, cpu: other, {
+            r.values[5] = 1
+            let waits = PassiveRef.destroy(target)
+            r.values[4] = r.values[1]
+            r.values[3] = UInt64(waits)
+            r.values[2] = 1
+        }) else { t.check(false, "spawn the psref destroyer"); return }
+        let done = spinUntil(milliseconds: 5000) { peek(r.values + 2) != 0 }
+        if done { destroyer.join(); holder.join() }       // else it spins on for good: do not wait
+        t.check(done && r.values[4] == 1 && r.values[3] > 0) { l in
+            l.write("psref destroy with a lower-priority holder on its own CPU ")
+            if done { l.write("returned after "); l.dec(r.values[3]); l.write(r.values[4] == 1 ? " rounds, after the release" : " rounds, BEFORE the release") }
+            else { l.write("did not return within 5 s (the holder never ran)") }
+        }
+    }
+
+    /// The monitor's bind (Balancer.setAffinity): a balancer target chosen
+    /// before it is dropped (the thread stays at its affinity), and a bound
+    /// thread whose affinity is elsewhere stays without counting a kept-bound
+    /// hit (that count is bind-torture's race window, the balancer's only).
+    static func monitorAffinity(_ t: inout TestContext, _ cpus: CPUMask) {
+        let home = cpus.nth(1) ?? 0, away = cpus.first ?? 0
+        let r = SharedCounters()          // [0] CPU after the yield with affinity home, [1] target left, [2] CPU after the bound yield, [3] kept-bound count
+        guard let td = Thread.spawn("bind rules aff", cpu: home, {
+            let me = Thread.current
+            me.migrateTarget.store(away, ordering: .relaxed)    // the balancer marked it...
+            Balancer.setAffinity(me, home)                        // ...then the monitor bound it here
+            Scheduler.yield()
+            CriticalSection.enter()
+            r.values[0] = UInt64(PerCPU.currentNumber)
+            CriticalSection.exit()
+            r.values[1] = UInt64(bitPattern: Int64(me.migrateTarget.load(ordering: .relaxed)))
+            let previous = Binding.bind()
+            Balancer.setAffinity(me, away)
+            Scheduler.yield()
+            r.values[2] = UInt64(PerCPU.currentNumber)
+            r.values[3] = me.keptBound.load(ordering: .relaxed)
+            Balancer.setAffinity(me, -1)
+            Binding.unbind(previous)
+        }) else { t.check(false, "spawn the affinity thread"); return }
+        td.join()
+        t.check(r.values[0] == UInt64(home) && Int64(bitPattern: r.values[1]) == -1) { l in
+            l.write("monitor bind to CPU "); l.dec(home); l.write(" over a balancer target of CPU "); l.dec(away)
+            l.write(": after a switch on CPU "); l.dec(r.values[0]); l.write(", target "); l.dec(Int(Int64(bitPattern: r.values[1])))
+        }
+        t.check(r.values[2] == UInt64(home) && r.values[3] == 0) { l in
+            l.write("a bound thread with an affinity elsewhere stays (CPU "); l.dec(r.values[2])
+            l.write(") and is not counted as a race-window hit (kept-bound "); l.dec(r.values[3]); l.write(")")
+        }
+    }
+
+    /// The balancer's thread could not be created (spawn returned nil, forced
+    /// by a test hook): the next balanced thread must start it.
+    static func balancerRestarts(_ t: inout TestContext) {
+        guard Clock.enabled else { t.skip("a balancer restart needs the tick (the balancer runs on it)"); return }
+        Balancer.waitUntilIdle()
+        let failures0 = Balancer.startFailures.load(ordering: .relaxed)
+        let stop = SharedCounters()
+        Balancer.failNextStart.store(true, ordering: .relaxed)
+        var threads: [Thread] = []
+        for _ in 0..<2 {
+            if let td = Thread.spawn("balanced sleeper", balanced: true, {
+                while peek(stop.values) == 0 { _ = Sleep.sleep(on: Sleep.channel(Thread.current), timeoutTicks: 1) }
+            }) { threads.append(td) }
+        }
+        let passes0 = Balancer.passes.load(ordering: .relaxed)
+        let passed = spinUntil(milliseconds: 3000) { Balancer.passes.load(ordering: .relaxed) != passes0 }
+        stop.values[0] = 1
+        for td in threads { td.join() }
+        Balancer.waitUntilIdle()
+        let failed = Balancer.startFailures.load(ordering: .relaxed) &- failures0
+        t.check(threads.count == 2 && failed == 1 && passed) { l in
+            l.write("the balancer failed to start "); l.dec(failed); l.write(" time(s) and ")
+            l.write(passed ? "the next balanced thread started it (a pass ran)" : "was NOT started again (no pass in 3 s)")
         }
     }
 }

@@ -24,7 +24,11 @@ final class BindTests: QEMUTestCase {
                       "bind-rules: B3: the passive reference held across that switch was released on the CPU that took it",
                       "bind-rules: a thread with a target that goes to sleep is not moved by that switch",
                       "bind-rules: unbound, the next switch handed it to its target",
-                      "bind-rules: psref destroy found the reference held on CPU"] {
+                      "bind-rules: psref destroy found the reference held on CPU",
+                      "bind-rules: psref destroy with a lower-priority holder on its own CPU returned after",
+                      "bind-rules: monitor bind to CPU ",
+                      "bind-rules: a bound thread with an affinity elsewhere stays",
+                      "bind-rules: the balancer failed to start 1 time(s) and the next balanced thread started it"] {
             XCTAssertTrue(r.passes.contains { $0.hasPrefix(check) }, check, file: file, line: line)
         }
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("balance: pass ") && $0.contains(", load per CPU 0:") },
@@ -33,10 +37,42 @@ final class BindTests: QEMUTestCase {
               + r.lines.filter { $0.hasPrefix("bind-torture: ") || $0.hasPrefix("balance: ") }.joined(separator: " | "))
     }
 
+    /// wake-migrate's checks: the window was hit, and no stale wake queued a
+    /// thread on a CPU that did not own it.
+    private func assertWakeMigrate(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) {
+        for check in ["wake-migrate: the sleepers slept, woke and moved", "wake-migrate: the window was hit: ",
+                      "wake-migrate: a woken sleeper always ran on the CPU that owned it (0 runs elsewhere)"] {
+            XCTAssertTrue(r.passes.contains { $0.hasPrefix(check) }, check, file: file, line: line)
+        }
+        print("[wake-migrate, -smp \(r.run.smp)] " + r.lines.filter { $0.hasPrefix("wake-migrate: ") }.joined(separator: " | "))
+    }
+
     func testBindingUnderTCGWith4And8CPUs() throws {
         for smp in [4, 8] {
-            let r = try boot(QEMURun(smp: smp, accel: .tcg, cmdline: "run=bind-rules,bind-torture", timeout: 300))
+            let r = try boot(QEMURun(smp: smp, accel: .tcg, cmdline: "run=bind-rules,wake-migrate,bind-torture", timeout: 300))
             assertBinding(r)
+            assertWakeMigrate(r)
+        }
+    }
+
+    /// Without the tick: psref destroy must sleep (not poll) so that a
+    /// lower-priority holder on its own CPU runs and releases.
+    func testBindRulesWithoutTheTick() throws {
+        let r = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "run=bind-rules tick=0", timeout: 90))
+        assertPassed(r)
+        XCTAssertTrue(r.passes.contains { $0.hasPrefix("bind-rules: psref destroy with a lower-priority holder on its own CPU returned after") })
+    }
+
+    /// Each misuse ends in its named panic (bind-misuse, one boot each).
+    func testMisuseEndsInNamedPanics() throws {
+        let cases = [("exit-holding", "thread exited holding passive references: thread #"),
+                     ("double-destroy", "psref destroy: the target is already draining"),
+                     ("release-unbound", "psref_release: the thread may migrate (neither bound nor in a critical section)"),
+                     ("migrate-critical", "migrate inside a critical section"),
+                     ("leak", "psref destroy: a passive reference to the target is never released (leaked?)")]
+        for (misuse, message) in cases {
+            let r = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "run=bind-misuse bind.misuse=\(misuse)", timeout: 90))
+            assertPanic(r, message)
         }
     }
 
@@ -66,6 +102,8 @@ final class BindTests: QEMUTestCase {
         XCTAssertEqual(per.count, 4, "one count per CPU: \(last)")
         XCTAssertEqual(per.reduce(0, +), 8, "every hog counted: \(last)")
         XCTAssertTrue(per.allSatisfy { (1...3).contains($0) }, "each CPU runs about two hogs: \(last)")
+        XCTAssertTrue(r.passes.contains { $0.hasPrefix("balance: the hogs in critical sections moved ") },
+                      "hogs that spin inside critical sections move at their outermost critical_exit")
         print("[balance] " + r.lines.filter { $0.hasPrefix("balance: ") }.joined(separator: " | "))
     }
 

@@ -33,7 +33,7 @@ final class MonitorTests: QEMUTestCase {
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "demo=bsd4", timeout: 90, stdinAfter: nil).with(script: script))
         XCTAssertEqual(r.status, 1, r.statusDescription)
         let help = answer(r, to: "help")
-        for c in ["cpus", "ps", "runq", "ipiq", "locks", "mem", "trace", "run", "spawn", "nice", "bind", "kill", "top",
+        for c in ["cpus", "ps", "runq", "ipiq", "locks", "mem", "trace", "run", "spawn", "nice", "bind", "unbind", "kill", "top",
                   "ktrace", "panic", "halt", "reboot", "uptime", "exit", "list", "demo", "balance", "options"] {
             XCTAssertTrue(help.contains { $0.hasPrefix("  " + c + " ") }, "help lists \(c)")
         }
@@ -68,6 +68,8 @@ final class MonitorTests: QEMUTestCase {
             .command("run console"), .command("run ipiq-torture torture.seconds=1"), .command("run nosuch"),
             .command("run console bogus=1"), .command("run console bug.ipiq_nofence=1"),
             .command("ps"),
+            .command { "unbind " + MonitorTests.id(after: "spawn: hog", in: $0) },
+            .command("ps"),
             .command { "kill " + MonitorTests.id(after: "spawn: hog", in: $0) },
             .command("top"), ExpectStep("top: every second") { _ in "q" },
             .command("ps"),
@@ -93,6 +95,10 @@ final class MonitorTests: QEMUTestCase {
         let hogID = MonitorTests.id(after: "spawn: hog", in: r.serial.replacingOccurrences(of: "\r", with: ""))
         let rows = r.lines.filter { $0.trimmingCharacters(in: .whitespaces).hasPrefix(hogID + "  hog") }
         XCTAssertTrue(rows.contains { $0.contains("running      2") || $0.contains("runnable     2") }, "hog on CPU 2: \(rows)")
+        // ps shows the affinity bind gave (column aff), and "-" after unbind.
+        XCTAssertTrue(rows.contains { $0.contains("      2     no    2 ") }, "ps shows affinity 2: \(rows)")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("unbind: #" + hogID) && $0.hasSuffix("may run anywhere again") })
+        XCTAssertTrue(rows.contains { $0.contains("     no    - ") }, "ps shows no affinity after unbind: \(rows)")
         let lastPS = answer(r, to: "ps", last: true)
         XCTAssertFalse(lastPS.isEmpty, "the last ps answered")
         XCTAssertFalse(lastPS.contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix(hogID + "  hog") }, "killed hog gone: \(lastPS)")

@@ -59,6 +59,7 @@ enum KernelOptions {
         Option(key: "test.symbolizer_fault", help: "test.symbolizer_fault=1: test hook: the symbolizer faults once a panic is under way (the recursive line must still print)", .flag),
         Option(key: "bug.panic_stop_ipi", help: "bug.panic_stop_ipi=1: negative control for panic-lockheld: stop the other CPUs with a fixed IPI, not an NMI (timeout stopping cpus)", .flag),
         Option(key: "bug.migrate_ignores_bound", help: "bug.migrate_ignores_bound=1: negative control for bind-torture: the switch path migrates a thread to its target without checking BOUND (seed 001 panic)", .flag),
+        Option(key: "bind.misuse", help: "bind.misuse=exit-holding|double-destroy|release-unbound|leak|migrate-critical: the misuse the bind-misuse suite commits (each ends in a named panic)"),
         Option(key: "bug.bsd4_remote_assert", help: "bug.bsd4_remote_assert=1: negative control for bsd4-torture: resetpriority asserts on another CPU's uschedcp after unlocking (seed 000 panic)", .flag),
         Option(key: "bug.tlb_local_only", help: "bug.tlb_local_only=1: negative control for tlb-shootdown: unmapping invalidates only the calling CPU's TLB", .flag),
         Option(key: "litmus.iterations", help: "litmus.iterations=N: at most N runs of each litmus test (default 200000)", .int),

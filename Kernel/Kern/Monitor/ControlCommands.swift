@@ -1,6 +1,6 @@
 import Synchronization
 
-// Monitor commands that act: help, trace, nice, bind, kill, top, ktrace,
+// Monitor commands that act: help, trace, nice, bind, unbind, kill, top, ktrace,
 // panic, halt, reboot, exit. Each bad argument gets one line saying what was
 // expected (Core's MonitorArgs).
 
@@ -38,6 +38,16 @@ enum ControlCommands {
         }
         Monitor.register(MonitorCommandSpec("bind", synopsis: "<id> <cpu>", help: "move a workload thread to a CPU and keep it there",
                                             args: 2...2)) { a in bind(a) }
+        Monitor.register(MonitorCommandSpec("unbind", synopsis: "<id>", help: "let a thread placed by bind go (the balancer may move it again)",
+                                            args: 1...1)) { a in
+            guard let td = thread(a, 0) else { return }
+            guard td.pinned.load(ordering: .relaxed) else {
+                Console.line { l in l.write("unbind: #"); l.dec(td.id); l.write(" ("); l.write(td.name); l.write(") is not bound by the monitor") }
+                return
+            }
+            Balancer.setAffinity(td, -1)
+            Console.line { l in l.write("unbind: #"); l.dec(td.id); l.write(" may run anywhere again") }
+        }
         Monitor.register(MonitorCommandSpec("kill", synopsis: "<id>", help: "stop a workload thread (spawned ones)", args: 1...1)) { a in
             guard let td = thread(a, 0) else { return }
             guard td.killable else {
@@ -109,8 +119,7 @@ enum ControlCommands {
             Console.line { l in l.write("bind: #"); l.dec(td.id); l.write(" ("); l.write(td.name); l.write(") is not a workload the monitor may move") }
             return
         }
-        td.pinned.store(true, ordering: .relaxed)
-        td.affinity.store(cpu, ordering: .relaxed)
+        Balancer.setAffinity(td, cpu)        // also drops a target the balancer chose
         Console.line { l in
             l.write("bind: #"); l.dec(td.id); l.write(" moves to CPU "); l.dec(cpu)
             l.write(" at its next preemption (retried until it is there) and stays; the balancer leaves it")

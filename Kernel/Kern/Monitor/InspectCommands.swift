@@ -8,7 +8,7 @@ import Synchronization
 enum InspectCommands {
     static func register() {
         Monitor.register(MonitorCommandSpec("cpus", help: "per CPU: running thread, critnest, ticks, idle share, IPIs, stopped")) { _ in cpus() }
-        Monitor.register(MonitorCommandSpec("ps", help: "every thread: id, name, state, CPU, bound, priority, nice, estcpu, share")) { _ in ps() }
+        Monitor.register(MonitorCommandSpec("ps", help: "every thread: id, name, state, CPU, bound, affinity (monitor's bind), priority, nice, estcpu, share")) { _ in ps() }
         Monitor.register(MonitorCommandSpec("runq", help: "bsd4: run queues, per-CPU uschedcp/upri, lwps")) { _ in Bsd4Dump.print() }
         Monitor.register(MonitorCommandSpec("sched", help: "the same as runq")) { _ in Bsd4Dump.print() }
         Monitor.register(MonitorCommandSpec("ipiq", help: "IPI queues: per-CPU counters and per-pair occupancy")) { _ in ipiq() }
@@ -59,7 +59,7 @@ enum InspectCommands {
     static func ps() {
         let threads = ThreadTable.snapshot()
         let tickCycles = TSC.ticksPerMs * 1000 / UInt64(max(1, Clock.hz))
-        Console.print("   id  name            state      cpu  bound  prio  nice  estcpu  share%")
+        Console.print("   id  name            state      cpu  bound  aff  prio  nice  estcpu  share%")
         for td in threads {
             let lwp = Bsd4Scheduler.info(of: td)
             let lifeTicks = max(1, (TSC.now &- td.createdTSC) / max(1, tickCycles))
@@ -67,7 +67,10 @@ enum InspectCommands {
             Console.line { l in
                 l.dec(td.id, width: 5); l.write("  "); l.padRight(td.name, width: 14); l.write("  ")
                 l.padRight(stateName(td.state), width: 9); l.dec(td.cpu, width: 5)
-                l.write(td.isBound ? "    yes" : "     no"); l.dec(td.priority, width: 6)
+                l.write(td.isBound ? "    yes" : "     no")
+                let aff = td.pinned.load(ordering: .relaxed) ? td.affinity.load(ordering: .relaxed) : -1
+                if aff >= 0 { l.dec(aff, width: 5) } else { l.write("    -") }
+                l.dec(td.priority, width: 6)
                 if let lwp { l.dec(lwp.nice, width: 6); l.dec(lwp.estcpu, width: 8) } else { l.write("     -       -") }
                 l.dec(min(share, 100), width: 8)
             }

@@ -73,7 +73,8 @@ enum Balancer {
     /// litmus suite - would hold up).
     private static func startThread() {
         if reports.isEmpty { reports = [BalanceReport(), BalanceReport()] }
-        Thread.spawn("balancer", priority: Thread.highPriority, cpu: 0) {
+        let failForTest = failNextStart.exchange(false, ordering: .relaxed)
+        let td = failForTest ? nil : Thread.spawn("balancer", priority: Thread.highPriority, cpu: 0) {
             while true {
                 _ = Sleep.sleep(on: Balancer.wakeChannel, timeoutTicks: Clock.hz)
                 Balancer.lock.lock()
@@ -83,6 +84,28 @@ enum Balancer {
                 if idle { return }
                 Balancer.pass()
             }
+        }
+        if td == nil {
+            // No thread (no stack memory): not started, so that the next
+            // balanced thread to register tries again.
+            startFailures.wrappingAdd(1, ordering: .relaxed)
+            lock.withLock { started.store(false, ordering: .relaxed) }
+        }
+    }
+
+    /// Test hook (bind-rules): the next start fails as if spawn had no memory.
+    static let failNextStart = Atomic<Bool>(false)
+    static let startFailures = Atomic<UInt64>(0)
+    static var isRunning: Bool { started.load(ordering: .relaxed) }
+
+    /// The monitor's bind/unbind: pin `td` to `cpu` (or unpin with -1) under
+    /// the pass's lock, so a pass that read "not pinned" cannot mark it after
+    /// this returns; a target it marked before is dropped here.
+    static func setAffinity(_ td: Thread, _ cpu: Int) {
+        lock.withLock {
+            td.affinity.store(cpu, ordering: .relaxed)
+            td.pinned.store(cpu >= 0, ordering: .relaxed)
+            td.migrateTarget.store(-1, ordering: .relaxed)
         }
     }
 

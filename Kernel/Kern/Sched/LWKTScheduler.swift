@@ -98,44 +98,93 @@ enum Scheduler {
     /// Queues a thread whose state is already runnable (a woken one) on its CPU.
     /// "Is it mine?" is asked with interrupts off: a caller preempted and
     /// migrated between the question and the enqueue would queue the thread on
-    /// a CPU that does not own it.
+    /// a CPU that does not own it. The answer may be stale by the time a
+    /// message gets there (the thread may move first): the message is a WAKE,
+    /// and the receiver checks ownership again (`acquire`).
     static func makeRunnableAfterWakeup(_ td: Thread) {
         let flags = CPU.saveFlagsAndDisableInterrupts()
-        if td.cpu == PerCPU.currentNumber {
+        let owner = td.cpu
+        if owner == PerCPU.currentNumber {
             enqueueLocal(td)
             CPU.restoreFlags(flags)
         } else {
             CPU.restoreFlags(flags)
-            sendToOwner(td)
+            // Test hook (wake-migrate): hold the window between reading the
+            // owner and sending open on this thread, so the thread can move first.
+            if td.wakeSendDelayCycles != 0 { TSC.spin(cycles: td.wakeSendDelayCycles) }
+            sendToOwner(td, wake: true, to: owner)
         }
     }
 
     /// Owner CPU, interrupts off: queue `td` unless it is running or queued.
+    /// B5: only the owner queues a thread; one queued by another CPU would run
+    /// on two CPUs at once.
     static func enqueueLocal(_ td: Thread) {
         let s = mine
+        if td.cpu != s.cpu {
+            let (owner, me) = (td.cpu, s.cpu)
+            panic("enqueueLocal: a thread owned by another CPU queued here") { l in
+                l.write("thread #"); l.dec(td.id); l.write(" owned by CPU "); l.dec(owner); l.write(", queued on CPU "); l.dec(me)
+            }
+        }
         guard td !== s.running, td !== s.idle, td.rqLevel == -1, td.state == .runnable else { return }
         s.runQueue.enqueue(td, level: td.priority)
         if td.priority > s.running.priority || s.running === s.idle { requestPreemption() }
     }
 
-    /// Asks the owner CPU to queue `td` (an IPI queue message carrying a retained
-    /// reference; the handler takes it back). A hand-off passes the switch-out
-    /// stamp the old CPU will have written once it is done with the thread.
+    /// arg2 of the queueing message: bit 32 = a switch-out stamp in the low
+    /// half (a hand-off that checks D6), bit 33 = a wake (not a hand-off).
+    static let messageHasStamp: UInt64 = 1 << 32
+    static let messageIsWake: UInt64 = 1 << 33
+
+    /// Asks the owner CPU (`to`, default the thread's current one) to queue `td`
+    /// (an IPI queue message carrying a retained reference; the handler takes
+    /// it back). A hand-off (the default: the sender set `cpu` to the target
+    /// and the state to migrating) may pass the switch-out stamp the old CPU
+    /// will have written once it is done with the thread; a wake only asks
+    /// the owner to queue a thread made runnable.
     @discardableResult
-    static func sendToOwner(_ td: Thread, expectingSwitchOuts stamp: UInt32? = nil) -> IPITicket? {
+    static func sendToOwner(_ td: Thread, expectingSwitchOuts stamp: UInt32? = nil, wake: Bool = false,
+                            to cpu: Int? = nil, mode: IPIQueue.Mode = .normal) -> IPITicket? {
         let raw = UInt64(UInt(bitPattern: Unmanaged.passRetained(td).toOpaque()))
-        let check = stamp.map { 1 << 32 | UInt64($0) } ?? 0
-        return IPIQueue.send(to: td.cpu, { p, s in Scheduler.acquire(p, s) }, raw, check)
+        let check = (stamp.map { messageHasStamp | UInt64($0) } ?? 0) | (wake ? messageIsWake : 0)
+        let ticket = IPIQueue.send(to: cpu ?? td.cpu, { p, s in Scheduler.acquire(p, s) }, raw, check, mode: mode)
+        if ticket == nil { Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!).release() }
+        return ticket
     }
 
-    /// Owner CPU, in IPI processing: queue a thread sent by another CPU. A thread
-    /// handed over may still be running there until that CPU finishes switching
-    /// away: spin while RUNNING (draining our own IPI rings, as DragonFly's
-    /// lwkt_acquire does), then ONE full fence after the loop, before touching the
-    /// thread (D6, docs/ipi-queues.md).
-    static func acquire(_ raw: UInt64, _ stampCheck: UInt64) {
+    /// Owner CPU, in IPI processing: queue a thread sent by another CPU (B5).
+    ///
+    /// A wake may be stale: the thread was made runnable during its own
+    /// switch (which queued it itself), then ran and moved before the message
+    /// got here. Only the CPU that owns the thread may queue it, so a wake for
+    /// a thread owned elsewhere is forwarded to the owner (DragonFly's
+    /// _lwkt_schedule re-checks td_gd), and a wake never ends a hand-off: a
+    /// migrating thread is queued by its hand-off message only (it would
+    /// otherwise run before the old CPU finished with it, D6, or twice).
+    ///
+    /// A hand-off may arrive while the thread is still running on the old CPU
+    /// until that CPU finishes switching away: spin while RUNNING (draining our
+    /// own IPI rings, as DragonFly's lwkt_acquire does), then ONE full fence
+    /// after the loop, before touching the thread (D6, docs/ipi-queues.md).
+    static func acquire(_ raw: UInt64, _ check: UInt64) {
         let td = Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!).takeRetainedValue()
         let flags = CPU.saveFlagsAndDisableInterrupts()
+        let me = PerCPU.currentNumber
+        if check & messageIsWake != 0 {
+            if td.cpu != me {
+                td.staleWakes.wrappingAdd(1, ordering: .relaxed)
+                // nowait: a handler may not wait for room. A refused forward
+                // is not needed: a thread fully switched out asleep cannot
+                // change CPU, so a wake that finds it gone was made while it
+                // was still switching, and that switch queued it.
+                if sendToOwner(td, wake: true, mode: .nowait) == nil { td.wakeForwardsDropped.wrappingAdd(1, ordering: .relaxed) }
+            } else if td.state != .migrating {
+                enqueueLocal(td)
+            }
+            CPU.restoreFlags(flags)
+            return
+        }
         if td !== mine.running {
             var dog = SpinWatchdog("hand-off: RUNNING never cleared on the old CPU")
             if Volatile.running(td.context) != 0 { td.handoffSpins.wrappingAdd(1, ordering: .relaxed) }
@@ -146,7 +195,15 @@ enum Scheduler {
                 dog.check()
             }
             CPU.mfence()
-            if stampCheck >> 32 != 0 { checkSwitchStamp(td, UInt32(truncatingIfNeeded: stampCheck)) }
+            if check & messageHasStamp != 0 { checkSwitchStamp(td, UInt32(truncatingIfNeeded: check)) }
+        }
+        // A hand-off names its target in `cpu` (the switch path writes it
+        // after sending, before RUNNING clears: read after the fence).
+        if td.cpu != me {
+            let owner = td.cpu
+            panic("hand-off: the thread is owned by another CPU") { l in
+                l.write("thread #"); l.dec(td.id); l.write(" handed to CPU "); l.dec(me); l.write(" but owned by CPU "); l.dec(owner)
+            }
         }
         if td.state == .migrating { td.state = .runnable }
         enqueueLocal(td)
@@ -202,7 +259,11 @@ enum Scheduler {
         td.owepreempt = false
         td.deferredPreemptions &+= 1
         mine.preemptions.wrappingAdd(1, ordering: .relaxed)
+        // A move is allowed here only if the caller had interrupts on: with
+        // them off it may rely on staying on this CPU past its critical_exit.
+        td.switchAtCriticalExit = flags & (1 << 9) != 0
         switchAway()
+        td.switchAtCriticalExit = false
         if BugKnobs.c3Window {
             // BUG (negative control): interrupts back on first, then critnest 0,
             // with the window widened past a tick period.
@@ -250,6 +311,9 @@ enum Scheduler {
 
     /// Gives up the CPU. A running or runnable current thread goes back to the
     /// tail of its level; a sleeping, migrating or exited one does not.
+    /// The outgoing thread's `switchAtCriticalExit`: the preemption owed to the
+    /// outermost critical_exit (preemptOwed) of a caller with interrupts on,
+    /// whose critnest of 1 is only the switch's own guard: it may move there.
     static func switchAway() {
         if Panic.schedulerStopped { return }             // E3: the panic thread never switches
         let flags = CPU.saveFlagsAndDisableInterrupts()
@@ -271,8 +335,9 @@ enum Scheduler {
         // this CPU is on its way: moving it too would queue it twice.
         let preempted = old.state == .running
         if preempted { old.state = .runnable }
+        else if old.state == .runnable && old !== s.idle { old.wokenInSwitch.wrappingAdd(1, ordering: .relaxed) }
         let bound = old.isBound                             // our own flag: trusted here
-        let moved = preempted && old !== s.idle && migrateAtSwitch(old, s)
+        let moved = preempted && old !== s.idle && migrateAtSwitch(old, s, atCriticalExit: old.switchAtCriticalExit)
         if !moved && old.state == .runnable && old !== s.idle && old.rqLevel == -1 {
             s.runQueue.enqueue(old, level: old.priority)
         }
@@ -301,20 +366,36 @@ enum Scheduler {
     /// thread stays and its target is dropped: it was chosen from load figures
     /// that are stale by the time the thread unbinds, and the next pass marks
     /// it again if it is still a hog (docs/binding-and-psref.md).
-    private static func migrateAtSwitch(_ old: Thread, _ s: CPUScheduler) -> Bool {
-        var target = old.migrateTarget.load(ordering: .relaxed)
-        if target >= 0 {
-            old.migrateTarget.store(-1, ordering: .relaxed)
-        } else {
+    /// A thread pinned by a critical section or a spinlock section keeps its
+    /// target for a later switch: a hog that runs mostly in critical sections
+    /// is preempted mostly at its outermost critical_exit (`atCriticalExit`),
+    /// which is a switch outside any section, and moves there.
+    private static func migrateAtSwitch(_ old: Thread, _ s: CPUScheduler, atCriticalExit: Bool) -> Bool {
+        // The monitor's bind wins over the balancer: a pinned thread goes to
+        // its affinity only (a pass that raced with bind may have marked it).
+        let pinned = old.pinned.load(ordering: .relaxed)
+        var target = pinned ? -1 : old.migrateTarget.load(ordering: .relaxed)
+        let fromBalancer = target >= 0
+        if !fromBalancer {
             target = old.affinity.load(ordering: .relaxed)      // the monitor's bind: until it is there
             guard target >= 0 else { return false }
         }
-        guard target != s.cpu, SMP.online.contains(target) else { return false }
+        guard target != s.cpu, SMP.online.contains(target) else {
+            if fromBalancer { old.migrateTarget.store(-1, ordering: .relaxed) }     // nothing to do with it
+            return false
+        }
         // Pinned another way: a critical section or a spinlock section (a
         // passive reference may rely on either) keeps the thread here too.
-        guard old.critnest == 0 && SpinlockSection.depth == 0 else { return false }
+        let critnest = atCriticalExit ? old.critnest - 1 : old.critnest
+        guard critnest == 0 && SpinlockSection.depth == 0 else { return false }
         if old.isBound && !BugKnobs.migrateIgnoresBound {
-            old.keptBound.wrappingAdd(1, ordering: .relaxed)
+            // Counted only for the balancer's target: the race window of
+            // seed 001 (marked while unbound, bound at the switch). An
+            // affinity retried at every switch is not that window.
+            if fromBalancer {
+                old.keptBound.wrappingAdd(1, ordering: .relaxed)
+                old.migrateTarget.store(-1, ordering: .relaxed)
+            }
             return false
         }
         // The hand-off of `migrate`, sent nowait: the switch may not wait for
@@ -331,8 +412,9 @@ enum Scheduler {
         CriticalSection.exitRaw()
         guard let ticket, ticket.delivery != .dropped else {     // ring full, or a panic stopped the target
             Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!).release()
-            return false
+            return false                                         // the target stays: a later switch retries
         }
+        if fromBalancer { old.migrateTarget.store(-1, ordering: .relaxed) }
         Sleep.forgetTimeout(old, s)
         old.state = .migrating
         old.cpu = target
@@ -460,6 +542,9 @@ enum Scheduler {
         let td = current
         guard target != td.cpu else { return }
         if td.isBound { panic("B1: a bound thread asked to migrate") }
+        // A critical section pins the thread too (a passive reference may rely
+        // on it), and the switch below would run with critnest above 0.
+        if td.critnest != 0 { panic("migrate inside a critical section") }
         KTrace.record(.migrate, UInt64(td.id), UInt64(target))
         SpinlockSection.enter()          // no interrupt until we have switched out
         Sleep.forgetTimeout(td, mine)

@@ -72,6 +72,9 @@ final class Thread: RunQueueNode {
     var handoffWindowCycles: UInt64 = 0
     /// Preemptions this thread took at its outermost critical_exit (deferred).
     var deferredPreemptions: UInt64 = 0
+    /// Set by preemptOwed around that switch when its caller had interrupts
+    /// on: the switch may move the thread (its critical section is over).
+    var switchAtCriticalExit = false
     /// cpusyncs this thread is running as the caller (Kern/SMP/CPUSync.swift).
     var cpusyncDepth = 0
     /// Hand-offs of this thread whose puller found the switch-out stamp behind
@@ -137,6 +140,25 @@ final class Thread: RunQueueNode {
     let b1Violations = Atomic<UInt64>(0)
 
     var isBound: Bool { boundWord.load(ordering: .relaxed) }
+    /// Passive references this thread holds (only it changes the count, in
+    /// PassiveRef acquire/release); checked at its exit: a reference left
+    /// behind would keep every destroy of its target waiting for good.
+    var psrefsHeld = 0
+
+    // Wake-ups racing with moves (Scheduler.acquire).
+    /// Switches of this thread into a sleep that a waker had already undone
+    /// (the switch queued it itself; the waker's message is redundant).
+    let wokenInSwitch = Atomic<UInt64>(0)
+    /// Wake messages that found this thread owned by another CPU (forwarded),
+    /// and forwards refused by a full ring (dropped: redundant by then).
+    let staleWakes = Atomic<UInt64>(0)
+    let wakeForwardsDropped = Atomic<UInt64>(0)
+    /// Test hook (wake-migrate), 0 for every other thread: TSC cycles a waker
+    /// of this thread waits between reading its CPU and sending the message.
+    var wakeSendDelayCycles: UInt64 = 0
+    /// Test hook (wake-migrate): cycles this thread's untimed-interlock sleep
+    /// spins between queueing itself and switching away.
+    var sleepSwitchDelayCycles: UInt64 = 0
 
     // The monitor (ps, kill, bind).
     /// TSC at creation: a thread's CPU share is its ticks over its lifetime.
@@ -258,6 +280,12 @@ private func runThreadBody(_ raw: UnsafeMutableRawPointer) {
     let body = td.entry
     td.entry = nil
     body?()
+    if td.psrefsHeld != 0 {
+        let n = td.psrefsHeld
+        panic("thread exited holding passive references") { l in
+            l.write("thread #"); l.dec(td.id); l.write(" ("); l.write(td.name); l.write(") still holds "); l.dec(n)
+        }
+    }
     if td.balanced { Balancer.unregister(td) }
     ThreadTable.remove(td)
 }

@@ -21,6 +21,10 @@ final class PsrefTarget {
     let draining = Atomic<Bool>(false)
     /// CPUs found holding a reference by the last destroy round.
     let holders = Atomic<UInt64>(0)
+    /// Releases while draining, bumped under `lock`: destroy sleeps only if
+    /// no release came since its round looked (no lost wake-up, no polling).
+    var releasesWhileDraining: UInt64 = 0
+    let lock = SpinLock("psref target")
     init(_ name: StaticString) { self.name = name }
 }
 
@@ -30,6 +34,8 @@ final class Psref {
     fileprivate(set) var target: PsrefTarget? = nil
     fileprivate(set) var threadID = 0
     fileprivate(set) var cpu = -1
+    /// Taken in an interrupt handler: not counted on the interrupted thread.
+    fileprivate var inInterrupt = false
     fileprivate var next: Psref? = nil
     fileprivate var prev: Psref? = nil
     init() {}
@@ -59,9 +65,14 @@ enum PassiveRef {
     /// from the load through here, so a destroy's cross-call round cannot run
     /// between the two on this CPU (it sees the reference, or the reader sees
     /// draining and looks again).
+    /// B3 needs a holder that cannot move: bound, or preemption disabled.
+    private static func mayNotMigrate(_ td: Thread) -> Bool {
+        td.critnest > 0 || td.isBound || PerCPU.inInterrupt || SpinlockSection.depth > 0
+    }
+
     static func tryAcquire(_ r: Psref, _ t: PsrefTarget) -> Bool {
         let td = Thread.current
-        if !(td.critnest > 0 || td.isBound || PerCPU.inInterrupt || SpinlockSection.depth > 0) {
+        if !mayNotMigrate(td) {
             panic("psref_acquire: the thread may migrate (neither bound nor in a critical section)")
         }
         if r.target != nil { panic("psref_acquire: reference already in use") }
@@ -79,12 +90,19 @@ enum PassiveRef {
         r.next = heads[me]
         heads[me]?.prev = r
         heads[me] = r
+        if !PerCPU.inInterrupt { td.psrefsHeld += 1 }
+        r.inInterrupt = PerCPU.inInterrupt
         CPU.restoreFlags(flags)
         acquires.wrappingAdd(1, ordering: .relaxed)
         return true
     }
 
     static func release(_ r: Psref, _ t: PsrefTarget) {
+        // The same rule as acquire: a thread that may migrate between here
+        // and the check below would pass it on one CPU and unlink on another.
+        if !mayNotMigrate(Thread.current) {
+            panic("psref_release: the thread may migrate (neither bound nor in a critical section)")
+        }
         let flags = CPU.saveFlagsAndDisableInterrupts()
         let me = PerCPU.currentNumber
         if r.target == nil { panic("psref_release: the reference is not held") }
@@ -103,39 +121,77 @@ enum PassiveRef {
         r.prev = nil
         r.target = nil
         r.cpu = -1
+        if !r.inInterrupt { Thread.current.psrefsHeld -= 1 }
         CPU.restoreFlags(flags)
-        if t.draining.load(ordering: .acquiring) { Sleep.wakeup(Sleep.channel(t)) }
+        if t.draining.load(ordering: .acquiring) {
+            t.lock.withLock { t.releasesWhileDraining &+= 1 }
+            Sleep.wakeup(Sleep.channel(t))
+        }
     }
 
-    /// True if this CPU holds a reference to `t` (its own list only).
+    /// True if this CPU holds a reference to `t` (its own list only). Every
+    /// entry looked at must have been taken on this CPU (B3: a reference on
+    /// CPU a's list that records CPU b means the list or the entry is corrupt).
     static func heldHere(_ t: PsrefTarget) -> Bool {
         let flags = CPU.saveFlagsAndDisableInterrupts()
-        var n = held![PerCPU.currentNumber]
+        let me = PerCPU.currentNumber
+        var n = held![me]
         var found = false
-        while let r = n, !found { found = r.target === t; n = r.next }
+        while let r = n, !found {
+            if r.cpu != me {
+                let c = r.cpu
+                panic("psref: a reference on this CPU's list was taken on another CPU") { l in
+                    l.write("list of CPU "); l.dec(me); l.write(", entry of CPU "); l.dec(c)
+                }
+            }
+            found = r.target === t
+            n = r.next
+        }
         CPU.restoreFlags(flags)
         return found
     }
 
     /// psref_target_destroy: no new references from now on; returns once no CPU
-    /// holds one. Each round asks every CPU by a cross-call (cpusync), then
-    /// sleeps a tick or until a release wakes it (with tick=0: yields and
-    /// polls). Thread context only.
-    /// Returns the rounds that found a holder (and so waited).
+    /// holds one. Each round asks every CPU by a cross-call (cpusync); if one
+    /// holds a reference, it sleeps until a release wakes it. The sleep is
+    /// interlocked with the releases (their count under the target's lock),
+    /// so no wake-up is lost and it needs neither the tick nor polling; a
+    /// yielding poll would never let a lower-priority holder on this CPU run.
+    /// With the tick the sleep is timed (a watchdog: a warning after 1 s, a
+    /// named panic after 10 s for a reference that is never released); with
+    /// tick=0 a holder left only on other CPUs is polled under the same
+    /// watchdog, one on this CPU is waited for untimed (it must run here).
+    /// One destroy at a time per target: a second one while the first is
+    /// draining would overwrite its round's holder mask (it panics).
+    /// Thread context only. Returns the rounds that found a holder.
     @discardableResult
     static func destroy(_ t: PsrefTarget) -> Int {
-        t.draining.store(true, ordering: .sequentiallyConsistent)
+        if t.draining.exchange(true, ordering: .sequentiallyConsistent) {
+            panic("psref destroy: the target is already draining (two destroys at once, or no reinitialize)") { l in
+                l.write(t.name)
+            }
+        }
         let raw = UInt64(UInt(bitPattern: Unmanaged.passUnretained(t).toOpaque()))
         var waits = 0
+        var dog = SpinWatchdog("psref destroy: a passive reference to the target is never released (leaked?)")
         while true {
+            let seen = t.lock.withLock { t.releasesWhileDraining }
             t.holders.store(0, ordering: .relaxed)
             CPUSync.run(mask: SMP.online, { p, _ in PassiveRef.reportHolder(p) }, raw)
-            if t.holders.load(ordering: .acquiring) == 0 { break }
+            let holders = t.holders.load(ordering: .acquiring)
+            if holders == 0 { break }
             waits += 1
-            // A release's wake-up can fall between the round and this sleep:
-            // the tick's timeout bounds the loss. Without the tick, poll.
-            if Clock.enabled { _ = Sleep.sleep(on: Sleep.channel(t), timeoutTicks: 1) }
-            else { Scheduler.yield(); TSC.delay(microseconds: 1000) }
+            dog.check()
+            let mine = Binding.bound { holders & CPUMask.bit(PerCPU.currentNumber) != 0 }
+            if !Clock.enabled && !mine {
+                Scheduler.yield()
+                TSC.delay(microseconds: 1000)
+                continue
+            }
+            t.lock.lock()                    // bare: Sleep.sleep(releasing:) drops it once we are queued
+            if t.releasesWhileDraining != seen { t.lock.unlock(); continue }
+            _ = Sleep.sleep(on: Sleep.channel(t), releasing: t.lock, timeoutTicks: Clock.enabled ? max(1, Clock.hz / 10) : 0)
+            t.lock.unlock()
         }
         withExtendedLifetime(t) {}
         return waits

@@ -63,6 +63,9 @@ enum Sleep {
         SpinlockSection.enter()
         let td = Thread.current
         enqueue(td, chan, timeoutTicks)
+        // Test hook (wake-migrate): hold open the window in which a waker
+        // makes this thread runnable before its own switch has run.
+        if td.sleepSwitchDelayCycles != 0 { TSC.spin(cycles: td.sleepSwitchDelayCycles) }
         Scheduler.switchAway()
         SpinlockSection.exit()
         return td.sleepTimedOut ? .timedOut : .woken
