@@ -7,7 +7,7 @@ import Synchronization
 // (about 35 cycles: a GS-relative read is one, Swift having no inline
 // assembly), the flag instructions (pushf/cli, popf) about 110, a locked
 // read-modify-write about 36; so the fast paths read the per-CPU header once
-// (PerCPU.local) and use an inline compiler barrier (README section 13).
+// (PerCPU.local) and use an inline compiler barrier (bench/README.md).
 
 enum FastPathBench {
     static let counter = Atomic<UInt64>(0)

@@ -1,7 +1,7 @@
 import Synchronization
 
 // Typed wrappers over Boot/cpu.asm. Every NASM helper the kernel calls is declared
-// here, once (README section 12, "Source layout"). The rest of the kernel uses the wrappers.
+// here, once (docs/architecture.md, "Source layout"). The rest of the kernel uses the wrappers.
 //
 // A call into assembly is opaque to the Swift optimizer, so each of these is also a
 // compiler barrier: no memory access is moved across it.

@@ -63,8 +63,8 @@ enum HaltingWait {
         configure(KernelOptions.value("wait.halt") ?? defaultPolicy)
     }
 
-    /// Chosen per wait from `run=bench`'s .spin/.halt figures (README section
-    /// 13): the cpusync caller and the rendezvous mutex waiters halt (TCG at
+    /// Chosen per wait from `run=bench`'s .spin/.halt figures (bench/README.md):
+    /// the cpusync caller and the rendezvous mutex waiters halt (TCG at
     /// -smp 4 on 2 host cores: cpusync about 2-3x faster, 1.7-2.4x more
     /// contended rendezvous per second; nested KVM: cpusync 1.2-1.4x, rendezvous
     /// even); wait_ipiq spins (a halted vCPU's wake-up made the round trip about

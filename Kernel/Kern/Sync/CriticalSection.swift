@@ -7,7 +7,7 @@
 //
 // The running thread is borrowed, never retained: a retain/release pair is two
 // locked instructions, which made up half of critical_enter+exit's cost
-// (README, "Measured"). It cannot go away while it runs this code.
+// (bench/README.md). It cannot go away while it runs this code.
 //
 // The compiler barriers are FreeBSD's __compiler_membar(). critnest and
 // owepreempt are relaxed atomics (Thread: an interrupt handler on this CPU
