@@ -290,9 +290,13 @@ enum Bsd4Torture {
             l.write("A5 by each CPU at its scheduler tick: its designated lwp is user, unqueued and its own thread, checked ")
             l.dec(e.a5Checks); l.write(" times ("); l.dec(e.a5Violations); l.write(" violations)")
         }
-        t.check(e.a6Checks > 0 && e.a6Violations == 0) { l in
-            l.write("A6: rrcount restarts at each install (never more ticks than since the install), checked ")
-            l.dec(e.a6Checks); l.write(" times ("); l.dec(e.a6Violations); l.write(" violations)")
+        if cpus.count < 2 {
+            t.skip("A6 needs an lwp that runs: on one CPU the lwps share it with the scan, which does not yield")
+        } else {
+            t.check(e.a6Checks > 0 && e.a6Violations == 0) { l in
+                l.write("A6: rrcount restarts at each install (never more ticks than since the install), checked ")
+                l.dec(e.a6Checks); l.write(" times ("); l.dec(e.a6Violations); l.write(" violations)")
+            }
         }
         t.check(e.a8Checks > 0 && e.a8Violations == 0) { l in
             l.write("A8: a running lwp in user code is its CPU's uschedcp, checked "); l.dec(e.a8Checks)

@@ -141,6 +141,16 @@ enum Panic {
         }
     }
 
+    /// panic() is out of line (E7), so the capture inside it names panic()
+    /// itself: step one frame up the rbp chain, so that frame #0 of the report
+    /// is the function that asserted (a return address into it).
+    static func callerSite(_ f: UnsafeMutablePointer<TrapFrame>) {
+        guard let fp = UnsafePointer<UInt64>(bitPattern: UInt(f.pointee.rbp)) else { return }
+        f.pointee.rip = fp[1]
+        f.pointee.rsp = f.pointee.rbp &+ 16
+        f.pointee.rbp = fp[0]
+    }
+
     /// Copies a formatted detail into a line (byte by byte: no allocation).
     static func append(_ detail: UnsafePointer<FixedLineBuffer>, to l: inout FixedLineBuffer) {
         l.append(detail.pointee)
@@ -153,7 +163,7 @@ enum Panic {
 func panic(_ message: StaticString) -> Never {
     CPU.disableInterrupts()
     var site = TrapFrame.zero
-    withUnsafeMutablePointer(to: &site) { CPU.capture($0) }
+    withUnsafeMutablePointer(to: &site) { CPU.capture($0); Panic.callerSite($0) }
     withUnsafeMutablePointer(to: &site) { Panic.begin($0, .message(message, nil)) }
 }
 
@@ -167,7 +177,7 @@ func panic(_ message: StaticString, _ detail: (inout FixedLineBuffer) -> Void) -
     var text = FixedLineBuffer()
     detail(&text)
     var site = TrapFrame.zero
-    withUnsafeMutablePointer(to: &site) { CPU.capture($0) }
+    withUnsafeMutablePointer(to: &site) { CPU.capture($0); Panic.callerSite($0) }
     withUnsafePointer(to: &text) { t in
         withUnsafeMutablePointer(to: &site) { Panic.begin($0, .message(message, t)) }
     }

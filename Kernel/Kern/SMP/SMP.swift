@@ -145,9 +145,11 @@ enum SMP {
 
     private static func markOnline(_ cpu: GlobalData) {
         cpu.onlineTSC = TSC.now
-        cpu.online.store(true, ordering: .releasing)
         // E8: published before this CPU reads StopCPUs.stopper (stopIfStopping).
         onlineMask.bitwiseOr(CPUMask.bit(cpu.id), ordering: .sequentiallyConsistent)
+        // The boot CPU waits on `online` and then reads the mask: the mask bit
+        // goes first, so a CPU it saw online is in the mask too.
+        cpu.online.store(true, ordering: .releasing)
     }
 
     /// Bring-up order (`smp.bringup=`): all APs at once (default) or one at a
