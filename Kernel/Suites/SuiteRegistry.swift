@@ -48,6 +48,9 @@ enum SuiteRegistry {
             PanicSuites.heapLock,
             PanicSuites.header,
             PanicSuites.halt,
+            PanicStopSuites.midLine,
+            PanicStopSuites.haltFirst,
+            PanicStopSuites.deadStopper,
         ]
     }
 }

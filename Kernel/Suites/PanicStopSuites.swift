@@ -1,0 +1,64 @@
+import Synchronization
+
+// Panic suites for the stop's rare orders (docs/panic.md, E2, E8): a CPU
+// stopped in the middle of a console line, a monitor halt that claimed the stop
+// before the panic did, and a stopper that claimed the stop and never finished.
+
+enum PanicStopSuites {
+    static let ready = Atomic<Bool>(false)
+
+    /// CPU B holds the console lock with interrupts off, in the middle of a
+    /// line, and never finishes it; CPU 0 panics. The panic's first line must
+    /// start a line of its own (the emergency claim ends B's line).
+    static let midLine = TestSuite(name: "panic-midline", kind: .fatal,
+        summary: "a CPU stopped in the middle of a console line: the panic header still starts a line", body: { _ in
+            guard let b = SMP.online.nth(1) else { Console.print("panic-midline: needs 2 CPUs"); return }
+            Console.print("panic-midline: CPU B stops in the middle of a line; a panic follows")
+            startHeartbeats(except: CPUMask(b))
+            Thread.spawn("midline", cpu: b, {
+                SpinlockSection.enter()             // interrupts off for good
+                // A bare lock: the line it starts is never finished, as in a
+                // CPU stopped inside Console.emit.
+                Console.lock.lock(cpu: currentCPUNumberForLocks(), servicing: false)
+                for c in "midline: CPU B is half way through this line".utf8 { Console.serial.put(c) }
+                PanicStopSuites.ready.store(true, ordering: .releasing)
+                while true { PanicSuites.beat(); CPU.pause() }
+            })
+            _ = spinUntil(milliseconds: 2000) { PanicStopSuites.ready.load(ordering: .acquiring) }
+            panic("panic-midline: the console lock's holder is stopped mid-line")
+        })
+
+    /// E8: CPU B's monitor halt claims the stop first and holds its window open
+    /// (test.stop_window_ms) before its NMIs; CPU 0 panics inside that window.
+    /// The halt gives way: the panic owner is never stopped, and it stops B.
+    static let haltFirst = TestSuite(name: "panic-haltfirst", kind: .fatal,
+        summary: "the monitor's halt claims the stop before a panic: the halt gives way, the dump completes", body: { _ in
+            guard let b = SMP.online.nth(1) else { Console.print("panic-haltfirst: needs 2 CPUs"); return }
+            guard PanicTestHooks.stopWindowMs > 0 else { Console.print("panic-haltfirst: needs test.stop_window_ms=N"); return }
+            startHeartbeats(except: CPUMask(b))
+            Console.print("panic-haltfirst: CPU B runs halt; a panic follows inside its stop window")
+            Thread.spawn("halter", cpu: b, { ControlCommands.halt() })
+            _ = spinUntil(milliseconds: 2000) { StopCPUs.stopper.load(ordering: .acquiring) == Int32(b) }
+            panic("panic-haltfirst: a panic while a halt is stopping the CPUs")
+        })
+
+    /// E8 bounded: CPU B claims the stop and then never sends its NMIs (a
+    /// stopper that faulted and parked, or hangs), interrupts off. CPU 0's
+    /// panic waits for it 2 s, then takes the stop over.
+    static let deadStopper = TestSuite(name: "panic-deadstopper", kind: .fatal,
+        summary: "a stopper that claimed the stop never finishes: the panic takes the stop over after 2 s", body: { _ in
+            guard let b = SMP.online.nth(1) else { Console.print("panic-deadstopper: needs 2 CPUs"); return }
+            startHeartbeats(except: CPUMask(b))
+            Console.print("panic-deadstopper: CPU B claims the stop and dies; a panic follows")
+            Thread.spawn("dead-stopper", cpu: b, {
+                SpinlockSection.enter()             // interrupts off for good
+                _ = StopCPUs.stopper.compareExchange(expected: -1, desired: currentCPUNumberForLocks(), ordering: .sequentiallyConsistent)
+                PanicStopSuites.ready.store(true, ordering: .releasing)
+                while true { PanicSuites.beat(); CPU.pause() }
+            })
+            _ = spinUntil(milliseconds: 2000) { PanicStopSuites.ready.load(ordering: .acquiring) }
+            panic("panic-deadstopper: the stop was claimed by a CPU that never finishes")
+        })
+
+    private static func startHeartbeats(except skip: CPUMask) { PanicSuites.startHeartbeats(except: skip) }
+}
