@@ -60,5 +60,35 @@ enum PanicStopSuites {
             panic("panic-deadstopper: the stop was claimed by a CPU that never finishes")
         })
 
+    /// E4: CPU 0 panics while it waits with a ticket (a lockInTurn on a spin
+    /// lock CPU B holds, whose `whileWaiting` panics, as the spin watchdog
+    /// would). The dump then releases B's hold for it, as a laggard would: the
+    /// lock must end free, not handed to CPU 0's abandoned ticket.
+    static let ghostLock = SpinLock("panic-ghost")
+    static let ghost = TestSuite(name: "panic-ghost", kind: .fatal,
+        summary: "a panic while waiting with a ticket: the ticket is retired, a laggard's release frees the lock", body: { _ in
+            guard let b = SMP.online.nth(1) else { Console.print("panic-ghost: needs 2 CPUs"); return }
+            Thread.spawn("ghost-holder", cpu: b, {
+                PanicStopSuites.ghostLock.lock()    // interrupts off from here on: held for good
+                PanicStopSuites.ready.store(true, ordering: .releasing)
+                while true { PanicSuites.beat(); CPU.pause() }
+            })
+            _ = spinUntil(milliseconds: 2000) { PanicStopSuites.ready.load(ordering: .acquiring) }
+            startHeartbeats(except: CPUMask(b))
+            Panic.dumpHook = {
+                // CPU B is stopped: release its hold here, as a laggard's real
+                // unlock would (a bare unlock: the raw lock, no accounting).
+                PanicStopSuites.ghostLock.raw.unlock()
+                let next = PanicStopSuites.ghostLock.raw.nextTicket.load(ordering: .relaxed)
+                let serving = PanicStopSuites.ghostLock.raw.nowServing.load(ordering: .relaxed)
+                Console.line { l in
+                    l.write("ghost: after the holder's release: next "); l.dec(UInt64(next)); l.write(" serving "); l.dec(UInt64(serving))
+                    l.write(next == serving ? ": free" : ": HELD by an abandoned ticket")
+                }
+            }
+            Console.print("panic-ghost: CPU 0 panics while waiting with a ticket; a panic follows")
+            _ = ghostLock.lockInTurn { panic("panic-ghost: panic while waiting with a ticket") }
+        })
+
     private static func startHeartbeats(except skip: CPUMask) { PanicSuites.startHeartbeats(except: skip) }
 }

@@ -51,6 +51,7 @@ enum SuiteRegistry {
             PanicStopSuites.midLine,
             PanicStopSuites.haltFirst,
             PanicStopSuites.deadStopper,
+            PanicStopSuites.ghost,
         ]
     }
 }

@@ -271,6 +271,17 @@ final class PanicTests: QEMUTestCase {
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("                   1  dead-stopper") }, "CPU 1 stopped")
     }
 
+    /// E4: CPU 0 panics while it waits with a ticket on a lock CPU 1 holds (a
+    /// lockInTurn whose wait panics, as the spin watchdog's would). Its ticket
+    /// is retired: the holder's later real release (made by the dump for the
+    /// stopped CPU, as a laggard's) leaves the lock free, not held by a ghost.
+    func testATicketAbandonedByThePanicIsNoGhost() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-ghost", timeout: 30))
+        assertDump(r, "panic-ghost: panic while waiting with a ticket", owner: 0, cpus: 4)
+        XCTAssertTrue(r.hasLine("ghost: after the holder's release: next 2 serving 2: free"),
+                      r.lines.first { $0.hasPrefix("ghost:") } ?? "no ghost: line")
+    }
+
     /// E8: an AP that marks itself online after the stopper's snapshot of the
     /// online mask (test.late_ap holds CPU 3 back until then) stops itself.
     func testAPComingOnlineDuringTheStopStopsItself() throws {

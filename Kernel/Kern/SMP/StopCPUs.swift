@@ -61,6 +61,7 @@ enum StopCPUs {
         let c = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: PerCPU.maxCPUs)
         for i in 0..<PerCPU.maxCPUs { (c + i).initialize(to: Atomic(0)) }
         ordinaryNMIs = c
+        TicketWaits.initialize()
         Traps.register(vector: 2) { frame in StopCPUs.handle(frame) }
     }
 
