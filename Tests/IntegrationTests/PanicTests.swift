@@ -294,6 +294,11 @@ final class PanicTests: QEMUTestCase {
         let beats = r.lines.first { $0.hasPrefix("heartbeats over 50 ms:") } ?? ""
         XCTAssertEqual(beats.components(separatedBy: " frozen;").count - 1, 3, "E5: \(beats)")
         XCTAssertTrue(r.hasLine("panic: leaving QEMU (panic=exit)"))
+        // -smp 2: the only AP is the one held back, so the stop asks for no CPU
+        // (neither mask is set); the AP still sees the stop and stops itself.
+        let two = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "run=panic-basic test.late_ap=1", timeout: 60))
+        XCTAssertEqual(two.status, 5, two.statusDescription)
+        XCTAssertTrue(two.hasLine("stop: CPU 1 came online during the stop and stopped itself"), "E8 with no CPU asked")
     }
 
     /// A fault in the symbolizer (test.symbolizer_fault): the recursive line

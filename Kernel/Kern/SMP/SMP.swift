@@ -229,7 +229,10 @@ enum SMP {
         LocalAPIC.enableOnThisCPU(lint1IsNMI: true)
         Scheduler.bootstrapThisCPU(isBootCPU: false)
         if id == PanicTestHooks.lateAP {           // test: wait until a stopper took its snapshot
-            while StopCPUs.pendingNMI.load(ordering: .acquiring) == 0 && StopCPUs.stopped.load(ordering: .acquiring) == 0 { CPU.pause() }
+            // Also on the stopper claim: a stop that asks for no CPU (only
+            // this AP held back) sets neither mask.
+            while StopCPUs.pendingNMI.load(ordering: .acquiring) == 0 && StopCPUs.stopped.load(ordering: .acquiring) == 0
+                    && StopCPUs.stopper.load(ordering: .acquiring) < 0 { CPU.pause() }
         }
         markOnline(cpu)
         StopCPUs.stopIfStopping()                  // E8: a stop that missed this CPU
