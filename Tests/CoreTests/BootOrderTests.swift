@@ -34,4 +34,23 @@ final class BootOrderTests: XCTestCase {
     func testEachAPInstallsGSBeforeItsIDT() throws {
         try assertOrder("Kern/SMP/SMP.swift", from: "static func apMain(", "PerCPU.installHeader(", before: "IDT.loadOnThisCPU()")
     }
+
+    /// E8's store-buffering pairs, which x86-TSO only keeps with a locked
+    /// instruction or a fence: a CPU coming online publishes its online bit,
+    /// then reads `stopper`; the stopper claims `stopper`, then reads the online
+    /// mask. A plain store/load (.releasing/.acquiring) there would let both
+    /// miss each other, and no QEMU test can make that window appear, so the
+    /// orderings are pinned here.
+    func testTheOnlineAndStopperPairsStaySequentiallyConsistent() throws {
+        let smp = try source("Kern/SMP/SMP.swift")
+        XCTAssertTrue(smp.contains("onlineMask.bitwiseOr(CPUMask.bit(cpu.id), ordering: .sequentiallyConsistent)"),
+                      "markOnline: the online bit is published sequentially consistent")
+        let stop = try source("Kern/SMP/StopCPUs.swift")
+        XCTAssertTrue(stop.contains("stopper.compareExchange(expected: -1, desired: Int32(me), ordering: .sequentiallyConsistent)"),
+                      "stopOthers: the claim is sequentially consistent")
+        XCTAssertTrue(stop.contains("var others = CPUMask(bits: SMP.onlineMask.load(ordering: .sequentiallyConsistent))"),
+                      "stopOthers: the snapshot of the online mask is sequentially consistent")
+        XCTAssertTrue(stop.contains("let s = stopper.load(ordering: .sequentiallyConsistent)"),
+                      "stopIfStopping: the read of the stopper is sequentially consistent")
+    }
 }
