@@ -90,5 +90,25 @@ enum PanicStopSuites {
             _ = ghostLock.lockInTurn { panic("panic-ghost: panic while waiting with a ticket") }
         })
 
+    /// The monitor's halt on CPU 0 while CPU 1, stopped by it, holds the
+    /// console lock half way through a line (it takes it inside the halt's
+    /// stop window, test.stop_window_ms): the halt's last line still comes
+    /// out (no wait on the lock of a stopped CPU).
+    static let haltMidLine = TestSuite(name: "halt-midline", kind: .fatal,
+        summary: "a halt whose stopped CPU holds the console lock mid-line: the halt's last line comes out", body: { _ in
+            guard let b = SMP.online.nth(1) else { Console.print("halt-midline: needs 2 CPUs"); return }
+            guard PanicTestHooks.stopWindowMs > 0 else { Console.print("halt-midline: needs test.stop_window_ms=N"); return }
+            Thread.spawn("midline", cpu: b, {
+                SpinlockSection.enter()             // interrupts off for good
+                while StopCPUs.stopper.load(ordering: .acquiring) < 0 { CPU.pause() }
+                // A bare lock, never released: a CPU stopped inside Console.emit.
+                Console.lock.lock(cpu: currentCPUNumberForLocks(), servicing: false)
+                for c in "midline: CPU B is half way through this line".utf8 { Console.serial.put(c) }
+                while true { PanicSuites.beat(); CPU.pause() }
+            })
+            TSC.delay(microseconds: 20_000)
+            ControlCommands.halt()
+        })
+
     private static func startHeartbeats(except skip: CPUMask) { PanicSuites.startHeartbeats(except: skip) }
 }

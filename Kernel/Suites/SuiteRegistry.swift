@@ -52,6 +52,7 @@ enum SuiteRegistry {
             PanicStopSuites.haltFirst,
             PanicStopSuites.deadStopper,
             PanicStopSuites.ghost,
+            PanicStopSuites.haltMidLine,
         ]
     }
 }

@@ -11,7 +11,7 @@ final class BootTests: QEMUTestCase {
                               "fault-thread-stack", "fault-ipi-yield", "fault-all-cpus", "panic-basic",
                               "panic-lockheld", "panic-lockpaths", "panic-all", "panic-rendezvous", "panic-nested",
                               "panic-heaplock", "panic-header", "panic-halt", "panic-midline",
-                              "panic-haltfirst", "panic-deadstopper", "panic-ghost"]
+                              "panic-haltfirst", "panic-deadstopper", "panic-ghost", "halt-midline"]
 
     /// "memory: N MiB usable, ..." → N.
     private func usableMiB(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) -> Int? {

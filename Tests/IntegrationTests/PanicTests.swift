@@ -261,6 +261,18 @@ final class PanicTests: QEMUTestCase {
         XCTAssertFalse(r.hasLine(containing: "halt: CPU 1 stopped"), "the halt never stopped anyone")
     }
 
+    /// The monitor's halt on CPU 0 stops CPU 1 while CPU 1 holds the console
+    /// lock half way through a line: the halt's last line still comes out on a
+    /// line of its own, and the machine stays halted.
+    func testHaltPrintsItsLineWhenAStoppedCPUHoldsTheConsole() throws {
+        var run = QEMURun(smp: 4, accel: .tcg, cmdline: "run=halt-midline test.stop_window_ms=300", timeout: 10)
+        run.expectsTimeout = true
+        let r = try QEMU.boot(run)
+        XCTAssertTrue(r.timedOut, "a halted machine keeps QEMU running: \(r.statusDescription)")
+        XCTAssertTrue(r.hasLine("midline: CPU B is half way through this line"), "the half line ended on its own")
+        XCTAssertTrue(r.hasLine("halt: CPU 0 stopped 3 of 3 other CPUs; halting"))
+    }
+
     /// A stopper that claimed the stop and never sends its NMIs (CPU 1, dead
     /// with interrupts off): the panic owner waits 2 s for it, then takes the
     /// stop over and says so; the dump completes.
