@@ -57,6 +57,11 @@ enum SuiteRegistry {
             PanicSuites.heapLock,
             PanicSuites.header,
             PanicSuites.halt,
+            PanicStopSuites.midLine,
+            PanicStopSuites.haltFirst,
+            PanicStopSuites.deadStopper,
+            PanicStopSuites.ghost,
+            PanicStopSuites.haltMidLine,
         ]
     }
 }

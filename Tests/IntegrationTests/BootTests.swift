@@ -10,7 +10,9 @@ final class BootTests: QEMUTestCase {
     static let fatalSuites = ["fault-pf", "fault-de", "fault-trap", "fault-stack", "fault-null",
                               "fault-thread-stack", "fault-ipi-yield", "fault-all-cpus", "panic-basic",
                               "panic-lockheld", "panic-lockpaths", "panic-all", "panic-rendezvous", "panic-nested",
-                              "panic-heaplock", "panic-header", "panic-halt", "rv-nested-action", "rv-nested-cpusync"]
+                              "panic-heaplock", "panic-header", "panic-halt", "panic-midline",
+                              "panic-haltfirst", "panic-deadstopper", "panic-ghost", "halt-midline",
+                              "rv-nested-action", "rv-nested-cpusync"]
 
     /// "memory: N MiB usable, ..." → N.
     private func usableMiB(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) -> Int? {

@@ -102,6 +102,18 @@ final class PanicTests: QEMUTestCase {
             XCTAssertTrue(r.lines.contains { $0.hasPrefix("lockpaths: spinlock CPU 1 holds: 1 outstanding, owner 1, passes 0 -> 1 outstanding, owner 1, passes 0; ") },
                           "the held spinlock: one ticket (CPU 1's), no pass left (\(config))")
             XCTAssertTrue(r.hasLine("lockpaths:   inside: try-lock succeeded"), config)
+            // Taken for real, not bypassed: inside, one ticket outstanding, CPU 0
+            // the owner, no pass recorded. Entered again while held: after the
+            // inner unlock (the pass) the real ticket is still held, no pass left.
+            let inside = r.lines.filter { $0.hasPrefix("lockpaths:   inside: next ") }
+            XCTAssertEqual(inside.count, 2, "the two free-spinlock steps' counters (\(config))")
+            for (i, l) in inside.enumerated() {
+                let f = l.dropFirst("lockpaths:   inside: ".count).split(separator: " ")
+                guard f.count == 8, let next = Int(f[1]), let serving = Int(f[3]) else { XCTFail(l); continue }
+                XCTAssertEqual(next - serving, 1, "step \(i + 1): the real ticket is held: \(l) (\(config))")
+                XCTAssertEqual(f[5], "0", "step \(i + 1): CPU 0 owns it for real: \(l) (\(config))")
+                XCTAssertEqual(f[7], "0", "step \(i + 1): no pass outstanding: \(l) (\(config))")
+            }
             XCTAssertTrue(r.lines.contains { $0.hasPrefix("lockpaths: mutex CPU 1 holds, a sleeper waiting: holder lock-holder, 1 sleeping, sleeper sleeping -> ") },
                           "the sleeper was asleep on the held mutex (\(config))")
             XCTAssertTrue(r.hasLine("lockpaths:   inside: holder main, 0 sleeping"), "the free mutex was taken for real (\(config))")
@@ -227,6 +239,61 @@ final class PanicTests: QEMUTestCase {
         XCTAssertFalse(r.hasLine(containing: "halt: CPU 1 stopped"), "the halt never stopped anyone")
     }
 
+    /// CPU 1 holds the console lock, stopped half way through a line: the
+    /// panic's first line still starts a line of its own (the claim ends the
+    /// half line), and the dump does not wait for the stopped holder.
+    func testPanicHeaderStartsALineWhenTheConsoleHolderStoppedMidLine() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-midline", timeout: 30))
+        assertDump(r, "panic-midline: the console lock's holder is stopped mid-line", owner: 0, cpus: 4)
+        XCTAssertTrue(r.hasLine("midline: CPU B is half way through this line"), "the half line ends on its own")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("                   1  midline") }, "CPU 1 stopped holding the console")
+    }
+
+    /// E8: the monitor's halt on CPU 1 claims the stop first and holds its
+    /// window (test.stop_window_ms) before its NMIs; CPU 0 panics inside it.
+    /// The halt gives way: the panic owner is never stopped, it stops CPU 1,
+    /// and the dump completes; the halt never reports.
+    func testHaltThatClaimedTheStopFirstGivesWayToAPanic() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-haltfirst test.stop_window_ms=300", timeout: 30))
+        assertDump(r, "panic-haltfirst: a panic while a halt is stopping the CPUs", owner: 0, cpus: 4)
+        XCTAssertTrue(r.hasLine("halt: stopping every CPU"), "the halt started first")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("                   1  halter") }, "CPU 1 stopped inside its halt")
+        XCTAssertFalse(r.hasLine(containing: "halt: CPU 1 stopped"), "the halt never stopped anyone")
+    }
+
+    /// The monitor's halt on CPU 0 stops CPU 1 while CPU 1 holds the console
+    /// lock half way through a line: the halt's last line still comes out on a
+    /// line of its own, and the machine stays halted.
+    func testHaltPrintsItsLineWhenAStoppedCPUHoldsTheConsole() throws {
+        var run = QEMURun(smp: 4, accel: .tcg, cmdline: "run=halt-midline test.stop_window_ms=300", timeout: 10)
+        run.expectsTimeout = true
+        let r = try QEMU.boot(run)
+        XCTAssertTrue(r.timedOut, "a halted machine keeps QEMU running: \(r.statusDescription)")
+        XCTAssertTrue(r.hasLine("midline: CPU B is half way through this line"), "the half line ended on its own")
+        XCTAssertTrue(r.hasLine("halt: CPU 0 stopped 3 of 3 other CPUs; halting"))
+    }
+
+    /// A stopper that claimed the stop and never sends its NMIs (CPU 1, dead
+    /// with interrupts off): the panic owner waits 2 s for it, then takes the
+    /// stop over and says so; the dump completes.
+    func testPanicTakesOverAStopThatNeverFinishes() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-deadstopper", timeout: 40))
+        assertDump(r, "panic-deadstopper: the stop was claimed by a CPU that never finishes", owner: 0, cpus: 4)
+        XCTAssertTrue(r.hasLine("stop: CPU 1 was stopping and did not finish in 2000 ms; CPU 0 took the stop over"))
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("                   1  dead-stopper") }, "CPU 1 stopped")
+    }
+
+    /// E4: CPU 0 panics while it waits with a ticket on a lock CPU 1 holds (a
+    /// lockInTurn whose wait panics, as the spin watchdog's would). Its ticket
+    /// is retired: the holder's later real release (made by the dump for the
+    /// stopped CPU, as a laggard's) leaves the lock free, not held by a ghost.
+    func testATicketAbandonedByThePanicIsNoGhost() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-ghost", timeout: 30))
+        assertDump(r, "panic-ghost: panic while waiting with a ticket", owner: 0, cpus: 4)
+        XCTAssertTrue(r.hasLine("ghost: after the holder's release: next 2 serving 2: free"),
+                      r.lines.first { $0.hasPrefix("ghost:") } ?? "no ghost: line")
+    }
+
     /// E8: an AP that marks itself online after the stopper's snapshot of the
     /// online mask (test.late_ap holds CPU 3 back until then) stops itself.
     func testAPComingOnlineDuringTheStopStopsItself() throws {
@@ -239,6 +306,11 @@ final class PanicTests: QEMUTestCase {
         let beats = r.lines.first { $0.hasPrefix("heartbeats over 50 ms:") } ?? ""
         XCTAssertEqual(beats.components(separatedBy: " frozen;").count - 1, 3, "E5: \(beats)")
         XCTAssertTrue(r.hasLine("panic: leaving QEMU (panic=exit)"))
+        // -smp 2: the only AP is the one held back, so the stop asks for no CPU
+        // (neither mask is set); the AP still sees the stop and stops itself.
+        let two = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "run=panic-basic test.late_ap=1", timeout: 60))
+        XCTAssertEqual(two.status, 5, two.statusDescription)
+        XCTAssertTrue(two.hasLine("stop: CPU 1 came online during the stop and stopped itself"), "E8 with no CPU asked")
     }
 
     /// A fault in the symbolizer (test.symbolizer_fault): the recursive line

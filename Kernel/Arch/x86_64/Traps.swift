@@ -62,6 +62,9 @@ func trapDispatch(_ rawFrame: UnsafeMutableRawPointer) {
     let vector = Int(truncatingIfNeeded: frame.pointee.vector)
     if vector >= 0 && vector < Traps.vectorCount, let table = Traps.handlers, let handler = table[vector] {
         handler(frame)
+    } else if vector == 2 {
+        // E6: an NMI before its handler is registered (the boot CPU's first
+        // steps) is an ordinary NMI: it returns, it is not a fault.
     } else if ExceptionFixup.recover(frame) {
         // a fault in a probe instruction: resumes at its recovery point
     } else if let fatal = Traps.fatal {

@@ -9,8 +9,11 @@ static func entry(_ magic: UInt32, _ infoAddress: UInt32) {
     Console.initialize()
     Console.print("")
     Console.print("Quartet: an x86-64 SMP microkernel in Embedded Swift")
-    BootCPU.installDescriptorTables()
+    BootCPU.loadDescriptorTables()
+    // GS before the IDT, as on the APs: from the IDT on an NMI can be taken,
+    // and its handler finds its CPU through GS (E6).
     PerCPU.installHeader(archPage: LinkerSymbols.bspArchArea, cpuNumber: 0)
+    BootCPU.installIDT()
     FaultReport.install()
     KernelSymbols.load()                 // names in fault reports from here on
     PerCPU.installInterruptAccounting()

@@ -25,9 +25,18 @@ enum Console {
         if won {
             // A CPU already inside a locked write finishes its line first (a
             // bounded wait: it may have died holding the lock), so the report
-            // does not interleave with it byte by byte.
+            // does not interleave with it byte by byte. A holder the stop has
+            // already NMI-stopped never finishes: no wait for it.
             var spins = 0
-            while lock.isLocked && spins < 2_000_000 { CPU.pause(); spins += 1 }
+            while lock.isLocked && spins < 2_000_000 {
+                let holder = lock.owner.load(ordering: .relaxed)
+                if holder >= 0 && StopCPUs.stoppedMask.contains(Int(holder)) { break }
+                CPU.pause(); spins += 1
+            }
+            // Still held: the holder stopped (or hangs) in the middle of its
+            // line. End that line here, so the report's first line starts a
+            // line of its own (the "panic: ..." parsers read line starts).
+            if lock.isLocked { serial.put(0x0D); serial.put(0x0A) }
         }
         return won || owner == me
     }

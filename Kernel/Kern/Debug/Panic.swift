@@ -95,6 +95,10 @@ enum Panic {
             QEMUExit.exit(code: FaultReport.exitCode)      // the finish itself failed
         }
         if PerCPU.currentIfAttached != nil { SpinlockSection.enter() }
+        // E4: a ticket this CPU was waiting with when it panicked (the spin
+        // watchdog, a serviced rendezvous, lockInTurn's wait) is retired, not
+        // left as a ghost holder.
+        TicketWaits.abandonAll(cpu: Int(me))
         // Stop first, then format (E2): whatever faults or hangs in the report
         // below, the other CPUs are already stopped and stay so.
         StopCPUs.stopOthers()

@@ -73,6 +73,12 @@ enum PanicDump {
     }
 
     private static func stopReport() {
+        if StopCPUs.tookOverFrom >= 0 {
+            Console.line { l in
+                l.write("stop: CPU "); l.dec(StopCPUs.tookOverFrom); l.write(" was stopping and did not finish in ")
+                l.dec(StopCPUs.timeoutMs); l.write(" ms; CPU "); l.dec(PerCPU.currentNumber); l.write(" took the stop over")
+            }
+        }
         lateReport()
         let asked = StopCPUs.requested
         guard !asked.isEmpty else { Console.print("stop: no other CPU online"); return }

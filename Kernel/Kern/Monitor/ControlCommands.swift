@@ -8,11 +8,15 @@ enum ControlCommands {
     /// The monitor's halt: interrupts off before anything else (pinned to this
     /// CPU; nothing runs here between the stopper claim and the end), then the
     /// stop, serialized with any other stopper, a panic included (E8): if one
-    /// is under way this CPU waits in StopCPUs.stopOthers for its NMI.
+    /// is under way this CPU gives way in StopCPUs.stopOthers and waits for its
+    /// NMI (it never stops the panic owner).
     static func halt() -> Never {
         CPU.disableInterrupts()
         Console.print("halt: stopping every CPU")
         StopCPUs.stopOthers()
+        // A stopped CPU may hold the console lock: print without it (the
+        // others are stopped, nothing interleaves).
+        _ = Console.claimEmergency()
         let stopped = StopCPUs.stoppedMask
         Console.line { l in
             l.write("halt: CPU "); l.dec(PerCPU.currentNumber); l.write(" stopped "); l.dec(stopped.count)

@@ -106,10 +106,13 @@ enum CPUSync {
         Unmanaged<CPUSyncState>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!)._withUnsafeGuaranteedRef { cs in
             let me = PerCPU.currentNumber
             let t = IPIQueue.targets[me]
-            if t.parked[cs.caller] != 0 { panic("cpusync: a second request from one caller") { $0.dec(cs.caller) } }
-            t.parked[cs.caller] = UInt(raw)
-            t.parkedCount += 1
+            // The panic's detail captures a plain copy, not `cs`: capturing the
+            // object made the specialized panic entry release it before the
+            // claim (E7: no release, no free path, before the claim).
             let caller = cs.caller
+            if t.parked[caller] != 0 { panic("cpusync: a second request from one caller") { $0.dec(caller) } }
+            t.parked[caller] = UInt(raw)
+            t.parkedCount += 1
             cs.acknowledged.bitwiseOr(CPUMask.bit(me), ordering: .sequentiallyConsistent)
             // W1: the locked OR is the fence; `cs` is not touched after it.
             HaltingWait.wake(caller, channel: UInt(raw))

@@ -211,7 +211,10 @@ enum SMP {
                 // thread. Its remaining steps are local; wait for them.
                 let limit = TSC.now &+ TSC.ticksPerMs * apTimeoutMs
                 while !cpu.online.load(ordering: .acquiring) {
-                    if TSC.now >= limit { panic("smp: an AP claimed its place but never came online") { $0.dec(cpu.id) } }
+                    if TSC.now >= limit {
+                        let id = cpu.id                         // E7: plain values only
+                        panic("smp: an AP claimed its place but never came online") { $0.dec(id) }
+                    }
                     CPU.pause()
                 }
                 Console.line { $0.write("smp: CPU "); $0.dec(cpu.id); $0.write(" reported in after the bring-up timeout; kept") }
@@ -266,7 +269,10 @@ enum SMP {
         LocalAPIC.enableOnThisCPU(lint1IsNMI: true)
         Scheduler.bootstrapThisCPU(isBootCPU: false)
         if id == PanicTestHooks.lateAP {           // test: wait until a stopper took its snapshot
-            while StopCPUs.pendingNMI.load(ordering: .acquiring) == 0 && StopCPUs.stopped.load(ordering: .acquiring) == 0 { CPU.pause() }
+            // Also on the stopper claim: a stop that asks for no CPU (only
+            // this AP held back) sets neither mask.
+            while StopCPUs.pendingNMI.load(ordering: .acquiring) == 0 && StopCPUs.stopped.load(ordering: .acquiring) == 0
+                    && StopCPUs.stopper.load(ordering: .acquiring) < 0 { CPU.pause() }
         }
         markOnline(cpu)
         StopCPUs.stopIfStopping()                  // E8: a stop that missed this CPU

@@ -43,6 +43,9 @@ enum StopCPUs {
         all.remove(Int(s))
         return all.subtracting(requested)
     }
+    /// The stopper the panic owner took the stop over from after its bounded
+    /// wait (it never sent its NMIs), or -1.
+    nonisolated(unsafe) static var tookOverFrom = -1
     /// The bounded wait is over (for the recursive-panic line).
     nonisolated(unsafe) static var done = false
     static let timeoutMs: UInt64 = 2000
@@ -58,6 +61,7 @@ enum StopCPUs {
         let c = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: PerCPU.maxCPUs)
         for i in 0..<PerCPU.maxCPUs { (c + i).initialize(to: Atomic(0)) }
         ordinaryNMIs = c
+        TicketWaits.initialize()
         Traps.register(vector: 2) { frame in StopCPUs.handle(frame) }
     }
 
@@ -74,13 +78,34 @@ enum StopCPUs {
     static func stopOthers() {
         CPU.disableInterrupts()
         let me = PerCPU.currentNumber
+        // The panic owner (E1) outranks any other stopper: a halt never stops
+        // it (E8). Read after the panic claim on this CPU, so exact here.
+        let forPanic = Panic.owner.load(ordering: .sequentiallyConsistent) == Int32(me)
+        let waitStart = TSC.now
+        let waitLimit = max(TSC.ticksPerMs, 1) &* timeoutMs
         // E8: one stopper. Losing to another CPU: it is stopping this one too,
-        // and its NMI ends this loop.
+        // and its NMI ends this loop. The panic owner waits for it a bounded
+        // time only: a stopper that died (faulted and parked between its claim
+        // and its NMIs) or hangs would leave the panic silent for good; after
+        // the bound the owner takes the stop over (the dump names the CPU).
+        var again = false
         while true {
             let (won, current) = stopper.compareExchange(expected: -1, desired: Int32(me), ordering: .sequentiallyConsistent)
-            if won || current == Int32(me) { break }
+            if won { break }
+            if current == Int32(me) { again = true; break }
+            if forPanic && TSC.now &- waitStart >= waitLimit {
+                if stopper.compareExchange(expected: current, desired: Int32(me), ordering: .sequentiallyConsistent).exchanged {
+                    tookOverFrom = Int(current)
+                    break
+                }
+                continue
+            }
             CPU.pause()
         }
+        // A repeated stop by the same stopper (a halt from the post-mortem
+        // monitor) keeps the first stop's record: its CPUs are stopped already.
+        if again && done { return }
+        if !forPanic { giveWayToAPanic() }
         var others = CPUMask(bits: SMP.onlineMask.load(ordering: .sequentiallyConsistent))
         others.remove(me)
         requested = others
@@ -91,6 +116,7 @@ enum StopCPUs {
         if PanicTestHooks.stopWindowMs > 0 {           // test: hold the window before the NMIs open
             TSC.delay(microseconds: PanicTestHooks.stopWindowMs &* 1000)
         }
+        if !forPanic { giveWayToAPanic() }
         others.forEach { cpu in
             if BugKnobs.panicStopIPI {
                 LocalAPIC.sendIPI(to: PerCPU.cpus[cpu].apicID, vector: UInt8(Vectors.stopIPI))   // BUG: maskable
@@ -105,9 +131,21 @@ enum StopCPUs {
             var want = CPUMask(bits: SMP.onlineMask.load(ordering: .acquiring))
             want.remove(me)
             if stopped.load(ordering: .acquiring) & want.bits == want.bits { break }
+            if !forPanic { giveWayToAPanic() }
             CPU.pause()
         }
         elapsedNs = TSC.nanoseconds(TSC.now &- start)
+    }
+
+    /// A stopper that is not the panic owner (the monitor's halt) backs off as
+    /// soon as it sees a panic under way (E8: it never stops the panic owner,
+    /// whose report would be lost): it gives `stopper` back and waits, interrupts
+    /// off, for the owner's NMI. A panic claimed after this CPU's last look is
+    /// covered by the NMI handler: the panic owner never stops.
+    private static func giveWayToAPanic() {
+        guard Panic.owner.load(ordering: .sequentiallyConsistent) >= 0 else { return }
+        stopper.store(-1, ordering: .sequentiallyConsistent)
+        CPU.haltForever()
     }
 
     /// E8, on a CPU that has just published its online bit: a stop under way may
@@ -133,6 +171,12 @@ enum StopCPUs {
         let bit = CPUMask.bit(me)
         guard pendingNMI.bitwiseAnd(~bit, ordering: .acquiringAndReleasing).oldValue & bit != 0 else {
             ordinaryNMIs?[me].wrappingAdd(1, ordering: .relaxed)     // E6: not ours to stop
+            return
+        }
+        // E8: a halt's NMI that reaches the panic owner (claimed after the
+        // halter's last look) does not stop it: the halter gives way.
+        if Panic.owner.load(ordering: .sequentiallyConsistent) == Int32(me) {
+            ordinaryNMIs?[me].wrappingAdd(1, ordering: .relaxed)
             return
         }
         KTrace.record(.nmiStop, UInt64(me))

@@ -122,9 +122,9 @@ enum Scheduler {
     static func enqueueLocal(_ td: Thread) {
         let s = mine
         if td.cpu != s.cpu {
-            let (owner, me) = (td.cpu, s.cpu)
+            let (owner, me, id) = (td.cpu, s.cpu, td.id)     // E7: plain values only
             panic("enqueueLocal: a thread owned by another CPU queued here") { l in
-                l.write("thread #"); l.dec(td.id); l.write(" owned by CPU "); l.dec(owner); l.write(", queued on CPU "); l.dec(me)
+                l.write("thread #"); l.dec(id); l.write(" owned by CPU "); l.dec(owner); l.write(", queued on CPU "); l.dec(me)
             }
         }
         guard td !== s.running, td !== s.idle, td.rqLevel == -1, td.state == .runnable else { return }
@@ -200,9 +200,9 @@ enum Scheduler {
         // A hand-off names its target in `cpu` (the switch path writes it
         // after sending, before RUNNING clears: read after the fence).
         if td.cpu != me {
-            let owner = td.cpu
+            let (owner, id) = (td.cpu, td.id)                 // E7: plain values only
             panic("hand-off: the thread is owned by another CPU") { l in
-                l.write("thread #"); l.dec(td.id); l.write(" handed to CPU "); l.dec(me); l.write(" but owned by CPU "); l.dec(owner)
+                l.write("thread #"); l.dec(id); l.write(" handed to CPU "); l.dec(me); l.write(" but owned by CPU "); l.dec(owner)
             }
         }
         if td.state == .migrating { td.state = .runnable }

@@ -281,9 +281,9 @@ private func runThreadBody(_ raw: UnsafeMutableRawPointer) {
     td.entry = nil
     body?()
     if td.psrefsHeld != 0 {
-        let n = td.psrefsHeld
+        let (n, id, name) = (td.psrefsHeld, td.id, td.name)   // E7: plain values only
         panic("thread exited holding passive references") { l in
-            l.write("thread #"); l.dec(td.id); l.write(" ("); l.write(td.name); l.write(") still holds "); l.dec(n)
+            l.write("thread #"); l.dec(id); l.write(" ("); l.write(name); l.write(") still holds "); l.dec(n)
         }
     }
     if td.balanced { Balancer.unregister(td) }

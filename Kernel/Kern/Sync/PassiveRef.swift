@@ -167,8 +167,11 @@ enum PassiveRef {
     @discardableResult
     static func destroy(_ t: PsrefTarget) -> Int {
         if t.draining.exchange(true, ordering: .sequentiallyConsistent) {
+            // E7: the detail captures plain values, never an object (releasing
+            // it before the claim could reach the heap).
+            let name = t.name
             panic("psref destroy: the target is already draining (two destroys at once, or no reinitialize)") { l in
-                l.write(t.name)
+                l.write(name)
             }
         }
         let raw = UInt64(UInt(bitPattern: Unmanaged.passUnretained(t).toOpaque()))

@@ -21,6 +21,10 @@ struct TicketLock: ~Copyable {
     /// it: a laggard CPU that holds the lock and did not stop releases it for
     /// real, whatever the panic thread did meanwhile.
     let bypass = Atomic<UInt64>(0)
+    /// A ticket the panic owner abandoned (it panicked while waiting with it),
+    /// `1 << 32 | ticket`, 0 when none: the unlock that serves it serves the
+    /// next one instead (TicketWaits).
+    let abandoned = Atomic<UInt64>(0)
     /// Contention statistics, updated only on the slow path.
     let contended = Atomic<UInt64>(0)
     let spins = Atomic<UInt64>(0)
@@ -70,23 +74,29 @@ struct TicketLock: ~Copyable {
     /// spin-mutex slow path lets interrupts in ("give interrupts a chance while we
     /// spin"): the holder may have joined a rendezvous from one of its own waits
     /// (an IPI send that waited for room, holding this lock), and that rendezvous
-    /// needs this CPU too. docs/rendezvous.md. No panic test in the loop: a CPU
-    /// that holds a ticket cannot become the panic owner and come back here
-    /// (panic never returns).
+    /// needs this CPU too. docs/rendezvous.md. No panic test in the loop: the
+    /// panic owner never comes back here (panic never returns). But a CPU
+    /// waiting here CAN become the panic owner (the watchdog's panic, a panic in
+    /// a serviced rendezvous action): its ticket is recorded (TicketWaits) and
+    /// the panic retires it, so that it never becomes a ghost holder.
     borrowing func waitForTurn(cpu: Int32, servicing: Bool) {
         let ticket = takeTicket()
         var waited: UInt64 = 0
-        var dog: SpinWatchdog? = nil
-        while !isServing(ticket) {
-            if servicing {
-                Rendezvous.servicePending()
-                // A spinlock held for 10 s is a deadlock: say so (not for the
-                // console's lock, which the report itself needs).
-                if dog == nil { dog = SpinWatchdog("spinlock: held too long by CPU", other: Int(owner.load(ordering: .relaxed))) }
-                dog!.check()
+        if servicing {
+            TicketWaits.recording(address, ticket, cpu: cpu) {
+                var dog: SpinWatchdog? = nil
+                while !isServing(ticket) {
+                    Rendezvous.servicePending()
+                    // A spinlock held for 10 s is a deadlock: say so (not for the
+                    // console's lock, which the report itself needs).
+                    if dog == nil { dog = SpinWatchdog("spinlock: held too long by CPU", other: Int(owner.load(ordering: .relaxed))) }
+                    dog!.check()
+                    CPU.pause()
+                    waited &+= 1
+                }
             }
-            CPU.pause()
-            waited &+= 1
+        } else {
+            while !isServing(ticket) { CPU.pause(); waited &+= 1 }
         }
         owner.store(cpu, ordering: .relaxed)
         contended.wrappingAdd(1, ordering: .relaxed)
@@ -115,7 +125,40 @@ struct TicketLock: ~Copyable {
         if b != 0 && unlockOfABypass(b) { return }
         owner.store(-1, ordering: .relaxed)
         // Release: every store of the critical section is visible before the next
-        // holder's acquiring load sees the new ticket.
+        // holder's acquiring load sees the new ticket. Sequentially consistent
+        // (a locked add either way on x86): it pairs with retire's store of
+        // `abandoned` then load of `nowServing` (store buffering: one of the two
+        // sees the other).
+        let served = nowServing.wrappingAdd(1, ordering: .sequentiallyConsistent).newValue
+        skipIfAbandoned(served)
+    }
+
+    /// The lock's address (a static or class field: it does not move), for
+    /// TicketWaits.
+    var address: UnsafeRawPointer { withUnsafePointer(to: self) { UnsafeRawPointer($0) } }
+
+    /// The panic owner abandons `ticket` (it was waiting with it when it
+    /// panicked): if it is being served, the owner holds the lock and releases
+    /// it; otherwise the unlock that serves it passes it on (skipIfAbandoned).
+    /// Exactly one of the two serves the next ticket: the compare-and-swap of
+    /// `abandoned` back to 0 decides.
+    borrowing func retire(_ ticket: UInt32) {
+        let mark = 1 << 32 | UInt64(ticket)
+        abandoned.store(mark, ordering: .sequentiallyConsistent)
+        if nowServing.load(ordering: .sequentiallyConsistent) == ticket,
+           abandoned.compareExchange(expected: mark, desired: 0, ordering: .sequentiallyConsistent).exchanged {
+            owner.store(-1, ordering: .relaxed)
+            nowServing.wrappingAdd(1, ordering: .releasing)
+        }
+    }
+
+    /// After a real release that now serves `served`: if that is the abandoned
+    /// ticket, nobody will release it; serve the next one.
+    @inline(__always)
+    private borrowing func skipIfAbandoned(_ served: UInt32) {
+        let a = abandoned.load(ordering: .sequentiallyConsistent)
+        guard a != 0, UInt32(truncatingIfNeeded: a) == served,
+              abandoned.compareExchange(expected: a, desired: 0, ordering: .sequentiallyConsistent).exchanged else { return }
         nowServing.wrappingAdd(1, ordering: .releasing)
     }
 
@@ -191,9 +234,12 @@ struct SpinLock: ~Copyable {
         if !raw.tryLock(cpu: cpu) && !raw.bypassIfSchedulerStopped(cpu: cpu) {
             if raw.isHeld(by: cpu) { recursive() }
             let ticket = raw.takeTicket()
-            while !raw.isServing(ticket) {
-                waited = true
-                whileWaiting()
+            // whileWaiting may panic: the ticket is recorded (TicketWaits).
+            TicketWaits.recording(raw.address, ticket, cpu: cpu) {
+                while !raw.isServing(ticket) {
+                    waited = true
+                    whileWaiting()
+                }
             }
             raw.owner.store(cpu, ordering: .relaxed)
         }
