@@ -90,7 +90,7 @@ enum Bsd4Checks {
             l.dec(p1[1] &- p0[1]); l.write(")")
         }
         t.note { l in
-            l.write("bsd4-fair: shares differ by "); l.dec(mean == 0 ? 0 : diff * 1000 / mean)
+            l.write("shares differ by "); l.dec(mean == 0 ? 0 : diff * 1000 / mean)
             l.write(" per mille of the mean; target 100: "); l.write(diff * 10 <= mean ? "met" : "NOT met")
         }
         // A CPU hog is recalculated through ASTs (round robin, demotion pokes)

@@ -140,12 +140,6 @@ enum Bsd4Torture {
             }
         }
         let ours = hogs + sleepers
-        // A stale-hint poke needs a ready target (its rdyprocmask bit), which
-        // only that CPU's helper sets, and the helper runs at the lowest
-        // priority: with one lwp CPU (-smp 2) it never gets a gap between
-        // busy lwps, so the scan has no CPU to poke. DragonFly behaves the
-        // same; the count is reported there, required from two lwp CPUs on.
-        let pokesPossible = mask.count >= 2
         t.check(hogs.count == n && sleepers.count == nSleepers) { l in
             l.write("created "); l.dec(hogs.count); l.write(" of "); l.dec(n); l.write(" CPU-bound lwps and ")
             l.dec(sleepers.count); l.write(" of "); l.dec(nSleepers); l.write(" sleepers")
@@ -163,7 +157,7 @@ enum Bsd4Torture {
         // every 100 ms; 0 leaves the natural window, a few hundred
         // instructions wide). The run lasts torture.seconds, and longer
         // (up to 15x) until the window was hit with the moved lwp itself - the
-        // case the 2008 assertion panicked on - and a spurious request was seen.
+        // case the 2008 assertion panicked on.
         let windowUs = UInt64(max(0, KernelOptions.int("bsd4.window_us", default: 120_000)))
         let hold = TSC.ticksPerMs * windowUs / 1000
         // A poke to a CPU whose running lwp changed queue waits until that CPU
@@ -176,7 +170,7 @@ enum Bsd4Torture {
         let limit = start &+ TSC.ticksPerMs &* 15_000 &* seconds
         func hit() -> Bool {
             let d = Totals.now().minus(before)
-            return d.secondScans > 0 && (cpus.count < 2 || (w.becameLwp > 0 && (!pokesPossible || d.spurious > 0)))
+            return d.secondScans > 0 && (cpus.count < 2 || w.becameLwp > 0)
         }
         let c0 = Bsd4Scheduler.lock.raw.contended.load(ordering: .relaxed)
         let s0 = Bsd4Scheduler.lock.raw.spins.load(ordering: .relaxed)
@@ -262,12 +256,16 @@ enum Bsd4Torture {
                 l.write("the window was hit: the moved lwp's CPU changed its uschedcp under the scan "); l.dec(w.changed)
                 l.write(" times, "); l.dec(w.becameLwp); l.write(" of them to that lwp (where the 2008 assertion fired)")
             }
-            if pokesPossible {
-                t.check(d.spurious > 0) { l in
-                    l.write("stale hints cost spurious user-resched requests: "); l.dec(d.spurious); l.write(" of "); l.dec(d.requests)
-                }
-            } else {
-                t.skip("spurious user-resched requests need two lwp CPUs (one busy lwp CPU's lowest-priority helper never marks it ready, so the scan pokes nobody)")
+            // Spurious requests are reported, not required: a stale-hint poke
+            // needs a ready target (its rdyprocmask bit), which only that
+            // CPU's helper sets, and the helper runs at the lowest priority
+            // (as DragonFly's): a busy lwp CPU is rarely ready, and a run
+            // may see none (0 of 1235 in one 30 s run=all boot). The window
+            // itself - the moved lwp designated under the scan - is required
+            // above.
+            t.note { l in
+                l.write("stale hints cost "); l.dec(d.spurious); l.write(" spurious user-resched requests of "); l.dec(d.requests)
+                l.write(" (reported, not required)")
             }
         }
         t.check(a2Bad == 0) { l in
@@ -315,7 +313,7 @@ enum Bsd4Torture {
         }
         t.note { l in l.write("lwps that had not run yet when told to stop: "); l.dec(neverRan) }
         t.check(allExited) { l in l.write("A5: every lwp came back and exited when told ("); l.dec(stuck); l.write(" stuck)") }
-        let ok = w.changed > 0 && w.becameLwp > 0 && (!pokesPossible || d.spurious > 0) && a2Bad == 0 && e.a3Checks > 0 && e.a3Violations == 0
+        let ok = w.changed > 0 && w.becameLwp > 0 && a2Bad == 0 && e.a3Checks > 0 && e.a3Violations == 0
             && a5Bad == 0 && a5Missing == 0 && e.a5Checks > 0 && e.a5Violations == 0 && (cpus.count < 2 || sleeps > 0) && allExited
             && e.a6Checks > 0 && e.a6Violations == 0 && e.a8Checks > 0 && e.a8Violations == 0
             && e.secondScans > 0 && e.scansInInterrupt == 0

@@ -94,7 +94,7 @@ final class BootTests: QEMUTestCase {
     // MARK: run=all
 
     func testRunAllPassesUnderTCGWith4CPUs() throws {
-        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=all"))
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=all", timeout: 180))
         assertPassed(r)
         assertSuitesRan(r, BootTests.nonFatalSuites)
     }
@@ -103,14 +103,14 @@ final class BootTests: QEMUTestCase {
         try requireKVM()
         // Longer timeout: on the development machine's nested KVM (kvm_pvm, shadow paging) QEMU
         // needs ~5-7 s before the first byte, and page-table-heavy work is slow.
-        let r = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: "run=all", timeout: 120))
+        let r = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: "run=all", timeout: 240))
         assertPassed(r)
         assertSuitesRan(r, BootTests.nonFatalSuites)
     }
 
     /// With the periodic tick off, suites that need it say SKIP instead of hanging.
     func testRunAllPassesWithoutTheTick() throws {
-        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=all tick=0", timeout: 120))
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=all tick=0", timeout: 180))
         assertPassed(r)
         assertSuitesRan(r, BootTests.nonFatalSuites)
         for skip in ["smp: timer ticks: tick=0 given", "preempt: tick preemption: tick=0 given",
@@ -120,13 +120,13 @@ final class BootTests: QEMUTestCase {
     }
 
     func testRunAllPassesWithOneCPU() throws {
-        let r = try boot(QEMURun(smp: 1, accel: .tcg, cmdline: "run=all"))
+        let r = try boot(QEMURun(smp: 1, accel: .tcg, cmdline: "run=all", timeout: 120))
         assertPassed(r)
         assertSuitesRan(r, BootTests.nonFatalSuites, skipping: BootTests.multiCPUSuites)
     }
 
     func testRunAllPassesWith64MiB() throws {
-        let r = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "run=all", memoryMiB: 64))
+        let r = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "run=all", timeout: 180, memoryMiB: 64))
         assertPassed(r)
         assertSuitesRan(r, BootTests.nonFatalSuites)
         if let mib = usableMiB(r) {
