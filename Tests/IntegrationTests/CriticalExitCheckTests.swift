@@ -6,17 +6,7 @@ import XCTest
 /// a listing with the two swapped.
 final class CriticalExitCheckTests: XCTestCase {
     private func check(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.currentDirectoryURL = QEMU.repoRoot
-        p.arguments = ["scripts/check-critical-exit.sh"] + arguments
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, text)
+        try QEMU.runScript(["scripts/check-critical-exit.sh"] + arguments)
     }
 
     /// The shape of the real function (llvm-objdump), with the owepreempt load

@@ -59,18 +59,8 @@ final class PanicPathScriptTests: XCTestCase {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("panicpath-\(UUID().uuidString).txt")
         try text.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.currentDirectoryURL = QEMU.repoRoot
-        p.arguments = ["scripts/check-panic-path.sh", "--disassembly", file.path]
-        if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, out)
+        let r = try QEMU.runScript(["scripts/check-panic-path.sh", "--disassembly", file.path], environment: env)
+        return (r.status, r.output)
     }
 
     private func assertFails(_ text: String, _ expected: String, env: [String: String] = [:],

@@ -196,17 +196,8 @@ final class PanicTests: QEMUTestCase {
     /// the claim reaches the heap allocator, and panic() takes its detail as a
     /// non-escaping closure (scripts/check-panic-path.sh).
     func testNothingAllocatesBeforeThePanicClaim() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.currentDirectoryURL = QEMU.repoRoot
-        p.arguments = ["scripts/check-panic-path.sh", QEMU.kernelPath]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        let (status, text) = try QEMU.runScript(["scripts/check-panic-path.sh", QEMU.kernelPath])
+        XCTAssertEqual(status, 0, text)
         XCTAssertTrue(text.contains("check-panic-path: OK: "), text)
     }
 

@@ -309,6 +309,24 @@ enum QEMU {
     static let repoRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+    /// Runs `bash SCRIPT ARGS...` from the repository root (a project script
+    /// such as scripts/check-panic-path.sh) and returns its exit status and its
+    /// standard output and error, interleaved as printed.
+    static func runScript(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.currentDirectoryURL = repoRoot
+        p.arguments = arguments
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
     static var kernelPath: String {
         if let p = ProcessInfo.processInfo.environment["QUARTET_KERNEL"], !p.isEmpty { return p }
         return repoRoot.appendingPathComponent("build/kernel.elf").path

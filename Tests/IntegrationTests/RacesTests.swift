@@ -8,18 +8,10 @@ final class RacesTests: XCTestCase {
     func testTheGalleryTableHasEverySeedWithHitsSuccessAndFailure() throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("quartet-races-\(getpid())")
         defer { try? FileManager.default.removeItem(at: out) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.currentDirectoryURL = QEMU.repoRoot
-        p.arguments = ["scripts/races.sh", "--kernel", QEMU.kernelPath, "--out", out.path, "--no-trace"]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        // Standard error too (its progress and any complaint), printed with the table.
+        let (status, text) = try QEMU.runScript(["scripts/races.sh", "--kernel", QEMU.kernelPath, "--out", out.path, "--no-trace"])
         print("[races]\n" + text)
-        XCTAssertEqual(p.terminationStatus, 0, "races.sh exits 0 only when every row is right")
+        XCTAssertEqual(status, 0, "races.sh exits 0 only when every row is right")
         let rows = text.split(separator: "\n").filter { $0.hasPrefix("| 00") }.map(String.init)
         XCTAssertEqual(rows.map { String($0.dropFirst(2).prefix(3)) }, ["000", "001", "002", "003", "004"], "one row per seed")
         for row in rows {
