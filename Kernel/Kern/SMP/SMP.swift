@@ -269,10 +269,11 @@ enum SMP {
         LocalAPIC.enableOnThisCPU(lint1IsNMI: true)
         Scheduler.bootstrapThisCPU(isBootCPU: false)
         if id == PanicTestHooks.lateAP {           // test: wait until a stopper took its snapshot
-            // Also on the stopper claim: a stop that asks for no CPU (only
-            // this AP held back) sets neither mask.
-            while StopCPUs.pendingNMI.load(ordering: .acquiring) == 0 && StopCPUs.stopped.load(ordering: .acquiring) == 0
-                    && StopCPUs.stopper.load(ordering: .acquiring) < 0 { CPU.pause() }
+            // Not on the claim alone: coming online between the claim and the
+            // snapshot puts this CPU in the snapshot (NMI-stopped, not the
+            // late case under test). A stop that asks for no CPU (only this
+            // AP held back) still takes its snapshot.
+            while !StopCPUs.snapshotTaken.load(ordering: .acquiring) { CPU.pause() }
         }
         markOnline(cpu)
         StopCPUs.stopIfStopping()                  // E8: a stop that missed this CPU

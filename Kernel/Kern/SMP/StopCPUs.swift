@@ -33,6 +33,9 @@ enum StopCPUs {
     static let stopped = Atomic<UInt64>(0)
     /// What the owner asked for and how long it took (for the dump).
     nonisolated(unsafe) static var requested = CPUMask()
+    /// Set once a stopper has read the online mask into `requested` (for the
+    /// test.late_ap hook: an AP held back until exactly then).
+    static let snapshotTaken = Atomic<Bool>(false)
     nonisolated(unsafe) static var elapsedNs: UInt64 = 0
     /// CPUs online now that the stopper's snapshot did not have: they came
     /// online later and must have stopped themselves (E8).
@@ -109,6 +112,7 @@ enum StopCPUs {
         var others = CPUMask(bits: SMP.onlineMask.load(ordering: .sequentiallyConsistent))
         others.remove(me)
         requested = others
+        snapshotTaken.store(true, ordering: .sequentiallyConsistent)
         defer { done = true }
         guard !others.isEmpty else { return }
         pendingNMI.store(others.bits, ordering: .sequentiallyConsistent)
