@@ -56,6 +56,8 @@ enum PanicDump {
         Console.line { l in
             l.write("panic: "); l.dec(Panic.owners.load(ordering: .relaxed)); l.write(" owner (E1), ")
             l.dec(Panic.losers.load(ordering: .relaxed)); l.write(" other panics or faults parked")
+            let parked = CPUMask(bits: Panic.parked.load(ordering: .relaxed))
+            if !parked.isEmpty { l.write(" (CPUs "); list(parked, &l); l.write(")") }
         }
     }
 
@@ -122,8 +124,17 @@ enum PanicDump {
             l.write("CPU "); l.dec(cpu); l.write(": stopped at rip "); l.hex(f.rip, width: 16)
             KernelSymbols.write(f.rip, into: &l)
         }
+        Console.line { l in
+            l.write("CPU "); l.dec(cpu); l.write(": interrupts "); l.write(f.rflags & CPU.interruptFlag != 0 ? "on" : "off")
+            l.write(" when stopped, "); l.dec(spinlocksHeld(cpu)); l.write(" spinlocks held")
+        }
         if registers { FaultReport.registerDump(f) }
         FaultReport.backtrace(rip: f.rip, rbp: f.rbp)
+    }
+
+    /// The spinlocks `cpu` holds, from its per-CPU header (raw memory: no lock).
+    static func spinlocksHeld(_ cpu: Int) -> UInt64 {
+        (PerCPU.cpus[cpu].archPage + PerCPUHeader.offsetInPage).load(fromByteOffset: PerCPUHeader.locksHeld, as: UInt64.self)
     }
 
     /// One line per online CPU, from its per-CPU header and its thread. The

@@ -140,8 +140,11 @@ enum Rendezvous {
             if cpu != me { sendIPI(to: cpu) }
         }
         if map.contains(me) { participate() }
+        // Every participant's part is done before the caller goes on (a TLB
+        // shootdown's flushes, any action's effects), and before the next
+        // initiator may overwrite the parameters a slow participant still reads.
         var dog = SpinWatchdog("rendezvous: participants did not all exit")
-        while exited.load(ordering: .acquiring) < participants {
+        while !BugKnobs.rendezvousNoExitWait && exited.load(ordering: .acquiring) < participants {   // the control: no wait
             CPU.pause()
             dog.check()
         }
