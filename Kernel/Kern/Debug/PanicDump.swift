@@ -104,6 +104,14 @@ enum PanicDump {
     /// E8: a CPU that marked itself online after the stopper's snapshot of the
     /// online mask was not sent an NMI; it must have stopped itself.
     private static func lateReport() {
+        // test.late_ap: the held-back AP comes online only after the snapshot;
+        // on a loaded host its vCPU may not have run by now. Give it a bounded
+        // time, so that the late case is what the dump reports on.
+        let held = PanicTestHooks.lateAP
+        if held >= 0 && held < PerCPU.maxCPUs {
+            let until = TSC.now &+ max(TSC.ticksPerMs, 1) &* 2000
+            while SMP.onlineMask.load(ordering: .acquiring) & CPUMask.bit(held) == 0 && TSC.now < until { CPU.pause() }
+        }
         let late = StopCPUs.late
         guard !late.isEmpty else { return }
         let deadline = TSC.now &+ max(TSC.ticksPerMs, 1) &* 200       // it may still be on its way
