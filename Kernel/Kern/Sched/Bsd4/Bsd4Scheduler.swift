@@ -297,6 +297,7 @@ enum Bsd4Scheduler {
     /// it: through an AST): cheap unless a reschedule is wanted or the lwp
     /// lost its designation.
     static func userret(_ lp: Lwp) {
+        KTrace.record(.bsd4Kernel, UInt64(Thread.current.id))
         leaveUser(lp)
         let c = mine
         // Only an AST (a user reschedule wanted, or the designation lost)
@@ -307,6 +308,7 @@ enum Bsd4Scheduler {
             acquireCurproc(lp)
         }
         lp.inUser.store(true, ordering: .relaxed)
+        KTrace.record(.bsd4User, UInt64(Thread.current.id))
     }
 
     /// The lwp enters the kernel. A8 at the boundary: the user code it just
