@@ -10,7 +10,8 @@ import Synchronization
 
 enum CPUSyncSuite {
     static let suite = TestSuite(name: "cpusync", kind: .normal,
-                                 summary: "cpusync holds the remotes until the caller's call ends; concurrent cpusyncs; mask sends", body: run)
+                                 summary: "cpusync holds the remotes until the caller's call ends; concurrent cpusyncs; mask sends",
+                                 torture: true, body: run)
 
     nonisolated(unsafe) static var ran: UnsafeMutablePointer<UInt64>? = nil
     nonisolated(unsafe) static var early: UnsafeMutablePointer<UInt64>? = nil
@@ -37,7 +38,7 @@ enum CPUSyncSuite {
     /// wakes on its own CPU (higher priority) may run only once the remotes are
     /// released, never while they spin held for a caller that was switched out.
     static func callerStaysOn(_ t: inout TestContext, _ cpus: CPUMask) {
-        guard cpus.count >= 2 else { t.skip("caller switched out: needs 2 CPUs"); return }
+        guard cpus.count >= 2 else { t.skip("caller-stays", reason: .needs2CPUs, "caller switched out: needs 2 CPUs"); return }
         let me = PerCPU.currentNumber
         let seen = SharedCounters()      // [0] ran, [1] remotes found held when it ran
         guard let high = Thread.create("high", priority: Thread.highPriority, cpu: me, {
@@ -45,7 +46,7 @@ enum CPUSyncSuite {
             SMP.online.forEach { if $0 != me && IPIQueue.targets[$0].parked[me] != 0 { held += 1 } }
             seen.values[1] = held
             seen.values[0] = 1
-        }) else { t.check(false, "create a high-priority thread"); return }
+        }) else { t.expect("spawn", false, "create a high-priority thread"); return }
         highThread = high
         CPUSync.run(mask: cpus, { _, _ in
             if PerCPU.currentNumber == CPUSyncSuite.initiator, let h = CPUSyncSuite.highThread {
@@ -55,7 +56,7 @@ enum CPUSyncSuite {
             }
         })
         high.join()
-        t.check(seen.values[0] == 1 && seen.values[1] == 0) { l in
+        t.expect("caller-stays", seen.values[0] == 1 && seen.values[1] == 0) { l in
             l.write("a higher-priority thread woken inside the caller's call ran only after the remotes were released (")
             l.dec(seen.values[1]); l.write(" found held)")
         }
@@ -90,30 +91,49 @@ enum CPUSyncSuite {
         // run() returned: every remote acknowledged having run the function.
         var exact = true, e: UInt64 = 0
         cpus.forEach { if ran![$0] != rounds { exact = false }; e &+= early![$0] }
-        t.check(rounds > 0 && exact) { l in
+        t.expect("exactly-once", rounds > 0 && exact) { l in
             l.dec(rounds); l.write(" cpusyncs over "); l.dec(cpus.count); l.write(" CPUs: the function ran exactly once per CPU each time")
         }
-        t.check(cpus.count < 2 || heldSeen > 0) { l in
+        // One CPU has no remote to hold: the window and the early-run check would
+        // pass without testing anything.
+        guard cpus.count >= 2 else {
+            t.skip("window", reason: .needs2CPUs, "the window (remotes held during the caller's call): needs 2 CPUs")
+            t.skip("early", reason: .needs2CPUs, "no remote ran before the caller's own call finished: needs 2 CPUs")
+            return
+        }
+        t.expect("window", heldSeen, .above(0)) { l in
             l.write("the window was hit: the caller found remotes held during its own call "); l.dec(heldSeen); l.write(" times")
         }
-        t.check(e == 0) { $0.write("no remote ran before the caller's own call finished ("); $0.dec(e); $0.write(" early)") }
-        Console.print(exact && e == 0 ? "End of test: SUCCESS" : "End of test: FAILURE")
+        t.expect("early", e, .equals(0)) { $0.write("no remote ran before the caller's own call finished ("); $0.dec(e); $0.write(" early)") }
     }
 
     /// cpusyncs started from every CPU at once must all finish.
+    /// Every cpusync runs its function once on each CPU of its mask, so once all
+    /// have returned the runs counted inside the functions must equal the
+    /// cpusyncs times the CPUs (a run lost or doubled under concurrency shows).
+    /// A deadlock ends in the spin watchdog's panic.
+    static let concurrentRuns = Atomic<UInt64>(0)
     static func concurrent(_ t: inout TestContext, _ cpus: CPUMask) {
+        guard cpus.count >= 2 else {
+            t.skip("concurrent", reason: .needs2CPUs, "concurrent cpusyncs: needs 2 CPUs"); return
+        }
         let c = SharedCounters()
         let end = TSC.now &+ TSC.ticksPerMs &* 300
+        concurrentRuns.store(0, ordering: .relaxed)
         SuiteThreads.runOnEveryCPU("cpusyncer") {
             let me = PerCPU.currentNumber
             repeat {                              // at least one each, however slow
-                CPUSync.run(mask: cpus, { _, _ in CPU.pause() })
+                CPUSync.run(mask: cpus, { _, _ in CPUSyncSuite.concurrentRuns.wrappingAdd(1, ordering: .relaxed) })
                 c.values[me] &+= 1
             } while TSC.now < end
         }
-        var total: UInt64 = 0, everyone = true
-        cpus.forEach { total += c.values[$0]; if c.values[$0] == 0 { everyone = false } }
-        t.check(everyone) { l in l.dec(total); l.write(" cpusyncs started concurrently from all CPUs completed (no deadlock)") }
+        var total: UInt64 = 0
+        cpus.forEach { total += c.values[$0] }
+        let runs = concurrentRuns.load(ordering: .relaxed), expected = total &* UInt64(cpus.count)
+        t.expect("concurrent", runs, .equals(expected)) { l in
+            l.dec(total); l.write(" cpusyncs started concurrently from all CPUs: "); l.dec(runs); l.write(" function runs for ")
+            l.dec(expected); l.write(" expected (once per CPU each)")
+        }
     }
 
     /// A send to a CPU mask reaches every CPU in it exactly once: waited for
@@ -129,7 +149,7 @@ enum CPUSyncSuite {
         }
         var exact = true
         cpus.forEach { if ran![$0] != rounds { exact = false } }
-        t.check(rounds > 0 && exact) { l in
+        t.expect("mask-send", rounds > 0 && exact) { l in
             l.dec(rounds); l.write(" sends to a mask of "); l.dec(cpus.count); l.write(" CPUs: each ran exactly once on every CPU in it")
         }
     }
