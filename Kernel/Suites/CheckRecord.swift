@@ -49,6 +49,8 @@ enum SkipReason {
     case needs2CPUs, needs3CPUs, needs4CPUs
     /// tick=0 was given and the check counts ticks or needs tick preemption.
     case needsTick
+    /// The tick is on and the check needs tick=0 (the tick would hide or disturb it).
+    case needsNoTick
     /// The effect cannot show under the development machine's nested KVM.
     case kvmWindow
     /// The state the check needs was used up by a suite that ran before it.
@@ -62,6 +64,7 @@ enum SkipReason {
         case .needs3CPUs: return "needs-3-cpus"
         case .needs4CPUs: return "needs-4-cpus"
         case .needsTick: return "needs-tick"
+        case .needsNoTick: return "needs-no-tick"
         case .kvmWindow: return "kvm-window"
         case .runOrder: return "run-order"
         case .unclassified: return "unclassified"
