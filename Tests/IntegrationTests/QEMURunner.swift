@@ -531,7 +531,7 @@ class QEMUTestCase: XCTestCase {
     func boot(_ run: QEMURun, file: StaticString = #filePath, line: UInt = #line) throws -> QEMUResult {
         if run.accel == .kvm && !Accel.kvmUsable {
             if let t = testRun, t.failureCount > 0 { throw QEMUError.kvmHalfNotRun }
-            try requireKVM(file: file, line: line)
+            try requireKVM(half: true, file: file, line: line)
         }
         let r = try QEMU.boot(run)
         results.append(r)
@@ -542,14 +542,15 @@ class QEMUTestCase: XCTestCase {
     /// A test (or the half of one) that needs KVM: skipped, and so counted as a
     /// skip, when /dev/kvm is not usable; with QUARTET_REQUIRE_KVM=1 (CI sets it
     /// where /dev/kvm is usable) a missing KVM is a failure instead.
-    func requireKVM(file: StaticString = #filePath, line: UInt = #line) throws {
+    func requireKVM(half: Bool = false, file: StaticString = #filePath, line: UInt = #line) throws {
         guard Accel.kvmUsable else {
             let why = "KVM is not usable here (/dev/kvm missing or not readable and writable)"
             if Environment.flag("QUARTET_REQUIRE_KVM") {
                 XCTFail(why + " and QUARTET_REQUIRE_KVM=1", file: file, line: line)
                 throw XCTSkip(why + ": failed above (QUARTET_REQUIRE_KVM=1)")
             }
-            throw XCTSkip(why + "; the TCG variant covers this boot")
+            throw XCTSkip(why + (half ? "; the test's TCG half passed, its KVM half did not run"
+                                      : "; the TCG variant covers this boot"))
         }
     }
 
