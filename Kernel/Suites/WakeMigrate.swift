@@ -14,7 +14,10 @@ import Synchronization
 // the receiver forwards it to the owner. Counted on our own threads: sleeps
 // woken during their own switch and stale wakes (both > 0: the window was
 // hit), runs on a CPU that did not own the thread (must be 0) and hand-offs
-// that found the switch-out stamp behind (D6, must be 0).
+// that found the switch-out stamp behind (D6, must be 0). A second part wakes
+// one sleeper once per round and counts lost wakes (WakeMigrateOnce.swift).
+// With bug.wake_as_handoff=1 a stale wake is handled as a hand-off and queues
+// the thread on a CPU that does not own it: the B5 check panics.
 
 enum WakeMigrate {
     static let suite = TestSuite(name: "wake-migrate", kind: .normal,
@@ -129,7 +132,8 @@ enum WakeMigrate {
             l.write("a woken sleeper always ran on the CPU that owned it ("); l.dec(foreign)
             l.write(" runs elsewhere), and no hand-off found the switch-out stamp behind ("); l.dec(s.behind); l.write(", D6)")
         }
-        let ok = rounds > 0 && moves > 0 && (hit || isKVM) && foreign == 0 && s.behind == 0
+        let once = singleWakes(&t, cpus, milliseconds: 1000)
+        let ok = rounds > 0 && moves > 0 && (hit || isKVM) && foreign == 0 && s.behind == 0 && once
         Console.print(ok ? "End of test: SUCCESS" : "End of test: FAILURE")
     }
 }
