@@ -123,7 +123,7 @@ enum Scheduler {
         let s = mine
         if td.cpu != s.cpu {
             let (owner, me, id) = (td.cpu, s.cpu, td.id)     // E7: plain values only
-            panic("enqueueLocal: a thread owned by another CPU queued here") { l in
+            panic("B5: enqueueLocal: a thread owned by another CPU queued here") { l in
                 l.write("thread #"); l.dec(id); l.write(" owned by CPU "); l.dec(owner); l.write(", queued on CPU "); l.dec(me)
             }
         }
@@ -211,7 +211,7 @@ enum Scheduler {
         // after sending, before RUNNING clears: read after the fence).
         if td.cpu != me {
             let (owner, id) = (td.cpu, td.id)                 // E7: plain values only
-            panic("hand-off: the thread is owned by another CPU") { l in
+            panic("B5: hand-off: the thread is owned by another CPU") { l in
                 l.write("thread #"); l.dec(id); l.write(" handed to CPU "); l.dec(me); l.write(" but owned by CPU "); l.dec(owner)
             }
         }
