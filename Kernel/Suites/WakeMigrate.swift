@@ -26,6 +26,8 @@ enum WakeMigrate {
 
     static let stop = Atomic<Bool>(false)
     static let exited = Atomic<Int>(0)
+    /// The wakers give up: a sleeper did not come out (its wake was lost).
+    static let abandon = Atomic<Bool>(false)
 
     /// [0 + i] rounds of sleeper i, [8 + i] runs on a CPU that did not own it.
     static func sleeper(_ i: Int, _ counters: SharedCounters) {
@@ -55,6 +57,10 @@ enum WakeMigrate {
     static func run(_ t: inout TestContext) {
         let cpus = SMP.online
         guard cpus.count >= 2 else { t.skip("wake-migrate needs a second CPU to move to"); return }
+        // Single wakes first: a lost wake is a counted FAIL there; in the
+        // continuous part below it leaves a sleeper out for good.
+        let once = singleWakes(&t, cpus, milliseconds: 1000)
+        abandon.store(false, ordering: .relaxed)
         stop.store(false, ordering: .relaxed)
         exited.store(0, ordering: .relaxed)
         let counters = SharedCounters()
@@ -69,7 +75,7 @@ enum WakeMigrate {
         cpus.forEach { c in
             if let td = Thread.spawn("wake waker", cpu: c, {
                 var rng = XorShift(seed: UInt64(c + 7) &* 0x9E37_79B9 &+ TSC.now)
-                while WakeMigrate.exited.load(ordering: .acquiring) < n {
+                while WakeMigrate.exited.load(ordering: .acquiring) < n && !WakeMigrate.abandon.load(ordering: .relaxed) {
                     for i in 0..<n { Sleep.wakeup(UInt(bitPattern: counters.values + i)) }
                     TSC.spin(cycles: UInt64(rng.below(2000)))
                     if rng.below(64) == 0 { Scheduler.yield() }
@@ -105,8 +111,17 @@ enum WakeMigrate {
         }
         let elapsedMs = (TSC.now &- start) / TSC.ticksPerMs
         stop.store(true, ordering: .relaxed)
-        for td in sleepers { td.join() }
+        // A woken sleeper checks `stop` at once; one still out after 3 s of
+        // wakes was made runnable and never queued (a wake message lost: it is
+        // off the sleep queue, so no later wake finds it).
+        let allOut = spinUntil(milliseconds: 3000) { exited.load(ordering: .acquiring) >= n }
+        abandon.store(true, ordering: .relaxed)
         for td in wakers { td.join() }
+        if allOut { for td in sleepers { td.join() } }
+        t.check(allOut) { l in
+            l.write("every sleeper came out after the stop ("); l.dec(exited.load(ordering: .relaxed)); l.write(" of "); l.dec(n)
+            l.write("; one left out was never queued after a wake: lost)")
+        }
         let s = totals()
         var rounds: UInt64 = 0, foreign: UInt64 = 0, moves: UInt64 = 0
         for i in 0..<n { rounds &+= counters.values[i]; foreign &+= counters.values[8 + i] }
@@ -132,8 +147,7 @@ enum WakeMigrate {
             l.write("a woken sleeper always ran on the CPU that owned it ("); l.dec(foreign)
             l.write(" runs elsewhere), and no hand-off found the switch-out stamp behind ("); l.dec(s.behind); l.write(", D6)")
         }
-        let once = singleWakes(&t, cpus, milliseconds: 1000)
-        let ok = rounds > 0 && moves > 0 && (hit || isKVM) && foreign == 0 && s.behind == 0 && once
+        let ok = rounds > 0 && moves > 0 && (hit || isKVM) && foreign == 0 && s.behind == 0 && once && allOut
         Console.print(ok ? "End of test: SUCCESS" : "End of test: FAILURE")
     }
 }

@@ -77,7 +77,8 @@ extension WakeMigrate {
             Sleep.wakeup(chan)                               // it may be about to sleep again
             Scheduler.yield()
         }
-        sleeper.join()
+        let out = exited.load(ordering: .acquiring) == 1
+        if out { sleeper.join() }                            // else it was never queued again: lost
         let rounds = c.values[16], foreign = c.values[17]
         Console.line { l in
             l.write("wake-migrate: single wakes: "); l.dec(wakes); l.write(" wakes, "); l.dec(rounds); l.write(" rounds, lost ")
@@ -93,6 +94,7 @@ extension WakeMigrate {
         t.check(foreign == 0) { l in
             l.write("single wakes: the sleeper always ran on the CPU that owned it ("); l.dec(foreign); l.write(" runs elsewhere)")
         }
-        return rounds >= 10 && wakes >= 10 && lost == 0 && foreign == 0
+        t.check(out, "single wakes: the sleeper came out after the stop (not left runnable and never queued)")
+        return rounds >= 10 && wakes >= 10 && lost == 0 && foreign == 0 && out
     }
 }
