@@ -38,15 +38,16 @@ extension WakeMigrate {
         exited.wrappingAdd(1, ordering: .releasing)
     }
 
-    /// Returns true if every condition held (for the suite's verdict).
-    static func singleWakes(_ t: inout TestContext, _ cpus: CPUMask, milliseconds: UInt64) -> Bool {
+    /// Returns whether every condition held (for the suite's verdict) and the
+    /// sleeper's window counts (the continuous part's window check adds them).
+    static func singleWakes(_ t: inout TestContext, _ cpus: CPUMask, milliseconds: UInt64) -> (ok: Bool, inSwitch: UInt64, stale: UInt64) {
         stop.store(false, ordering: .relaxed)
         exited.store(0, ordering: .relaxed)
         let c = SharedCounters()
         let chan = UInt(bitPattern: c.values + 16)
         guard let sleeper = Thread.spawn("wake once sleeper", priority: Thread.normalPriority + 1, cpu: cpus.nth(1) ?? 0,
                                          { WakeMigrate.onceSleeper(c) }) else {
-            t.check(false, "spawn the single-wake sleeper"); return false
+            t.check(false, "spawn the single-wake sleeper"); return (false, 0, 0)
         }
         let limit = TSC.ticksPerMs &* 2000
         var lost: UInt64 = 0, wakes: UInt64 = 0
@@ -95,6 +96,7 @@ extension WakeMigrate {
             l.write("single wakes: the sleeper always ran on the CPU that owned it ("); l.dec(foreign); l.write(" runs elsewhere)")
         }
         t.check(out, "single wakes: the sleeper came out after the stop (not left runnable and never queued)")
-        return rounds >= 10 && wakes >= 10 && lost == 0 && foreign == 0 && out
+        return (rounds >= 10 && wakes >= 10 && lost == 0 && foreign == 0 && out,
+                sleeper.wokenInSwitch.load(ordering: .relaxed), sleeper.staleWakes.load(ordering: .relaxed))
     }
 }
