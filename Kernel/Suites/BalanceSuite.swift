@@ -86,11 +86,14 @@ enum BalanceSuite {
         }
         // Of the n/2 hogs in critical sections, all but one CPU's share move.
         let criticalNeeded = UInt64(max(1, n / 2 - 2))
-        t.check(criticalMoves >= criticalNeeded && deferred > 0) { l in
+        // The deferred count is reported, not checked: any kernel preempts a
+        // thread that is always in a critical section at its critical_exit.
+        // The moves are what tells a dropped target (bug.balance_drops_deferred).
+        t.check(criticalMoves >= criticalNeeded) { l in
             l.write("the hogs in critical sections moved "); l.dec(criticalMoves); l.write(" times (at least "); l.dec(criticalNeeded)
             l.write("), preempted "); l.dec(deferred); l.write(" times at their outermost critical_exit")
         }
-        let ok = even(per) && moves >= UInt64(n - 3) && criticalMoves >= criticalNeeded && deferred > 0
+        let ok = even(per) && moves >= UInt64(n - 3) && criticalMoves >= criticalNeeded
         Console.print(ok ? "End of test: SUCCESS" : "End of test: FAILURE")
     }
 }

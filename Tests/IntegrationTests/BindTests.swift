@@ -27,6 +27,11 @@ final class BindTests: QEMUTestCase {
                       "bind-rules: psref destroy found the reference held on CPU",
                       "bind-rules: psref destroy with a lower-priority holder on its own CPU returned after",
                       "bind-rules: monitor bind to CPU ",
+                      "bind-rules: monitor bind drops a balancer target marked before it: target -1",
+                      "bind-rules: a pinned thread's switch ignores a balancer target",
+                      "bind-rules: B6: with interrupts off, the switch made by its own wake-up did not move the thread",
+                      "bind-rules: a balancer target older than ",
+                      "bind-rules: a fresh balancer target still moves the thread",
                       "bind-rules: a bound thread with an affinity elsewhere stays",
                       "bind-rules: the balancer failed to start 1 time(s) and the next balanced thread started it"] {
             XCTAssertTrue(r.passes.contains { $0.hasPrefix(check) }, check, file: file, line: line)
@@ -41,7 +46,10 @@ final class BindTests: QEMUTestCase {
     /// thread on a CPU that did not own it.
     private func assertWakeMigrate(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) {
         for check in ["wake-migrate: the sleepers slept, woke and moved", "wake-migrate: the window was hit: ",
-                      "wake-migrate: a woken sleeper always ran on the CPU that owned it (0 runs elsewhere)"] {
+                      "wake-migrate: a woken sleeper always ran on the CPU that owned it (0 runs elsewhere)",
+                      "wake-migrate: single wakes: the sleeper made ",
+                      "wake-migrate: single wakes: every wake woke the sleeper within 2 s (0 lost)",
+                      "wake-migrate: single wakes: the sleeper always ran on the CPU that owned it (0 runs elsewhere)"] {
             XCTAssertTrue(r.passes.contains { $0.hasPrefix(check) }, check, file: file, line: line)
         }
         print("[wake-migrate, -smp \(r.run.smp)] " + r.lines.filter { $0.hasPrefix("wake-migrate: ") }.joined(separator: " | "))
@@ -61,6 +69,49 @@ final class BindTests: QEMUTestCase {
         let r = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "run=bind-rules tick=0", timeout: 90))
         assertPassed(r)
         XCTAssertTrue(r.passes.contains { $0.hasPrefix("bind-rules: psref destroy with a lower-priority holder on its own CPU returned after") })
+        XCTAssertTrue(r.passes.contains { $0.hasPrefix("bind-rules: B6: with interrupts off, the switch made by its own wake-up did not move") })
+    }
+
+    /// Negative control, three runs: a wake message is handled as a hand-off
+    /// (no re-check of the owner, the code before B5); a stale wake queues the
+    /// thread on the CPU it left and a B5 check panics.
+    func testWakeAsHandoffControlPanicsOnB5() throws {
+        for _ in 1...3 {
+            let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=wake-migrate bug.wake_as_handoff=1", timeout: 120))
+            XCTAssertTrue(r.hasLine("NEGATIVE CONTROL: bug.wake_as_handoff puts a known bug back on purpose"))
+            assertPanic(r, "B5: ")
+            XCTAssertTrue(r.hasLine("FAIL: wake-migrate: the suite ended in the panic above"))
+        }
+    }
+
+    /// Negative control: a preempted thread moves whatever the interrupt state
+    /// of its code (before B6); bind-rules' B6 check fails.
+    func testMoveWithInterruptsOffControlFailsB6() throws {
+        let r = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "run=bind-rules bug.move_with_interrupts_off=1", timeout: 90))
+        XCTAssertTrue(r.hasLine("NEGATIVE CONTROL: bug.move_with_interrupts_off puts a known bug back on purpose"))
+        XCTAssertEqual(r.status, 3, r.statusDescription)
+        XCTAssertEqual(r.fails.count, 1, "only B6 fails: \(r.fails)")
+        XCTAssertTrue(r.fails.contains { $0.hasPrefix("bind-rules: B6: with interrupts off, the switch made by its own wake-up did not move") })
+    }
+
+    /// Negative control: the switch drops a balancer target before its
+    /// critical-section test; the hogs in critical sections never move.
+    func testBalanceDropsDeferredControlFails() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=balance bug.balance_drops_deferred=1", timeout: 120))
+        XCTAssertTrue(r.hasLine("NEGATIVE CONTROL: bug.balance_drops_deferred puts a known bug back on purpose"))
+        XCTAssertEqual(r.status, 3, r.statusDescription)
+        XCTAssertTrue(r.fails.contains { $0.hasPrefix("balance: the hogs in critical sections moved ") })
+        XCTAssertTrue(r.hasLine("End of test: FAILURE"))
+    }
+
+    /// Negative control: with the misuse checks off each case reaches its
+    /// "did not panic" FAIL (leak is left out: without its watchdog it hangs).
+    func testMisuseUncheckedControlFailsEachCase() throws {
+        for misuse in ["exit-holding", "double-destroy", "release-unbound", "migrate-critical"] {
+            let r = try boot(QEMURun(smp: 2, accel: .tcg, cmdline: "run=bind-misuse bind.misuse=\(misuse) bug.misuse_unchecked=1", timeout: 60))
+            XCTAssertEqual(r.status, 3, "\(misuse): \(r.statusDescription)")
+            XCTAssertTrue(r.hasLine("FAIL: bind-misuse: the misuse '\(misuse)' did not panic"), misuse)
+        }
     }
 
     /// Each misuse ends in its named panic (bind-misuse, one boot each).

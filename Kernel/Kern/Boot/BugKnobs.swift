@@ -78,6 +78,26 @@ enum BugKnobs {
     /// thread holding a passive reference moves and its release panics (B3).
     /// docs/binding-and-psref.md.
     nonisolated(unsafe) static var migrateIgnoresBound = false
+    /// wake-migrate: the receiver of a wake message treats it as a hand-off
+    /// and queues the thread without asking whether it still owns it (the
+    /// code before B5); a stale wake for a thread that moved on queues it on
+    /// the CPU it left, and the B5 check in enqueueLocal (or the hand-off's)
+    /// panics. docs/binding-and-psref.md.
+    nonisolated(unsafe) static var wakeAsHandoff = false
+    /// bind-rules: a preempted thread moves to its target whatever the
+    /// interrupt state of the code it returns to (before B6); the rule
+    /// "interrupts off: not moved by a wake it makes" fails.
+    nonisolated(unsafe) static var moveWithInterruptsOff = false
+    /// balance: the switch drops a balancer target before it tests for a
+    /// critical section, so a preemption deferred to critical_exit loses it
+    /// and hogs that run in critical sections stay on CPU 0.
+    nonisolated(unsafe) static var balanceDropsDeferred = false
+    /// bind-misuse: the misuse checks are off (exit holding a reference,
+    /// a second destroy while draining, release by a thread that may
+    /// migrate, migrate(to:) in a critical section): each case reaches its
+    /// "did not panic" FAIL. (The leak case is not covered: without its
+    /// watchdog it hangs.)
+    nonisolated(unsafe) static var misuseUnchecked = false
     /// tlb-shootdown: unmapping invalidates only the calling CPU's TLB.
     nonisolated(unsafe) static var tlbLocalOnly = false
     /// bsd4-torture: resetpriority asserts on the lwp's CPU's uschedcp after
@@ -108,6 +128,10 @@ enum BugKnobs {
         consoleMidlineGlue = KernelOptions.flag("bug.console_midline_glue", default: false)
         tlbFlushBeforeClear = KernelOptions.flag("bug.tlb_flush_before_clear", default: false)
         rendezvousNoExitWait = KernelOptions.flag("bug.rendezvous_no_exit_wait", default: false)
+        wakeAsHandoff = KernelOptions.flag("bug.wake_as_handoff", default: false)
+        moveWithInterruptsOff = KernelOptions.flag("bug.move_with_interrupts_off", default: false)
+        balanceDropsDeferred = KernelOptions.flag("bug.balance_drops_deferred", default: false)
+        misuseUnchecked = KernelOptions.flag("bug.misuse_unchecked", default: false)
     }
 
     /// The boot line that says which controls are on (none: nothing printed).
@@ -125,6 +149,9 @@ enum BugKnobs {
             (panicPrintBeforeStop, "bug.panic_print_before_stop"), (panicKeepTicket, "bug.panic_keep_ticket"),
             (consoleMidlineGlue, "bug.console_midline_glue"), (tlbFlushBeforeClear, "bug.tlb_flush_before_clear"),
             (rendezvousNoExitWait, "bug.rendezvous_no_exit_wait"),
+            (wakeAsHandoff, "bug.wake_as_handoff"),
+            (moveWithInterruptsOff, "bug.move_with_interrupts_off"), (balanceDropsDeferred, "bug.balance_drops_deferred"),
+            (misuseUnchecked, "bug.misuse_unchecked"),
         ]
         for (set, name) in on where set {
             Console.line { $0.write("NEGATIVE CONTROL: "); $0.write(name); $0.write(" puts a known bug back on purpose") }

@@ -106,7 +106,26 @@ enum Balancer {
             td.affinity.store(cpu, ordering: .relaxed)
             td.pinned.store(cpu >= 0, ordering: .relaxed)
             td.migrateTarget.store(-1, ordering: .relaxed)
+            td.migrateTargetMarkedMs.store(0, ordering: .relaxed)
         }
+    }
+
+    /// A target older than this many ticks (one pass period) is dropped by the
+    /// switch that finds it (Scheduler.migrateAtSwitch).
+    static let targetExpiryTicks = Clock.hz
+
+    /// True if the pass chose `td`'s target more than targetExpiryTicks ago.
+    /// A target set another way (a suite's, marked 0) never expires.
+    static func targetExpired(_ td: Thread) -> Bool {
+        let marked = td.migrateTargetMarkedMs.load(ordering: .relaxed)
+        return marked != 0 && Clock.uptimeMilliseconds &- marked > targetExpiryTicks * 1000 / Clock.hz
+    }
+
+    /// Sets a balancer target marked at `ms` (the pass: now; a suite: a time
+    /// in the past, to see it expire).
+    static func markTarget(_ td: Thread, _ cpu: Int, atMs ms: UInt64 = Clock.uptimeMilliseconds) {
+        td.migrateTargetMarkedMs.store(max(1, ms), ordering: .relaxed)
+        td.migrateTarget.store(cpu, ordering: .relaxed)
     }
 
     /// One statistics pass, then its report.
@@ -126,7 +145,9 @@ enum Balancer {
                 // next preemption on stale figures. Only if it is still ours
                 // (the switch may be taking it right now).
                 let t = td.migrateTarget.load(ordering: .relaxed)
-                if t >= 0 { _ = td.migrateTarget.compareExchange(expected: t, desired: -1, ordering: .relaxed) }
+                if t >= 0 && td.migrateTarget.compareExchange(expected: t, desired: -1, ordering: .relaxed).exchanged {
+                    td.migrateTargetMarkedMs.store(0, ordering: .relaxed)
+                }
             }
             guard td.hogPasses >= 2, !td.pinned.load(ordering: .relaxed),
                   td.migrateTarget.load(ordering: .relaxed) < 0 else { continue }
@@ -134,7 +155,7 @@ enum Balancer {
             if td.isBound { r.skipped += 1; continue }          // a hint: the switch checks again (B2)
             let from = td.cpu
             guard online.contains(from), let to = leastLoaded(loads, online), loads[from] > loads[to] + 1 else { continue }
-            td.migrateTarget.store(to, ordering: .relaxed)
+            markTarget(td, to)
             loads[from] -= 1
             loads[to] += 1
             r.marked += 1

@@ -123,7 +123,7 @@ enum Scheduler {
         let s = mine
         if td.cpu != s.cpu {
             let (owner, me, id) = (td.cpu, s.cpu, td.id)     // E7: plain values only
-            panic("enqueueLocal: a thread owned by another CPU queued here") { l in
+            panic("B5: enqueueLocal: a thread owned by another CPU queued here") { l in
                 l.write("thread #"); l.dec(id); l.write(" owned by CPU "); l.dec(owner); l.write(", queued on CPU "); l.dec(me)
             }
         }
@@ -149,7 +149,11 @@ enum Scheduler {
         let raw = UInt64(UInt(bitPattern: Unmanaged.passRetained(td).toOpaque()))
         let check = (stamp.map { messageHasStamp | UInt64($0) } ?? 0) | (wake ? messageIsWake : 0)
         let ticket = IPIQueue.send(to: cpu ?? td.cpu, { p, s in Scheduler.acquire(p, s) }, raw, check, mode: mode)
-        if ticket == nil { Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!).release() }
+        // No handler will take the reference back: the ring was full (nil), or
+        // a panic stopped the scheduler (.dropped, nothing is queued).
+        if ticket == nil || ticket?.delivery == .dropped {
+            Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!).release()
+        }
         return ticket
     }
 
@@ -171,14 +175,20 @@ enum Scheduler {
         let td = Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!).takeRetainedValue()
         let flags = CPU.saveFlagsAndDisableInterrupts()
         let me = PerCPU.currentNumber
-        if check & messageIsWake != 0 {
-            if td.cpu != me {
-                td.staleWakes.wrappingAdd(1, ordering: .relaxed)
+        // B5 order: `cpu` (an acquire load) before `state`: seeing ourselves
+        // as the owner, we see .migrating if the move is not finished yet.
+        let owner = td.cpu
+        if check & messageIsWake != 0 && owner != me { td.staleWakes.wrappingAdd(1, ordering: .relaxed) }
+        // BUG (negative control bug.wake_as_handoff): every message is a
+        // hand-off, as before B5 (no re-check of the owner for a wake).
+        if check & messageIsWake != 0 && !BugKnobs.wakeAsHandoff {
+            if owner != me {
                 // nowait: a handler may not wait for room. A refused forward
                 // is not needed: a thread fully switched out asleep cannot
                 // change CPU, so a wake that finds it gone was made while it
                 // was still switching, and that switch queued it.
-                if sendToOwner(td, wake: true, mode: .nowait) == nil { td.wakeForwardsDropped.wrappingAdd(1, ordering: .relaxed) }
+                let ticket = sendToOwner(td, wake: true, to: owner, mode: .nowait)
+                if ticket == nil || ticket?.delivery == .dropped { td.wakeForwardsDropped.wrappingAdd(1, ordering: .relaxed) }
             } else if td.state != .migrating {
                 enqueueLocal(td)
             }
@@ -201,7 +211,7 @@ enum Scheduler {
         // after sending, before RUNNING clears: read after the fence).
         if td.cpu != me {
             let (owner, id) = (td.cpu, td.id)                 // E7: plain values only
-            panic("hand-off: the thread is owned by another CPU") { l in
+            panic("B5: hand-off: the thread is owned by another CPU") { l in
                 l.write("thread #"); l.dec(id); l.write(" handed to CPU "); l.dec(me); l.write(" but owned by CPU "); l.dec(owner)
             }
         }
@@ -287,7 +297,9 @@ enum Scheduler {
               SpinlockSection.depth == 0, !PerCPU.inInterrupt else { return }
         td.owepreempt = false
         mine.preemptions.wrappingAdd(1, ordering: .relaxed)
+        td.switchAtInterruptReturn = true        // the interrupted code had interrupts on: it may move
         switchAway()
+        td.switchAtInterruptReturn = false
     }
 
     /// The tick (interrupt context): round robin among equal priorities, and
@@ -314,6 +326,14 @@ enum Scheduler {
     /// The outgoing thread's `switchAtCriticalExit`: the preemption owed to the
     /// outermost critical_exit (preemptOwed) of a caller with interrupts on,
     /// whose critnest of 1 is only the switch's own guard: it may move there.
+    /// B6: a preempted thread moves only if the code it returns to had
+    /// interrupts on. Code that turned them off may rely on staying on this
+    /// CPU (a per-CPU pointer read under cli, a passive reference taken with
+    /// interrupts off) even outside a critical section, and a wake-up it makes
+    /// (requestPreemption, preemptIfOwed) may switch to the woken thread.
+    /// The caller's state is `flags` (yield, requestPreemption, preemptIfOwed)
+    /// or, for the two switches made on interrupts off of their own, the flag
+    /// they set: switchAtCriticalExit, switchAtInterruptReturn.
     static func switchAway() {
         if Panic.schedulerStopped { return }             // E3: the panic thread never switches
         let flags = CPU.saveFlagsAndDisableInterrupts()
@@ -337,7 +357,12 @@ enum Scheduler {
         if preempted { old.state = .runnable }
         else if old.state == .runnable && old !== s.idle { old.wokenInSwitch.wrappingAdd(1, ordering: .relaxed) }
         let bound = old.isBound                             // our own flag: trusted here
-        let moved = preempted && old !== s.idle && migrateAtSwitch(old, s, atCriticalExit: old.switchAtCriticalExit)
+        let mayMove = BugKnobs.moveWithInterruptsOff || flags & (1 << 9) != 0
+            || old.switchAtCriticalExit || old.switchAtInterruptReturn
+        if preempted && !mayMove && old.migrateTarget.load(ordering: .relaxed) >= 0 {
+            old.keptInterruptsOff.wrappingAdd(1, ordering: .relaxed)
+        }
+        let moved = preempted && mayMove && old !== s.idle && migrateAtSwitch(old, s, atCriticalExit: old.switchAtCriticalExit)
         if !moved && old.state == .runnable && old !== s.idle && old.rqLevel == -1 {
             s.runQueue.enqueue(old, level: old.priority)
         }
@@ -381,8 +406,24 @@ enum Scheduler {
             guard target >= 0 else { return false }
         }
         guard target != s.cpu, SMP.online.contains(target) else {
-            if fromBalancer { old.migrateTarget.store(-1, ordering: .relaxed) }     // nothing to do with it
+            if fromBalancer { dropTarget(old, target) }                     // nothing to do with it
             return false
+        }
+        // A target the pass chose longer ago than one pass period is dropped,
+        // even if the thread is still pinned: it was chosen from load figures
+        // that are stale now, and a thread whose sections kept it here that
+        // long would otherwise carry it (and a forced preemption every tick)
+        // for good. The next pass marks it again if it is still a hog.
+        if fromBalancer, Balancer.targetExpired(old) {
+            old.expiredTargets.wrappingAdd(1, ordering: .relaxed)
+            dropTarget(old, target)
+            return false
+        }
+        if BugKnobs.balanceDropsDeferred && fromBalancer {
+            // BUG (negative control): the target is dropped before the
+            // section test, so a preemption deferred to critical_exit loses it.
+            dropTarget(old, target)
+            guard old.critnest == 0 && SpinlockSection.depth == 0 else { return false }
         }
         // Pinned another way: a critical section or a spinlock section (a
         // passive reference may rely on either) keeps the thread here too.
@@ -394,7 +435,7 @@ enum Scheduler {
             // affinity retried at every switch is not that window.
             if fromBalancer {
                 old.keptBound.wrappingAdd(1, ordering: .relaxed)
-                old.migrateTarget.store(-1, ordering: .relaxed)
+                dropTarget(old, target)
             }
             return false
         }
@@ -414,13 +455,21 @@ enum Scheduler {
             Unmanaged<Thread>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(raw))!).release()
             return false                                         // the target stays: a later switch retries
         }
-        if fromBalancer { old.migrateTarget.store(-1, ordering: .relaxed) }
+        if fromBalancer { dropTarget(old, target) }
         Sleep.forgetTimeout(old, s)
-        old.state = .migrating
+        old.state = .migrating               // B5: the state first, then the owner (release)
         old.cpu = target
         old.switchMigrations.wrappingAdd(1, ordering: .relaxed)
         KTrace.record(.migrate, UInt64(old.id), UInt64(target))
         return true
+    }
+
+    /// Clears the target the switch looked at, only if it is still that one: a
+    /// pass may have cleared it and marked the thread again since.
+    private static func dropTarget(_ td: Thread, _ target: Int) {
+        if td.migrateTarget.compareExchange(expected: target, desired: -1, ordering: .relaxed).exchanged {
+            td.migrateTargetMarkedMs.store(0, ordering: .relaxed)
+        }
     }
 
     /// What the assembly needs for one switch: raw pointers only, so that a
@@ -544,11 +593,11 @@ enum Scheduler {
         if td.isBound { panic("B1: a bound thread asked to migrate") }
         // A critical section pins the thread too (a passive reference may rely
         // on it), and the switch below would run with critnest above 0.
-        if td.critnest != 0 { panic("migrate inside a critical section") }
+        if td.critnest != 0 && !BugKnobs.misuseUnchecked { panic("migrate inside a critical section") }
         KTrace.record(.migrate, UInt64(td.id), UInt64(target))
         SpinlockSection.enter()          // no interrupt until we have switched out
         Sleep.forgetTimeout(td, mine)
-        td.state = .migrating
+        td.state = .migrating               // B5: the state first, then the owner (release)
         td.cpu = target
         // The switch below is our next switch-out; its stamp tells the puller
         // (after its fence) that the saved rsp is written (D6).

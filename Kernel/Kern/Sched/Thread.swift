@@ -42,7 +42,21 @@ final class Thread: RunQueueNode {
     /// Owning CPU. Written by the owner only, by the thread itself when it gives
     /// itself away (Scheduler.migrate), or, for an lwp thread parked on the bsd4
     /// run queue (owned by nobody then), by the CPU that pulls it, under bsd4_spin.
-    var cpu: Int { didSet { context.pointee.cpu = UInt64(cpu) } }
+    /// B5's publication order: a move stores the state (.migrating) first and
+    /// the new owner second. The store here is a release and the load an
+    /// acquire, so a CPU that reads itself as the owner and then the state
+    /// sees .migrating (or what came after it), never the .runnable of before
+    /// the move: a wake there must not queue a thread still running on its old
+    /// CPU. Under x86-TSO both are plain MOVs (stores are not reordered with
+    /// stores, loads not with loads); the orderings pin the compiler.
+    var cpu: Int {
+        get { cpuWord.load(ordering: .acquiring) }
+        set {
+            cpuWord.store(newValue, ordering: .releasing)
+            context.pointee.cpu = UInt64(newValue)
+        }
+    }
+    let cpuWord: Atomic<Int>
     let stateWord = Atomic<UInt8>(State.embryo.rawValue)
     let context: UnsafeMutablePointer<ThreadContext>
     let stack: KernelStacks.Stack?
@@ -75,6 +89,9 @@ final class Thread: RunQueueNode {
     /// Set by preemptOwed around that switch when its caller had interrupts
     /// on: the switch may move the thread (its critical section is over).
     var switchAtCriticalExit = false
+    /// Set by preemptOnInterruptReturn around its switch: the interrupted code
+    /// had interrupts on (InterruptReturn.mayPreempt), so it may move.
+    var switchAtInterruptReturn = false
     /// cpusyncs this thread is running as the caller (Kern/SMP/CPUSync.swift).
     var cpusyncDepth = 0
     /// Hand-offs of this thread whose puller found the switch-out stamp behind
@@ -125,6 +142,13 @@ final class Thread: RunQueueNode {
     /// Target CPU chosen by the statistics pass, or -1. Written by the pass (any
     /// CPU), taken and cleared by the thread's own switch.
     let migrateTarget = Atomic<Int>(-1)
+    /// When the pass chose that target (Clock.uptimeMilliseconds, at least 1),
+    /// or 0 for a target set another way (never expires). The switch drops a
+    /// target older than Balancer.targetExpiryTicks: it was chosen from load
+    /// figures of an earlier pass (a thread pinned by sections for that long).
+    let migrateTargetMarkedMs = Atomic<UInt64>(0)
+    /// Balancer targets the switch dropped as expired.
+    let expiredTargets = Atomic<UInt64>(0)
     /// Sleeps so far (the thread itself) and ticks it was charged while running
     /// (its CPU's tick): the pass reads both as hints.
     let sleeps = Atomic<UInt64>(0)
@@ -136,6 +160,9 @@ final class Thread: RunQueueNode {
     /// it bound with a target and kept it here (B2: the fix at work).
     let switchMigrations = Atomic<UInt64>(0)
     let keptBound = Atomic<UInt64>(0)
+    /// Preemptions of this thread, with a target, that kept it here because
+    /// the code it returns to had interrupts off (B6).
+    let keptInterruptsOff = Atomic<UInt64>(0)
     /// Switches of this thread, bound, that resumed on another CPU (B1).
     let b1Violations = Atomic<UInt64>(0)
 
@@ -180,7 +207,7 @@ final class Thread: RunQueueNode {
         self.balanced = balanced
         self.name = name
         self.priority = priority
-        self.cpu = cpu
+        self.cpuWord = Atomic<Int>(cpu)
         self.stack = stack
         context = .allocate(capacity: 1)
         context.initialize(to: ThreadContext(rsp: 0, running: 0, switchOuts: 0))
@@ -280,7 +307,7 @@ private func runThreadBody(_ raw: UnsafeMutableRawPointer) {
     let body = td.entry
     td.entry = nil
     body?()
-    if td.psrefsHeld != 0 {
+    if td.psrefsHeld != 0 && !BugKnobs.misuseUnchecked {
         let (n, id, name) = (td.psrefsHeld, td.id, td.name)   // E7: plain values only
         panic("thread exited holding passive references") { l in
             l.write("thread #"); l.dec(id); l.write(" ("); l.write(name); l.write(") still holds "); l.dec(n)

@@ -100,7 +100,7 @@ enum PassiveRef {
     static func release(_ r: Psref, _ t: PsrefTarget) {
         // The same rule as acquire: a thread that may migrate between here
         // and the check below would pass it on one CPU and unlink on another.
-        if !mayNotMigrate(Thread.current) {
+        if !mayNotMigrate(Thread.current) && !BugKnobs.misuseUnchecked {
             panic("psref_release: the thread may migrate (neither bound nor in a critical section)")
         }
         let flags = CPU.saveFlagsAndDisableInterrupts()
@@ -130,21 +130,22 @@ enum PassiveRef {
     }
 
     /// True if this CPU holds a reference to `t` (its own list only). Every
-    /// entry looked at must have been taken on this CPU (B3: a reference on
-    /// CPU a's list that records CPU b means the list or the entry is corrupt).
+    /// entry must have been taken on this CPU: a corruption guard (acquire
+    /// links only into its own CPU's list and records that CPU, and release
+    /// panics on B3 before it unlinks, so only a write from outside trips it).
     static func heldHere(_ t: PsrefTarget) -> Bool {
         let flags = CPU.saveFlagsAndDisableInterrupts()
         let me = PerCPU.currentNumber
         var n = held![me]
         var found = false
-        while let r = n, !found {
+        while let r = n {
             if r.cpu != me {
                 let c = r.cpu
                 panic("psref: a reference on this CPU's list was taken on another CPU") { l in
                     l.write("list of CPU "); l.dec(me); l.write(", entry of CPU "); l.dec(c)
                 }
             }
-            found = r.target === t
+            if r.target === t { found = true }
             n = r.next
         }
         CPU.restoreFlags(flags)
@@ -166,7 +167,7 @@ enum PassiveRef {
     /// Thread context only. Returns the rounds that found a holder.
     @discardableResult
     static func destroy(_ t: PsrefTarget) -> Int {
-        if t.draining.exchange(true, ordering: .sequentiallyConsistent) {
+        if t.draining.exchange(true, ordering: .sequentiallyConsistent) && !BugKnobs.misuseUnchecked {
             // E7: the detail captures plain values, never an object (releasing
             // it before the claim could reach the heap).
             let name = t.name
@@ -174,6 +175,12 @@ enum PassiveRef {
                 l.write(name)
             }
         }
+        // Bound for the whole wait: "a holder on my CPU" is decided from this
+        // CPU's number, and must stay true until it is used (a move between
+        // the two would poll a holder on the new CPU with yields, which never
+        // run a lower-priority one). B1: bound, it cannot change.
+        let previous = Binding.bind()
+        defer { Binding.unbind(previous) }
         let raw = UInt64(UInt(bitPattern: Unmanaged.passUnretained(t).toOpaque()))
         var waits = 0
         var dog = SpinWatchdog("psref destroy: a passive reference to the target is never released (leaked?)")
@@ -185,7 +192,7 @@ enum PassiveRef {
             if holders == 0 { break }
             waits += 1
             dog.check()
-            let mine = Binding.bound { holders & CPUMask.bit(PerCPU.currentNumber) != 0 }
+            let mine = holders & CPUMask.bit(PerCPU.currentNumber) != 0
             if !Clock.enabled && !mine {
                 Scheduler.yield()
                 TSC.delay(microseconds: 1000)
