@@ -40,6 +40,9 @@ enum HaltingWaitTorture {
         // [0] rounds, [1] IPIs sent, [2] no IPI needed, [3] lost (the waker's);
         // [8] passes caught by the re-check, [9] HLTs (the waiter's)
         let c = SharedCounters()
+        let refusedBefore = HaltingWait.refusedWakes.load(ordering: .relaxed)
+        if HaltingWait.refuseEvery != 0 { t.note { $0.write("the first try of one wake-up IPI in "); $0.dec(HaltingWait.refuseEvery); $0.write(" is refused (wait.refuse_wakes)") } }
+        if BugKnobs.waitIgnoreRefused { t.note { $0.write("negative control: a refused wake-up IPI is not sent again") } }
         guard let waiter = Thread.spawn("wait-waiter", cpu: waiterCPU, { HaltingWaitTorture.waiter(c) }),
               let waker = Thread.spawn("wait-waker", cpu: wakerCPU, { HaltingWaitTorture.waker(waiterCPU, seconds, c) }) else {
             t.check(false, "spawn the waiter and the waker"); return
@@ -60,6 +63,10 @@ enum HaltingWaitTorture {
         }
         t.check(caught > 0) { l in
             l.write("the window was hit: "); l.dec(caught); l.write(" waits found the flag only in the re-check after announcing themselves")
+        }
+        let refused = HaltingWait.refusedWakes.load(ordering: .relaxed) &- refusedBefore
+        if HaltingWait.refuseEvery != 0 {
+            t.check(refused > 0) { l in l.write("the hook refused "); l.dec(refused); l.write(" wake-up sends (each must be sent again)") }
         }
         t.check(lost == 0) { $0.write("W1: every halting waiter woken within "); $0.dec(boundMs); $0.write(" ms ("); $0.dec(lost); $0.write(" lost wake-ups)") }
         Console.print(lost == 0 && caught > 0 && halts > 0 && ipis > 0 && rounds > 0 ? "End of test: SUCCESS" : "End of test: FAILURE")

@@ -39,19 +39,61 @@ final class RendezvousTests: QEMUTestCase {
         assertRendezvousSuites(r)
     }
 
-    /// Negative control: an ordinary critical section around the actions. The
-    /// first action that lands in the window switches inside the IPI handler.
+    /// Second negative control: an ordinary critical section around the actions
+    /// (the alternative FreeBSD rejected). The first action that lands in the
+    /// window switches inside the IPI handler, at the section's own exit.
     func testPlainCriticalSectionInTheActionTripsC1() throws {
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rendezvous-preempt bug.rendezvous_plain_critical=1", timeout: 120))
         XCTAssertTrue(r.hasLine("NEGATIVE CONTROL: bug.rendezvous_plain_critical puts a known bug back on purpose"))
         assertPanic(r, "C1: context switch in interrupt context")
     }
 
+    /// The owner's backtrace (the first in the dump): its frame lines, innermost first.
+    private func ownerBacktrace(_ r: QEMUResult) -> [String] {
+        guard let i = r.lines.firstIndex(where: { $0.hasPrefix("  backtrace (rbp chain") }) else { return [] }
+        return Array(r.lines[(i + 1)...].prefix { $0.hasPrefix("    #") })
+    }
+
+    /// Negative control, the 2011 code (seed 002): no critical section around
+    /// the actions. An action landing in critical_exit's window switches in its
+    /// own spinlock's exit, inside the rendezvous IPI handler: the panic's
+    /// backtrace runs from the switch through the spinlock exit, the action and
+    /// the participant into the trap entry. The same control with actions that
+    /// take no spinlock hits the window and does not trip: the spinlock is the
+    /// path the suite exercises.
+    func testNoCriticalSectionAroundTheActionSwitchesInItsSpinlockExit() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rendezvous-preempt bug.rendezvous_no_critical=1", timeout: 120))
+        XCTAssertTrue(r.hasLine("NEGATIVE CONTROL: bug.rendezvous_no_critical puts a known bug back on purpose"))
+        assertPanic(r, "C1: context switch in interrupt context")
+        let trace = ownerBacktrace(r)
+        func frame(_ name: String) -> Int? { trace.firstIndex { $0.contains(name) } }
+        let order = ["Scheduler.preemptOwed", "SpinlockSection.exit", "RendezvousPreemptSuite.action",
+                     "Rendezvous.participate", "trap_common"].map(frame)
+        XCTAssertFalse(order.contains(nil), "the switch, the spinlock exit, the action, the participant and the trap entry in the owner's backtrace: \(trace)")
+        let found = order.compactMap { $0 }
+        XCTAssertEqual(found, found.sorted(), "innermost first: \(trace)")
+
+        let quiet = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rendezvous-preempt bug.rendezvous_no_critical=1 rendezvous.action_spinlock=0", timeout: 120))
+        assertPassed(quiet)
+        XCTAssertTrue(quiet.hasLine("  rendezvous-preempt: the actions take no spinlock (rendezvous.action_spinlock=0)"))
+        XCTAssertGreaterThan(windowHits(quiet), 0, "actions inside the window, without a spinlock: no switch")
+    }
+
     /// Negative control for C4: a participant that never takes its pending bit
-    /// runs its part again from a spin loop; the action's check panics.
+    /// runs its part again from a spin loop; the entry count (or the action's
+    /// own check) panics.
     func testDoubleClaimTripsC4() throws {
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rendezvous bug.rendezvous_double_claim=1", timeout: 120))
-        assertPanic(r, "C4: a rendezvous action ran twice on one CPU")
+        assertPanic(r, "C4: ")
+    }
+
+    /// Negative control for the race for the pending bit: a claim by a plain
+    /// load and store instead of one atomic test-and-clear. Another CPU's
+    /// clear in between is undone and that CPU enters a second time.
+    func testRacyClaimTripsC4() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rendezvous bug.rendezvous_racy_claim=1", timeout: 120))
+        XCTAssertTrue(r.hasLine("NEGATIVE CONTROL: bug.rendezvous_racy_claim puts a known bug back on purpose"))
+        assertPanic(r, "C4: ")
     }
 
     /// Negative control for C2: an action that wakes a thread changes owepreempt.
