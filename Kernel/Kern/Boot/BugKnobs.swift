@@ -75,6 +75,11 @@ enum BugKnobs {
     /// thread holding a passive reference moves and its release panics (B3).
     /// docs/binding-and-psref.md.
     nonisolated(unsafe) static var migrateIgnoresBound = false
+    /// smp (with `smp.late_ap_ms`): the AP reads its state and goes on if it is
+    /// not "abandoned", and the boot CPU writes "abandoned" when its wait ran
+    /// out, with no compare-and-swap: the old two-flag check-then-act, in
+    /// which a late AP is both left out and online (S1). docs/smp-bringup.md.
+    nonisolated(unsafe) static var apTwoFlags = false
     /// tlb-shootdown: unmapping invalidates only the calling CPU's TLB.
     nonisolated(unsafe) static var tlbLocalOnly = false
     /// bsd4-torture: resetpriority asserts on the lwp's CPU's uschedcp after
@@ -88,6 +93,7 @@ enum BugKnobs {
         panicStopIPI = KernelOptions.flag("bug.panic_stop_ipi", default: false)
         rendezvousDoubleClaim = KernelOptions.flag("bug.rendezvous_double_claim", default: false)
         rendezvousRacyClaim = KernelOptions.flag("bug.rendezvous_racy_claim", default: false)
+        apTwoFlags = KernelOptions.flag("bug.ap_two_flags", default: false)
         rendezvousActionWakes = KernelOptions.flag("bug.rendezvous_action_wakes", default: false)
         rendezvousLateWake = KernelOptions.flag("bug.rendezvous_late_wake", default: false)
         ipiqNoRecheck = KernelOptions.flag("bug.ipiq_norecheck", default: false)
@@ -118,6 +124,7 @@ enum BugKnobs {
             (waitNoRecheck, "bug.wait_norecheck"), (rendezvousLateWake, "bug.rendezvous_late_wake"),
             (waitUnpinned, "bug.wait_unpinned"), (rendezvousNoCritical, "bug.rendezvous_no_critical"),
             (waitIgnoreRefused, "bug.wait_ignore_refused"), (rendezvousRacyClaim, "bug.rendezvous_racy_claim"),
+            (apTwoFlags, "bug.ap_two_flags"),
         ]
         for (set, name) in on where set {
             Console.line { $0.write("NEGATIVE CONTROL: "); $0.write(name); $0.write(" puts a known bug back on purpose") }

@@ -48,6 +48,7 @@ enum KernelOptions {
         Option(key: "bug.handoff_early_clear", help: "bug.handoff_early_clear=1: negative control for migrate: the switch clears RUNNING before saving rsp (D6)", .flag),
         Option(key: "bug.cpusync_early_release", help: "bug.cpusync_early_release=1: negative control for cpusync: remotes released before the caller's function ends", .flag),
         Option(key: "bug.c3_window", help: "bug.c3_window=1: negative control for preempt: critnest lowered after interrupts are back on, window widened (C3)", .flag),
+        Option(key: "bug.ap_two_flags", help: "bug.ap_two_flags=1: negative control for smp with smp.late_ap_ms: the AP reads its bring-up state and the boot CPU writes abandoned, no compare-and-swap (S1: left out and online)", .flag),
         Option(key: "bug.rendezvous_racy_claim", help: "bug.rendezvous_racy_claim=1: negative control for rendezvous: the pending bit is claimed by a plain load and store, not an atomic test-and-clear (C4 panic)", .flag),
         Option(key: "bug.rendezvous_no_critical", help: "bug.rendezvous_no_critical=1: negative control for rendezvous-preempt: no critical section at all around rendezvous actions (the 2011 bug: C1 panic in the action's spinlock exit)", .flag),
         Option(key: "bug.rendezvous_plain_critical", help: "bug.rendezvous_plain_critical=1: negative control for rendezvous-preempt: an ordinary critical section around rendezvous actions (C1 panic)", .flag),
