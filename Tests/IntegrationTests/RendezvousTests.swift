@@ -124,6 +124,22 @@ final class RendezvousTests: QEMUTestCase {
         XCTAssertTrue(r.hasLine("End of test: FAILURE"))
     }
 
+    /// The mutex waits stop halting (as the benchmarks switch them at run
+    /// time) while the next waiter is halted: the unlock still wakes it. With
+    /// the wake-up gated on the switch (the control) it stays halted until the
+    /// suite's rescue after the spinner's bound.
+    func testUnlockWakesAWaiterThatHaltedBeforeTheWaitsStoppedHalting() throws {
+        let cmdline = "run=rendezvous-handoff tick=0 rendezvous.handoff_flip=1"
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: cmdline, timeout: 60))
+        assertPassed(r)
+        XCTAssertTrue(r.hasLine("  rendezvous-handoff: the mutex waits stop halting while the next waiter is halted (rendezvous.handoff_flip)"))
+        XCTAssertTrue(r.passes.contains { $0.hasPrefix("rendezvous-handoff: the next waiter got the mutex while ") })
+        let c = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: cmdline + " bug.rendezvous_gated_wake=1", timeout: 60))
+        XCTAssertEqual(c.status, 3, "the suite must fail: \(c.statusDescription)")
+        XCTAssertTrue(c.fails.contains { $0.hasPrefix("rendezvous-handoff: the next waiter got the mutex while ") })
+        XCTAssertTrue(c.hasLine(containing: "!!! got the mutex only after "))
+    }
+
     /// A rendezvous started where it can never finish (an action run from a
     /// spin loop, the cpusync caller's own function) ends in a named panic at
     /// once, not in a watchdog's report 10 s later.

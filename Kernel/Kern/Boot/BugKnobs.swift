@@ -66,6 +66,10 @@ enum BugKnobs {
     /// preemption may switch to a busy thread first; the next waiter stays
     /// halted for as long as that thread runs. docs/rendezvous.md.
     nonisolated(unsafe) static var rendezvousLateWake = false
+    /// rendezvous-handoff (tick=0, rendezvous.handoff_flip=1): the mutex's
+    /// unlock wakes its waiters only if the mutex waits halt at that moment;
+    /// a waiter that halted before they were switched off is never woken.
+    nonisolated(unsafe) static var rendezvousGatedWake = false
     /// panic-lockheld: panic stops the other CPUs with a fixed (maskable) IPI
     /// instead of an NMI; a CPU spinning with interrupts off never stops and the
     /// dump reports "timeout stopping cpus" naming it. docs/panic.md.
@@ -94,6 +98,7 @@ enum BugKnobs {
         rendezvousDoubleClaim = KernelOptions.flag("bug.rendezvous_double_claim", default: false)
         rendezvousRacyClaim = KernelOptions.flag("bug.rendezvous_racy_claim", default: false)
         apTwoFlags = KernelOptions.flag("bug.ap_two_flags", default: false)
+        rendezvousGatedWake = KernelOptions.flag("bug.rendezvous_gated_wake", default: false)
         rendezvousActionWakes = KernelOptions.flag("bug.rendezvous_action_wakes", default: false)
         rendezvousLateWake = KernelOptions.flag("bug.rendezvous_late_wake", default: false)
         ipiqNoRecheck = KernelOptions.flag("bug.ipiq_norecheck", default: false)
@@ -124,7 +129,7 @@ enum BugKnobs {
             (waitNoRecheck, "bug.wait_norecheck"), (rendezvousLateWake, "bug.rendezvous_late_wake"),
             (waitUnpinned, "bug.wait_unpinned"), (rendezvousNoCritical, "bug.rendezvous_no_critical"),
             (waitIgnoreRefused, "bug.wait_ignore_refused"), (rendezvousRacyClaim, "bug.rendezvous_racy_claim"),
-            (apTwoFlags, "bug.ap_two_flags"),
+            (apTwoFlags, "bug.ap_two_flags"), (rendezvousGatedWake, "bug.rendezvous_gated_wake"),
         ]
         for (set, name) in on where set {
             Console.line { $0.write("NEGATIVE CONTROL: "); $0.write(name); $0.write(" puts a known bug back on purpose") }

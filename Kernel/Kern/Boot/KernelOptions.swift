@@ -49,6 +49,7 @@ enum KernelOptions {
         Option(key: "bug.cpusync_early_release", help: "bug.cpusync_early_release=1: negative control for cpusync: remotes released before the caller's function ends", .flag),
         Option(key: "bug.c3_window", help: "bug.c3_window=1: negative control for preempt: critnest lowered after interrupts are back on, window widened (C3)", .flag),
         Option(key: "bug.ap_two_flags", help: "bug.ap_two_flags=1: negative control for smp with smp.late_ap_ms: the AP reads its bring-up state and the boot CPU writes abandoned, no compare-and-swap (S1: left out and online)", .flag),
+        Option(key: "bug.rendezvous_gated_wake", help: "bug.rendezvous_gated_wake=1: negative control for rendezvous-handoff with rendezvous.handoff_flip=1 (tick=0): the mutex wakes its waiters only while its waits halt (a halted waiter is stranded)", .flag),
         Option(key: "bug.rendezvous_racy_claim", help: "bug.rendezvous_racy_claim=1: negative control for rendezvous: the pending bit is claimed by a plain load and store, not an atomic test-and-clear (C4 panic)", .flag),
         Option(key: "bug.rendezvous_no_critical", help: "bug.rendezvous_no_critical=1: negative control for rendezvous-preempt: no critical section at all around rendezvous actions (the 2011 bug: C1 panic in the action's spinlock exit)", .flag),
         Option(key: "bug.rendezvous_plain_critical", help: "bug.rendezvous_plain_critical=1: negative control for rendezvous-preempt: an ordinary critical section around rendezvous actions (C1 panic)", .flag),
@@ -57,6 +58,7 @@ enum KernelOptions {
         Option(key: "bug.rendezvous_late_wake", help: "bug.rendezvous_late_wake=1: negative control for rendezvous-handoff (tick=0): the rendezvous mutex wakes its halted waiters only after its unlock's section closed (and may have switched away)", .flag),
         Option(key: "rendezvous.refuse_sends", help: "rendezvous.refuse_sends=N: test hook: the first N rendezvous IPIs are reported refused by the local APIC without being sent (each must be retried)", .int),
         Option(key: "rendezvous.action_spinlock", help: "rendezvous.action_spinlock=0: rendezvous-preempt's actions take no spinlock (with bug.rendezvous_no_critical nothing may trip: the spinlock is the path)", .int),
+        Option(key: "rendezvous.handoff_flip", help: "rendezvous.handoff_flip=1: rendezvous-handoff switches the mutex waits to spinning while the next waiter is halted (it must still be woken)", .int),
         Option(key: "rendezvous.window_cycles", help: "rendezvous.window_cycles=N: how long rendezvous-preempt holds critical_exit's window open (default 20000 TSC cycles)", .int),
         Option(key: "panic", help: "panic=exit|halt|reboot|monitor: after the panic dump, leave QEMU (default), stop for gdb, reset, or a post-mortem monitor"),
         Option(key: "test.stop_window_ms", help: "test.stop_window_ms=N: test hook for panic-halt: the stopper waits N ms between its pending mask and its NMIs", .int),
@@ -121,7 +123,7 @@ enum KernelOptions {
     /// The options suites read when they run (the monitor's `run` may set them).
     static let runtimeKeys: [StaticString] = ["torture.seconds", "bsd4.window_us", "bsd4.poke_hold_us", "bsd4.refuse_every", "bsd4.deliver_delay_us", "ipiq.min_per_pair", "litmus.iterations",
                                               "litmus.tests", "litmus.ms", "litmus.sb_cap_ms", "bench.ms",
-                                              "rendezvous.window_cycles", "rendezvous.action_spinlock"]
+                                              "rendezvous.window_cycles", "rendezvous.action_spinlock", "rendezvous.handoff_flip"]
 
     /// Options a monitor command set for its own run (`run SUITE key=value`),
     /// consulted before the boot command line.

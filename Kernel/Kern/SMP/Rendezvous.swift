@@ -159,8 +159,13 @@ enum Rendezvous {
         }
         // W1: the unlock's locked add is the fence before the waiters' slots;
         // they are woken before the spinlock section can switch this thread out.
+        // Not gated on `halting`: a waiter decided to halt from its own, earlier
+        // read of it, and the benchmarks switch it at run time; a slot is
+        // non-zero only if somebody really halted.
         lock.unlockInTurn {
-            if HaltingWait.halting[WaitKind.rendezvousMutex.rawValue] { HaltingWait.wakeAll(channel: mutexChannel) }
+            if !BugKnobs.rendezvousGatedWake || HaltingWait.halting[WaitKind.rendezvousMutex.rawValue] {
+                HaltingWait.wakeAll(channel: mutexChannel)
+            }
         }
         return waits
     }
