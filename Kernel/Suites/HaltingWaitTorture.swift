@@ -32,23 +32,15 @@ enum HaltingWaitTorture {
         let waiterCPU = cpus.nth(cpus.count - 1)!, wakerCPU = cpus.nth(cpus.count - 2)!
         if Clock.enabled { t.note { $0.write("the periodic tick is on: it rescues a lost wake-up within a tick (use tick=0)") } }
         if BugKnobs.waitNoRecheck { t.note { $0.write("negative control: a halting wait halts without re-checking its condition") } }
-        flag.store(0, ordering: .relaxed); ack.store(0, ordering: .relaxed); lastRound.store(0, ordering: .relaxed)
-        let saved = HaltingWait.halting[WaitKind.torture.rawValue]
-        HaltingWait.halting[WaitKind.torture.rawValue] = true
-        defer { HaltingWait.halting[WaitKind.torture.rawValue] = saved }
-        let seconds = UInt64(max(1, KernelOptions.int("torture.seconds", default: 2)))
-        // [0] rounds, [1] IPIs sent, [2] no IPI needed, [3] lost (the waker's);
-        // [8] passes caught by the re-check, [9] HLTs (the waiter's)
-        let c = SharedCounters()
         let refusedBefore = HaltingWait.refusedWakes.load(ordering: .relaxed)
         if HaltingWait.refuseEvery != 0 { t.note { $0.write("the first try of one wake-up IPI in "); $0.dec(HaltingWait.refuseEvery); $0.write(" is refused (wait.refuse_wakes)") } }
         if BugKnobs.waitIgnoreRefused { t.note { $0.write("negative control: a refused wake-up IPI is not sent again") } }
-        guard let waiter = Thread.spawn("wait-waiter", cpu: waiterCPU, { HaltingWaitTorture.waiter(c) }),
-              let waker = Thread.spawn("wait-waker", cpu: wakerCPU, { HaltingWaitTorture.waker(waiterCPU, seconds, c) }) else {
-            t.check(false, "spawn the waiter and the waker"); return
-        }
-        waker.join()
-        waiter.join()
+        // [0] rounds, [1] IPIs sent, [2] no IPI needed, [3] lost (the waker's);
+        // [8] passes caught by the re-check, [9] HLTs (the waiter's)
+        guard let c = HaltingWaitRounds.run(&t, reset: {
+            flag.store(0, ordering: .relaxed); ack.store(0, ordering: .relaxed); lastRound.store(0, ordering: .relaxed)
+        }, waiter: "wait-waiter", on: waiterCPU, { HaltingWaitTorture.waiter($0) },
+           waker: "wait-waker", on: wakerCPU, { HaltingWaitTorture.waker(waiterCPU, $0, $1) }) else { return }
         let (rounds, ipis, quiet, lost, caught, halts) = (c.values[0], c.values[1], c.values[2], c.values[3], c.values[8], c.values[9])
         Console.line { l in
             l.write("wait-wakeup: "); l.dec(rounds); l.write(" rounds, CPU "); l.dec(wakerCPU); l.write(" waking CPU "); l.dec(waiterCPU)
