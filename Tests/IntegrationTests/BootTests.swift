@@ -142,7 +142,7 @@ final class BootTests: QEMUTestCase {
     }
 
     /// Suites that need two CPUs and say SKIP on one.
-    static let multiCPUSuites = ["spinlock-torture", "ipiq-torture", "ipiq-flood", "ipiq-wakeup", "wait-wakeup", "rendezvous-preempt", "rendezvous-handoff",
+    static let multiCPUSuites = ["spinlock-torture", "ipiq-torture", "ipiq-flood", "ipiq-wakeup", "wait-wakeup", "rendezvous-preempt", "rendezvous-handoff", "rv-in-cpusync",
                                  "tlb-shootdown", "nmi", "litmus"]
 
     private func assertSuitesRan(_ r: QEMUResult, _ suites: [String], skipping: [String] = [],
