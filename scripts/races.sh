@@ -14,7 +14,10 @@
 #   with the fix:     QEMU exit status 1, no `FAIL:` line, the suite's
 #                     `End of test: SUCCESS`, race-window hits > 0 (seed 004's
 #                     suite panics on purpose: status 5, every other CPU stopped
-#                     by the NMI, no `timeout stopping cpus`, no `FAIL:` line);
+#                     by the NMI, no `timeout stopping cpus`, no `FAIL:` line,
+#                     and its hits are the `window-hit:` lines: a CPU the NMI
+#                     caught with interrupts off, holding a spinlock, read from
+#                     its saved RFLAGS and its held-lock count);
 #   with the control: the expected failure: the control's QEMU status (3 or 5)
 #                     and its line (the named panic or FAIL line).
 # Exit status: 0 when every row is right; 1 when any row is wrong (the README
@@ -38,7 +41,7 @@ while [ $# -gt 0 ]; do
     --update-readme) readme=1; shift;;
     --fix-options) fixextra="$2"; shift 2;;
     --control-options) controlover="$2"; shift 2;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0;;
     *) echo "races.sh: unknown argument '$1' (try --help)" >&2; exit 2;;
   esac
 done
@@ -50,7 +53,7 @@ mkdir -p "$out"
 smp=4
 
 # seed | mechanism | origin | suite | fix options | control option | hits pattern
-# (sed, from the fixed log; "-": seed 004's own count) | QEMU status with the fix
+# (sed, from the fixed log; "-": seed 004's window-hit lines) | QEMU status with the fix
 # | QEMU status with the control | control failure pattern (grep)
 table() {
 cat <<'EOF'
@@ -103,12 +106,16 @@ while IFS='|' read -r seed mech origin suite fixopt control hits fixstatus ctlst
   [ "$fixq" = "$fixstatus" ] || why+=("QEMU status $fixq, not $fixstatus")
   [ "$nfail" = 0 ] || why+=("$nfail FAIL lines")
   if [ "$seed" = 004 ]; then
-    # Hits: CPUs the NMI caught running (each saved a frame), the lock holder
-    # among them spinning with interrupts off. Right only if every one stopped.
-    n=$(grep -c '^CPU [0-9]*: stopped at rip' "$fixlog")
+    # Hits: CPUs the NMI caught spinning with interrupts off (IF clear in the
+    # frame it saved) while holding a spinlock, which no maskable IPI could
+    # have stopped: the suite's `window-hit:` lines. Right only if every other
+    # CPU stopped and saved a frame.
+    n=$(grep -c '^window-hit: panic-lockheld: cpu=[0-9]* .*if=0 spinlocks=[1-9]' "$fixlog")
+    stopped=$(grep -c '^CPU [0-9]*: stopped at rip' "$fixlog")
     grep -q '^timeout stopping cpus' "$fixlog" && why+=("a CPU did not stop")
     grep -q "^stop: NMI to CPUs .*; all $((smp - 1)) stopped" "$fixlog" || why+=("no NMI stop of all $((smp - 1)) CPUs")
-    [ "$n" = $((smp - 1)) ] || why+=("$n stopped CPUs saved a frame, not $((smp - 1))")
+    [ "$stopped" = $((smp - 1)) ] || why+=("$stopped stopped CPUs saved a frame, not $((smp - 1))")
+    [ "$n" -gt 0 ] || why+=("race window not hit (no CPU stopped with interrupts off holding a lock)")
     good="SUCCESS (every CPU stopped)"
   else
     n=$(sed -n "$hits" "$fixlog" | head -1)

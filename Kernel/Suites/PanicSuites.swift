@@ -39,7 +39,7 @@ enum PanicSuites {
     nonisolated(unsafe) static var heldMutex: Mutex? = nil
     nonisolated(unsafe) static var dumpCounters: SharedCounters? = nil
     static let lockHeldSuite = TestSuite(name: "panic-lockheld", kind: .fatal,
-        summary: "CPU B holds a spinlock with interrupts off; the dump takes it: B NMI-stopped, dump completes", body: { _ in
+        summary: "CPU B holds a spinlock with interrupts off; the dump takes it: B NMI-stopped, dump completes", body: { t in
             guard let b = SMP.online.nth(1) else { Console.print("panic-lockheld: needs 2 CPUs"); return }
             let m = Mutex("panic-lockheld mutex")
             heldMutex = m
@@ -52,12 +52,18 @@ enum PanicSuites {
                 PanicSuites.lockHeld.store(true, ordering: .releasing)
                 PanicLockSuites.holdUntilAsked(PanicSuites.heldMutex)
             })
-            _ = spinUntil(milliseconds: 2000) { PanicSuites.lockHeld.load(ordering: .acquiring) }
+            // The race needs B inside the lock with interrupts off when the
+            // panic comes: a panic without it would prove nothing (no panic then).
+            let held = spinUntil(milliseconds: 2000) { PanicSuites.lockHeld.load(ordering: .acquiring) }
+            guard held else {
+                t.check(false, "CPU B took the spinlock with interrupts off within 2 s (it did not: no panic)")
+                return
+            }
             startHeartbeats(except: CPUMask(b))
             Panic.dumpHook = {
                 let t0 = TSC.now
-                PanicSuites.suiteLock.lock()                // held by stopped CPU B: bypassed (E4)
-                PanicSuites.suiteLock.unlock()              // a no-op: it was never taken
+                PanicSuites.windowHits()
+                PanicSuites.bypassedUnlockIsANoOp()         // held by stopped CPU B: bypassed (E4)
                 PanicSuites.heldMutex?.lock()               // held by B's thread: taken over (E4)
                 PanicSuites.heldMutex?.unlock()
                 _ = Sleep.sleep(on: 0xDEAD, timeoutTicks: 100)   // E3: returns at once
@@ -80,6 +86,41 @@ enum PanicSuites {
             Console.print("panic-lockheld: CPU B holds the suite's spinlock with interrupts off; a panic follows")
             panic("panic-lockheld: the dump takes a lock a stopped CPU holds")
         })
+
+    /// The seed-004 window, read from the stopped CPUs' saved state: a CPU the
+    /// NMI caught with interrupts off (IF clear in its saved RFLAGS) while it
+    /// held a spinlock, which a maskable stop IPI could never have stopped.
+    /// One `window-hit:` line per such CPU (scripts/races.sh counts them).
+    static func windowHits() {
+        StopCPUs.stoppedMask.forEach { cpu in
+            guard let f = StopCPUs.frames?[cpu] else { return }
+            let locks = PanicDump.spinlocksHeld(cpu)
+            guard f.rflags & CPU.interruptFlag == 0 && locks > 0 else { return }
+            Console.line { l in
+                l.write("window-hit: panic-lockheld: cpu="); l.dec(cpu); l.write(" rflags="); l.hex(f.rflags)
+                l.write(" if=0 spinlocks="); l.dec(locks); l.write(" lock-owner="); l.dec(Int(suiteLock.raw.owner.load(ordering: .relaxed)))
+            }
+        }
+    }
+
+    /// E4 on the panic thread: the spinlock stopped CPU B holds is passed
+    /// through, and the matching unlock is a no-op (no ticket taken, none
+    /// served), with the spinlock section, critnest, IF and the held count
+    /// exactly as for a real acquisition and release. Three lines: before,
+    /// inside, after (the test compares them).
+    static func bypassedUnlockIsANoOp() {
+        func show(_ what: StaticString) {
+            Console.line { l in
+                l.write("dump: bypassed spinlock "); l.write(what); l.write(": ")
+                PanicLockSuites.writeCounters(suiteLock.raw, &l); l.write("; "); PanicLockSuites.writeAccounting(&l)
+            }
+        }
+        show("before")
+        suiteLock.lock()                                    // bare: each side is observed
+        show("inside")
+        suiteLock.unlock()                                  // the pass: a no-op
+        show("after")
+    }
 
     /// Every CPU panics at the same instant: exactly one owner (E1).
     static let all = TestSuite(name: "panic-all", kind: .fatal,

@@ -63,7 +63,51 @@ final class PanicTests: QEMUTestCase {
                           "the dump went through the held locks; cpusync and rendezvous ran here only (\(accel), -smp \(smp))")
             let row = r.lines.first { $0.hasPrefix("                   1  lock-holder") } ?? ""
             XCTAssertFalse(row.isEmpty, "CPU 1 was stopped inside the lock holder")
+            // The seed-004 window, from CPU 1's saved frame and lock count: the
+            // NMI caught it with IF clear, holding the suite's spinlock (one
+            // hit: the heartbeat CPUs run with interrupts on and no lock).
+            let hits = r.lines.filter { $0.hasPrefix("window-hit: panic-lockheld: ") }
+            XCTAssertEqual(hits.count, 1, "\(hits) (\(accel), -smp \(smp))")
+            XCTAssertTrue(hits.first.map { $0.hasPrefix("window-hit: panic-lockheld: cpu=1 rflags=0x") && $0.hasSuffix(" if=0 spinlocks=1 lock-owner=1") } ?? false,
+                          "\(hits) (\(accel), -smp \(smp))")
+            XCTAssertTrue(r.hasLine("CPU 1: interrupts off when stopped, 1 spinlocks held"), "CPU 1's saved state")
+            assertBypassIsBalanced(r, "\(accel), -smp \(smp)")
         }
+    }
+
+    /// E4 on the panic thread (panic-lockheld's dump): before, inside and
+    /// after a pass through the spinlock stopped CPU 1 holds. The lock's
+    /// counters: no ticket taken, none served (the unlock was a no-op), one
+    /// pass recorded inside and none left after; the accounting (spinlock
+    /// section, critnest, IF, held locks) one level deeper inside, exactly
+    /// as before after.
+    private func assertBypassIsBalanced(_ r: QEMUResult, _ config: String, file: StaticString = #filePath, line: UInt = #line) {
+        func fields(_ what: String) -> [String: String]? {
+            guard let l = r.lines.first(where: { $0.hasPrefix("dump: bypassed spinlock \(what): ") }) else { return nil }
+            // "next N serving M owner O passes P; spin S crit C IF off locks L"
+            let words = l.dropFirst("dump: bypassed spinlock \(what): ".count).replacingOccurrences(of: ";", with: "").split(separator: " ")
+            var d: [String: String] = [:]
+            var i = 0
+            while i + 1 < words.count { d[String(words[i])] = String(words[i + 1]); i += 2 }
+            return d
+        }
+        guard let before = fields("before"), let inside = fields("inside"), let after = fields("after") else {
+            XCTFail("no bypassed-spinlock lines (\(config))", file: file, line: line); return
+        }
+        let keys = ["next", "serving", "owner", "passes", "spin", "crit", "IF", "locks"]
+        XCTAssertEqual(keys.filter { before[$0] == nil }, [], "\(before)", file: file, line: line)
+        XCTAssertEqual(before, after, "lock counters and accounting as they were after the no-op unlock (\(config))", file: file, line: line)
+        for k in ["next", "serving", "owner"] {
+            XCTAssertEqual(inside[k], before[k], "\(k): the pass took no ticket and changed no owner (\(config))", file: file, line: line)
+        }
+        XCTAssertEqual(before["owner"], "1", "CPU 1 holds the lock (\(config))", file: file, line: line)
+        XCTAssertEqual(before["passes"], "0", config, file: file, line: line)
+        XCTAssertEqual(inside["passes"], "1", "one pass recorded (\(config))", file: file, line: line)
+        XCTAssertEqual(Int(inside["spin"] ?? ""), Int(before["spin"] ?? "").map { $0 + 1 }, "spinlock section one deeper inside (\(config))", file: file, line: line)
+        XCTAssertEqual(Int(inside["locks"] ?? ""), Int(before["locks"] ?? "").map { $0 + 1 }, "one more lock held inside (\(config))", file: file, line: line)
+        XCTAssertEqual(inside["crit"], before["crit"], config, file: file, line: line)
+        XCTAssertEqual(before["IF"], "off", config, file: file, line: line)
+        XCTAssertEqual(inside["IF"], "off", config, file: file, line: line)
     }
 
     /// A panic raised in an IPI handler on CPU 0 (interrupt depth 1) while CPU 1
@@ -126,14 +170,40 @@ final class PanicTests: QEMUTestCase {
     }
 
     /// Every CPU panics at once: exactly one owner; the others are stopped.
+    /// test.stop_window_ms=100 holds the owner's stop open between its pending
+    /// mask and its NMIs, so that the other panics reach the claim and lose
+    /// (without it a loaded TCG host NMI-stopped every other CPU before its
+    /// own panic: 0 losers, E1 never contended).
     func testEveryCPUPanickingAtOnceHasOneOwner() throws {
         for (accel, smp) in PanicTests.configurations {
-            let r = try boot(QEMURun(smp: smp, accel: accel, cmdline: "run=panic-all", timeout: 120))
+            let r = try boot(QEMURun(smp: smp, accel: accel, cmdline: "run=panic-all test.stop_window_ms=100", timeout: 120))
             guard let header = r.lines.first(where: { $0.hasPrefix("panic: panic-all: every CPU panics (CPU ") }),
                   let owner = Int(header.split(separator: " ").last?.dropLast() ?? "") else {
                 XCTFail("no panic-all header"); continue
             }
             assertDump(r, "panic-all: every CPU panics", owner: owner, cpus: smp)
+            // The losers: at least one CPU lost the claim (a CPU the NMI stops
+            // before its own panic is no loser), and each one parked: listed
+            // by the dump, and NMI-stopped halted with interrupts off inside
+            // its panic() (Panic.begin and Panic.park are inlined there).
+            let config = "\(accel), -smp \(smp)"
+            guard let e1 = r.lines.first(where: { $0.hasPrefix("panic: 1 owner (E1), ") }),
+                  let losers = Int(e1.dropFirst("panic: 1 owner (E1), ".count).prefix { $0.isNumber }) else {
+                XCTFail("no E1 line (\(config))"); continue
+            }
+            XCTAssertGreaterThan(losers, 0, "some CPU lost the claim: \(e1) (\(config))")
+            let parked = e1.components(separatedBy: " parked (CPUs ").last.map { $0.dropLast().components(separatedBy: ", ").compactMap { Int($0) } } ?? []
+            XCTAssertEqual(parked.count, losers, "every loser parked: \(e1) (\(config))")
+            XCTAssertFalse(parked.contains(owner), "the owner is no loser (\(config))")
+            for c in parked {
+                guard let at = r.lines.firstIndex(where: { $0.hasPrefix("CPU \(c): stopped at rip 0x") }) else {
+                    XCTFail("loser CPU \(c) was not stopped (\(config))"); continue
+                }
+                let report = [r.lines[at]] + r.lines[(at + 1)...].prefix { !($0.hasPrefix("CPU ") && $0.contains(": stopped at rip ")) && !$0.hasPrefix("per-CPU state:") }
+                XCTAssertTrue(report.first?.contains("cpu_halt_forever") ?? false, "loser CPU \(c) halted for good (\(config)): \(report.first ?? "")")
+                XCTAssertTrue(report.contains("CPU \(c): interrupts off when stopped, 0 spinlocks held"), "loser CPU \(c) parked with interrupts off (\(config))")
+                XCTAssertTrue(report.contains { $0.hasPrefix("    #1  ") && $0.contains(" panic(_:) + 0x") }, "loser CPU \(c) parked inside its panic() (\(config)): \(Array(report))")
+            }
         }
     }
 
@@ -220,6 +290,17 @@ final class PanicTests: QEMUTestCase {
         XCTAssertTrue(r.hasLine("panic: leaving QEMU (panic=exit)"))
     }
 
+    /// Control: the header printed before the stop (bug.panic_print_before_stop):
+    /// the header's fault finds no other CPU stopped.
+    func testPrintBeforeStopControlFindsNoneStopped() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-header bug.panic_print_before_stop=1", timeout: 60))
+        XCTAssertEqual(r.status, 5, r.statusDescription)
+        XCTAssertTrue(r.hasLine("NEGATIVE CONTROL: bug.panic_print_before_stop puts a known bug back on purpose"))
+        XCTAssertTrue(r.hasLine("panic: other CPUs stopped: none of 0 asked (the stop had not finished)"),
+                      r.lines.first { $0.hasPrefix("panic: other CPUs") } ?? "no stop summary")
+        XCTAssertFalse(r.hasLine("panic: other CPUs stopped: 1, 2, 3 of 3 asked"))
+    }
+
     /// E8: CPU 1 runs the monitor's halt while CPU 0's panic is inside its
     /// stop, between the pending mask and the NMIs (test.stop_window_ms): CPU 1
     /// waits for the panic's NMI and is stopped by it; the dump completes.
@@ -238,6 +319,17 @@ final class PanicTests: QEMUTestCase {
         assertDump(r, "panic-midline: the console lock's holder is stopped mid-line", owner: 0, cpus: 4)
         XCTAssertTrue(r.hasLine("midline: CPU B is half way through this line"), "the half line ends on its own")
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("                   1  midline") }, "CPU 1 stopped holding the console")
+    }
+
+    /// Control: the emergency claim leaves the stopped CPU's half line open
+    /// (bug.console_midline_glue): the panic's first line is glued to it.
+    func testMidlineGlueControlGluesTheHeader() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-midline bug.console_midline_glue=1", timeout: 30))
+        XCTAssertEqual(r.status, 5, r.statusDescription)
+        XCTAssertFalse(r.hasLine("midline: CPU B is half way through this line"), "the half line was not ended")
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("midline: CPU B is half way through this linepanic: panic-midline: ") },
+                      r.lines.first { $0.hasPrefix("midline:") } ?? "no midline line")
+        XCTAssertFalse(r.lines.contains { $0.hasPrefix("panic: panic-midline: ") }, "no header at a line start")
     }
 
     /// E8: the monitor's halt on CPU 1 claims the stop first and holds its
@@ -282,6 +374,15 @@ final class PanicTests: QEMUTestCase {
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-ghost", timeout: 30))
         assertDump(r, "panic-ghost: panic while waiting with a ticket", owner: 0, cpus: 4)
         XCTAssertTrue(r.hasLine("ghost: after the holder's release: next 2 serving 2: free"),
+                      r.lines.first { $0.hasPrefix("ghost:") } ?? "no ghost: line")
+    }
+
+    /// Control: the ticket the panic owner waited with is not retired
+    /// (bug.panic_keep_ticket): the holder's release hands the lock to it.
+    func testKeptTicketControlLeavesAGhostHolder() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=panic-ghost bug.panic_keep_ticket=1", timeout: 30))
+        XCTAssertEqual(r.status, 5, r.statusDescription)
+        XCTAssertTrue(r.hasLine("ghost: after the holder's release: next 2 serving 1: HELD by an abandoned ticket"),
                       r.lines.first { $0.hasPrefix("ghost:") } ?? "no ghost: line")
     }
 

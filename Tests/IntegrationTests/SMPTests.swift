@@ -117,6 +117,26 @@ final class SMPTests: QEMUTestCase {
         XCTAssertEqual(c.status, 3, c.statusDescription)
         XCTAssertTrue(c.fails.contains { $0.hasPrefix("tlb-shootdown: after unmap no CPU could read the page (") })
         XCTAssertTrue(c.hasLine("End of test: FAILURE"))
+        for check in ["the window was hit: ", "every reader answered every order within 5 s (0 ",
+                      "every CPU had flushed when unmap returned (0 of ", "the probing readers read the mapped page ",
+                      "no probe after unmap returned could read the page (0 ", "the freed-stack reader on CPU 3 answered"] {
+            XCTAssertTrue(r.passes.contains { $0.hasPrefix("tlb-shootdown: " + check) }, check)
+        }
+        // The flush before the clear: a reader probing between its flush and
+        // the clear caches the old translation again and reads through it
+        // after unmap returned.
+        let f = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=tlb-shootdown bug.tlb_flush_before_clear=1", timeout: 90))
+        XCTAssertEqual(f.status, 3, f.statusDescription)
+        XCTAssertTrue(f.fails.contains { $0.hasPrefix("tlb-shootdown: no probe after unmap returned could read the page (") },
+                      "\(f.fails)")
+        XCTAssertTrue(f.hasLine("End of test: FAILURE"))
+        // The initiator leaves the rendezvous before the participants' exits:
+        // unmap returns before every CPU flushed.
+        let e = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=tlb-shootdown bug.rendezvous_no_exit_wait=1", timeout: 90))
+        XCTAssertEqual(e.status, 3, e.statusDescription)
+        XCTAssertTrue(e.fails.contains { $0.hasPrefix("tlb-shootdown: every CPU had flushed when unmap returned (") },
+                      "\(e.fails)")
+        XCTAssertTrue(e.hasLine("End of test: FAILURE"))
         if Accel.kvmUsable {
             let k = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: "run=tlb-shootdown", timeout: 120))
             assertPassed(k)

@@ -32,6 +32,7 @@ public struct KtraceEvent: Equatable, Sendable {
         "cpusync.begin": ("mask", ""), "cpusync.end": ("mask", ""),
         "bsd4.resched": ("target", "reason"), "migrate": ("thread", "target"),
         "nmi.stop": ("cpu", ""),
+        "bsd4.user": ("thread", ""), "bsd4.kernel": ("thread", ""), "spin.wait": ("cycles", ""),
     ]
 
     /// Named arguments for display, in a fixed order. A mask reads better in hex.
@@ -58,7 +59,8 @@ public enum KtraceFamily: String, CaseIterable, Sendable {
         case "ipi.send", "ipi.recv", "ipi.coalesced": self = .ipi
         case "rdv.setup", "rdv.action", "rdv.teardown", "rdv.enter", "rdv.exit": self = .rdv
         case "cpusync.begin", "cpusync.end": self = .cpusync
-        case "bsd4.resched", "migrate": self = .bsd4
+        case "bsd4.resched", "migrate", "bsd4.user", "bsd4.kernel": self = .bsd4
+        case "spin.wait": self = .sched
         case "nmi.stop": self = .nmi
         default: self = .other
         }

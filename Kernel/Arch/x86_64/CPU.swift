@@ -176,7 +176,9 @@ enum CPU {
     static func restoreFlags(_ f: UInt64) { _writeFlags(f) }
     /// Returns the previous RFLAGS and leaves interrupts disabled.
     static func saveFlagsAndDisableInterrupts() -> UInt64 { _saveFlagsCli() }
-    static var interruptsEnabled: Bool { _readFlags() & (1 << 9) != 0 }
+    /// RFLAGS.IF (bit 9), also for a saved frame's rflags.
+    static let interruptFlag: UInt64 = 1 << 9
+    static var interruptsEnabled: Bool { _readFlags() & interruptFlag != 0 }
     static func rdtsc() -> UInt64 { _rdtsc() }
     static func cpuid(_ leaf: UInt32, _ subleaf: UInt32 = 0) -> CPUIDResult {
         var r: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)

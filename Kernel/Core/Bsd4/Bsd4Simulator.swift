@@ -152,10 +152,12 @@ public final class Bsd4Simulator {
 
     /// resetpriority's store, move and poke, run on CPU `here`.
     private func resetpriority(_ lp: Bsd4SimLwp, to p: Bsd4Priority, here: Int) {
-        let r = queues.reposition(lp, to: p)
         let target = lp.lastCPU
-        switch Bsd4Poke.decide(r, newPriority: p.priority, target: target, thisCPU: here,
-                               targetReady: rdyprocmask.contains(target), targetUpri: pcpu[target].upri) {
+        let r = queues.resetpriority(lp, to: p, target: target, thisCPU: here,
+                                     targetDesignatesLwp: pcpu[target].uschedcp == lp.id,
+                                     targetReady: rdyprocmask.contains(target), targetUpri: pcpu[target].upri)
+        if let u = r.ownUpri { pcpu[here].upri = u }
+        switch r.poke {
         case .none: break
         case .local:
             needResched[here] = true
@@ -176,40 +178,45 @@ public final class Bsd4Simulator {
     }
 
     private func recalculate(_ lp: Bsd4SimLwp, here: Int) {
-        let r = Bsd4Estcpu.recalculate(lp.est, now: schedTick, runqcount: queues.runqcount, ncpus: ncpus,
-                                       cls: lp.spec.cls, niceOrRtprio: lp.spec.niceOrRtprio,
-                                       decay: workload.decay)
+        apply(Bsd4Estcpu.recalculate(lp.est, now: schedTick, runqcount: queues.runqcount, ncpus: ncpus,
+                                     cls: lp.spec.cls, niceOrRtprio: lp.spec.niceOrRtprio, decay: workload.decay),
+              to: lp, here: here)
+    }
+
+    private func apply(_ r: Bsd4Recalculation, to lp: Bsd4SimLwp, here: Int) {
         lp.est = r.state
         if r.kind == .sleptLong { counters.sleptLong += 1 }
         if let p = r.priority { resetpriority(lp, to: p, here: here) }
     }
 
     private func schedulerClock(_ lp: Bsd4SimLwp, on c: Int) {
-        lp.est.cpticks += 1
-        let t = Bsd4Estcpu.clockTick(estcpu: lp.est.estcpu, rrcount: pcpu[c].rrcount)
+        let t = Bsd4SchedulerClock.tick(lp.est, rrcount: pcpu[c].rrcount, cls: lp.spec.cls,
+                                        niceOrRtprio: lp.spec.niceOrRtprio)
         pcpu[c].rrcount = t.rrcount
         if t.resched {
             needResched[c] = true
             counters.roundRobin += 1
         }
-        lp.est.estcpu = t.estcpu
-        resetpriority(lp, to: Bsd4Priority.compute(lp.spec.cls, niceOrRtprio: lp.spec.niceOrRtprio,
-                                                   estcpu: lp.est.estcpu, batch: lp.est.batch), here: c)
+        lp.est = t.state
+        resetpriority(lp, to: t.priority, here: c)
     }
 
     /// DragonFly's schedcpu_stats, on CPU 0.
     private func scan() {
         for lp in lwps where lp.state != .notStarted {
-            if case .sleeping = lp.state { lp.est.slptime += 1 }
-            if lp.est.slptime <= 1 { recalculate(lp, here: 0) }
+            var asleep = false
+            if case .sleeping = lp.state { asleep = true }
+            let s = Bsd4ScanStep.decide(lp.est, asleep: asleep, secondTick: true, now: schedTick,
+                                        runqcount: queues.runqcount, ncpus: ncpus, cls: lp.spec.cls,
+                                        niceOrRtprio: lp.spec.niceOrRtprio, decay: workload.decay)
+            lp.est = s.state
+            if let r = s.recalculation { apply(r, to: lp, here: 0) }
         }
     }
 
     private func install(_ lp: Bsd4SimLwp, on c: Int) {
         curprocmask.insert(c)
-        pcpu[c].upri = lp.priority
-        pcpu[c].uschedcp = lp.id
-        pcpu[c].rrcount = 0
+        pcpu[c] = Bsd4Designation.install.apply(to: pcpu[c], lwp: lp.id, priority: lp.priority)
         lp.state = .running(cpu: c)
         lp.lastCPU = c
         counters.installs += 1
@@ -229,14 +236,12 @@ public final class Bsd4Simulator {
             pcpu[c].upri = lp.priority
         case .take:
             curprocmask.insert(c)
-            pcpu[c].uschedcp = lp.id
-            pcpu[c].upri = lp.priority
+            pcpu[c] = Bsd4Designation.take.apply(to: pcpu[c], lwp: lp.id, priority: lp.priority)
             lp.state = .running(cpu: c)
             lp.lastCPU = c
         case .steal:
             let old = lwps[cur!]
-            pcpu[c].uschedcp = lp.id
-            pcpu[c].upri = lp.priority
+            pcpu[c] = Bsd4Designation.steal.apply(to: pcpu[c], lwp: lp.id, priority: lp.priority)
             lp.state = .running(cpu: c)
             lp.lastCPU = c
             counters.steals += 1
@@ -250,8 +255,7 @@ public final class Bsd4Simulator {
     /// release_curproc(lp) on CPU c.
     private func release(_ lp: Bsd4SimLwp, on c: Int) {
         guard pcpu[c].uschedcp == lp.id else { return }
-        pcpu[c].uschedcp = nil
-        pcpu[c].upri = Bsd4.priBaseNull
+        pcpu[c] = pcpu[c].released()
         curprocmask.remove(c)
         if case .running = lp.state { lp.state = .inKernel }
         if case .take(let nlp) = queues.chooseproc(cpu: c, current: nil) { install(nlp, on: c) }
@@ -262,20 +266,20 @@ public final class Bsd4Simulator {
         queues.insert(lp)
         lp.state = .queued
         scancpu += 1
-        let pick = Bsd4CPUPick.choose(lwpPriority: lp.priority, lwpMask: lp.cpuMask, scancpu: scancpu,
-                                      ncpus: ncpus, curprocmask: curprocmask, rdyprocmask: rdyprocmask,
-                                      upri: { pcpu[$0].upri })
-        switch Bsd4Delivery.decide(target: pick.cpu, thisCPU: here, targetUpri: pcpu[pick.cpu].upri,
-                                   thisHasUschedcp: pcpu[here].uschedcp != nil, lwpPriority: lp.priority) {
+        let d = Bsd4SetrunqueueDecision.decide(lwpPriority: lp.priority, lwpMask: lp.cpuMask, scancpu: scancpu,
+                                               ncpus: ncpus, online: CPUMask.first(ncpus), thisCPU: here,
+                                               thisHasUschedcp: pcpu[here].uschedcp != nil,
+                                               curprocmask: curprocmask, rdyprocmask: rdyprocmask,
+                                               upri: { pcpu[$0].upri })
+        if let t = d.claim { rdyprocmask.remove(t) }
+        switch d.delivery {
         case .nothing: break
         case .localWakeHelper: helperWoken[here] = true
         case .localResched: needResched[here] = true
         case .remoteResched(let t):
-            rdyprocmask.remove(t)
             sendResched(t)
             counters.remoteResched += 1
         case .remoteWakeHelper(let t):
-            rdyprocmask.remove(t)
             helperWoken[t] = true
             counters.remoteWakeHelper += 1
         }
@@ -290,32 +294,23 @@ public final class Bsd4Simulator {
         rdyprocmask.insert(c)
         needResched[c] = false
         pcpu[c].rrcount = 0
-        switch Bsd4HelperStep.decide(hasUschedcp: curprocmask.contains(c), runqcount: queues.runqcount) {
-        case .fill:
-            if case .take(let nlp) = queues.chooseproc(cpu: c, current: nil) {
-                install(nlp, on: c)
-            } else if wasIPI {
-                counters.spuriousIPIs += 1
-            }
-        case .challenge:
-            let cur = lwps[pcpu[c].uschedcp!]
-            switch queues.chooseproc(cpu: c, current: cur) {
-            case .take(let nlp):
-                install(nlp, on: c)
+        let cur = pcpu[c].uschedcp.map { lwps[$0] }
+        let pass = queues.helperPass(cpu: c, current: cur, curprocmask: curprocmask, rdyprocmask: rdyprocmask,
+                                     ncpus: ncpus)
+        if let nlp = pass.install {
+            install(nlp, on: c)
+            if let cur {
                 // The displaced lwp finds out on its way back to user mode.
                 cur.state = .inKernel
                 acquire(cur, on: c)
-            case .keepCurrent, .nothing:
-                if wasIPI { counters.spuriousIPIs += 1 }
-                if let t = Bsd4HelperStep.chainTarget(curprocmask: curprocmask, rdyprocmask: rdyprocmask,
-                                                      ncpus: ncpus) {
-                    rdyprocmask.remove(t)
-                    helperWoken[t] = true
-                    counters.chains += 1
-                }
             }
-        case .idle:
-            if wasIPI { counters.spuriousIPIs += 1 }
+        } else if wasIPI {
+            counters.spuriousIPIs += 1
+        }
+        if let t = pass.chain {
+            rdyprocmask.remove(t)
+            helperWoken[t] = true
+            counters.chains += 1
         }
     }
 

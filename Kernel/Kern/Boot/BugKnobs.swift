@@ -74,6 +74,25 @@ enum BugKnobs {
     /// instead of an NMI; a CPU spinning with interrupts off never stops and the
     /// dump reports "timeout stopping cpus" naming it. docs/panic.md.
     nonisolated(unsafe) static var panicStopIPI = false
+    /// panic-header: the panic prints its header before it stops the other
+    /// CPUs (the order before FreeBSD r228424); the header's fault then finds
+    /// none stopped (E2). docs/panic.md.
+    nonisolated(unsafe) static var panicPrintBeforeStop = false
+    /// panic-ghost: the panic leaves the ticket it was waiting with in place
+    /// (no TicketWaits retirement); the holder's later release hands the lock
+    /// to that ghost (E4). docs/panic.md.
+    nonisolated(unsafe) static var panicKeepTicket = false
+    /// panic-midline: the console's emergency claim does not end the half line
+    /// a stopped CPU left; the panic header is glued to it. docs/panic.md.
+    nonisolated(unsafe) static var consoleMidlineGlue = false
+    /// tlb-shootdown: the remote TLBs are flushed before the page-table entry
+    /// is cleared; a CPU that reads the page in between caches the old
+    /// translation again, and keeps it after unmap returns. docs/rendezvous.md.
+    nonisolated(unsafe) static var tlbFlushBeforeClear = false
+    /// tlb-shootdown (and every rendezvous): the initiator leaves as soon as
+    /// its own part is done, without waiting for the participants' exits; a
+    /// shootdown returns before every CPU flushed. docs/rendezvous.md.
+    nonisolated(unsafe) static var rendezvousNoExitWait = false
     /// bind-torture: the switch path moves a thread to its target without
     /// looking at BOUND (seed 001, NetBSD's mi_switch before the fix); a bound
     /// thread holding a passive reference moves and its release panics (B3).
@@ -114,6 +133,11 @@ enum BugKnobs {
         tlbLocalOnly = KernelOptions.flag("bug.tlb_local_only", default: false)
         bsd4RemoteAssert = KernelOptions.flag("bug.bsd4_remote_assert", default: false)
         migrateIgnoresBound = KernelOptions.flag("bug.migrate_ignores_bound", default: false)
+        panicPrintBeforeStop = KernelOptions.flag("bug.panic_print_before_stop", default: false)
+        panicKeepTicket = KernelOptions.flag("bug.panic_keep_ticket", default: false)
+        consoleMidlineGlue = KernelOptions.flag("bug.console_midline_glue", default: false)
+        tlbFlushBeforeClear = KernelOptions.flag("bug.tlb_flush_before_clear", default: false)
+        rendezvousNoExitWait = KernelOptions.flag("bug.rendezvous_no_exit_wait", default: false)
     }
 
     /// The boot line that says which controls are on (none: nothing printed).
@@ -130,6 +154,9 @@ enum BugKnobs {
             (waitUnpinned, "bug.wait_unpinned"), (rendezvousNoCritical, "bug.rendezvous_no_critical"),
             (waitIgnoreRefused, "bug.wait_ignore_refused"), (rendezvousRacyClaim, "bug.rendezvous_racy_claim"),
             (apTwoFlags, "bug.ap_two_flags"), (rendezvousGatedWake, "bug.rendezvous_gated_wake"),
+            (panicPrintBeforeStop, "bug.panic_print_before_stop"), (panicKeepTicket, "bug.panic_keep_ticket"),
+            (consoleMidlineGlue, "bug.console_midline_glue"), (tlbFlushBeforeClear, "bug.tlb_flush_before_clear"),
+            (rendezvousNoExitWait, "bug.rendezvous_no_exit_wait"),
         ]
         for (set, name) in on where set {
             Console.line { $0.write("NEGATIVE CONTROL: "); $0.write(name); $0.write(" puts a known bug back on purpose") }

@@ -36,7 +36,7 @@ enum Console {
             // Still held: the holder stopped (or hangs) in the middle of its
             // line. End that line here, so the report's first line starts a
             // line of its own (the "panic: ..." parsers read line starts).
-            if lock.isLocked { serial.put(0x0D); serial.put(0x0A) }
+            if lock.isLocked && !BugKnobs.consoleMidlineGlue { serial.put(0x0D); serial.put(0x0A) }   // the control: glued
         }
         return won || owner == me
     }

@@ -19,6 +19,7 @@ enum KTraceEvent: UInt32 {
     case ipiSend, ipiRecv, ipiCoalesced
     case rdvEnter, rdvSetup, rdvAction, rdvTeardown, rdvExit
     case cpusyncBegin, cpusyncEnd, bsd4Resched, migrate, nmiStop
+    case bsd4User, bsd4Kernel, spinWait
 
     var name: StaticString {
         switch self {
@@ -39,6 +40,9 @@ enum KTraceEvent: UInt32 {
         case .bsd4Resched: "bsd4.resched"
         case .migrate: "migrate"
         case .nmiStop: "nmi.stop"
+        case .bsd4User: "bsd4.user"
+        case .bsd4Kernel: "bsd4.kernel"
+        case .spinWait: "spin.wait"
         }
     }
 }

@@ -24,6 +24,8 @@ enum Panic {
     /// CPUs whose panic or fault lost the claim (they parked), and claims won:
     /// E1 says the latter is exactly 1 (the dump prints both at its end).
     static let losers = Atomic<UInt64>(0)
+    /// The CPUs that parked after losing the claim (bit = CPU), for the dump.
+    static let parked = Atomic<UInt64>(0)
     static let owners = Atomic<UInt64>(0)
     /// Owner only: panics and faults inside its own report.
     nonisolated(unsafe) static var nested = 0
@@ -74,7 +76,7 @@ enum Panic {
         let (won, current) = owner.compareExchange(expected: -1, desired: me, ordering: .sequentiallyConsistent)
         if won { owners.wrappingAdd(1, ordering: .relaxed) }
         if !won {
-            guard current == me else { park() }
+            guard current == me else { park(me) }
             nested += 1
             if nested == 1 {
                 // The raw address first, in a line of its own: the fault may be
@@ -98,20 +100,27 @@ enum Panic {
         // E4: a ticket this CPU was waiting with when it panicked (the spin
         // watchdog, a serviced rendezvous, lockInTurn's wait) is retired, not
         // left as a ghost holder.
-        TicketWaits.abandonAll(cpu: Int(me))
+        if !BugKnobs.panicKeepTicket { TicketWaits.abandonAll(cpu: Int(me)) }   // BUG under the control: a ghost
+        if BugKnobs.panicPrintBeforeStop {            // BUG (the control): print, then stop
+            _ = Console.claimEmergency()
+            PanicDump.header(why, frame)
+        }
         // Stop first, then format (E2): whatever faults or hangs in the report
         // below, the other CPUs are already stopped and stay so.
         StopCPUs.stopOthers()
-        _ = Console.claimEmergency()
-        PanicDump.header(why, frame)
+        if !BugKnobs.panicPrintBeforeStop {
+            _ = Console.claimEmergency()
+            PanicDump.header(why, frame)
+        }
         PanicDump.dump(frame, why)
         finish()
     }
 
     /// A CPU that lost the claim: interrupts off for good. The owner's NMI
     /// stops it here (its saved frame then shows this spot).
-    static func park() -> Never {
+    static func park(_ me: Int32) -> Never {
         losers.wrappingAdd(1, ordering: .relaxed)
+        parked.bitwiseOr(CPUMask.bit(Int(me)), ordering: .relaxed)
         CPU.haltForever()
     }
 

@@ -56,6 +56,8 @@ enum PanicDump {
         Console.line { l in
             l.write("panic: "); l.dec(Panic.owners.load(ordering: .relaxed)); l.write(" owner (E1), ")
             l.dec(Panic.losers.load(ordering: .relaxed)); l.write(" other panics or faults parked")
+            let parked = CPUMask(bits: Panic.parked.load(ordering: .relaxed))
+            if !parked.isEmpty { l.write(" (CPUs "); list(parked, &l); l.write(")") }
         }
     }
 
@@ -102,6 +104,14 @@ enum PanicDump {
     /// E8: a CPU that marked itself online after the stopper's snapshot of the
     /// online mask was not sent an NMI; it must have stopped itself.
     private static func lateReport() {
+        // test.late_ap: the held-back AP comes online only after the snapshot;
+        // on a loaded host its vCPU may not have run by now. Give it a bounded
+        // time, so that the late case is what the dump reports on.
+        let held = PanicTestHooks.lateAP
+        if held >= 0 && held < PerCPU.maxCPUs {
+            let until = TSC.now &+ max(TSC.ticksPerMs, 1) &* 2000
+            while SMP.onlineMask.load(ordering: .acquiring) & CPUMask.bit(held) == 0 && TSC.now < until { CPU.pause() }
+        }
         let late = StopCPUs.late
         guard !late.isEmpty else { return }
         let deadline = TSC.now &+ max(TSC.ticksPerMs, 1) &* 200       // it may still be on its way
@@ -122,8 +132,17 @@ enum PanicDump {
             l.write("CPU "); l.dec(cpu); l.write(": stopped at rip "); l.hex(f.rip, width: 16)
             KernelSymbols.write(f.rip, into: &l)
         }
+        Console.line { l in
+            l.write("CPU "); l.dec(cpu); l.write(": interrupts "); l.write(f.rflags & CPU.interruptFlag != 0 ? "on" : "off")
+            l.write(" when stopped, "); l.dec(spinlocksHeld(cpu)); l.write(" spinlocks held")
+        }
         if registers { FaultReport.registerDump(f) }
         FaultReport.backtrace(rip: f.rip, rbp: f.rbp)
+    }
+
+    /// The spinlocks `cpu` holds, from its per-CPU header (raw memory: no lock).
+    static func spinlocksHeld(_ cpu: Int) -> UInt64 {
+        (PerCPU.cpus[cpu].archPage + PerCPUHeader.offsetInPage).load(fromByteOffset: PerCPUHeader.locksHeld, as: UInt64.self)
     }
 
     /// One line per online CPU, from its per-CPU header and its thread. The

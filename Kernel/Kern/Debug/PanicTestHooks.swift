@@ -5,7 +5,8 @@
 enum PanicTestHooks {
     /// `test.stop_window_ms=N`: the stopper waits N ms between publishing the
     /// pending mask and sending the NMIs (suite panic-halt: a second stopper
-    /// arrives inside, E8).
+    /// arrives inside, E8; panic-all: the other panics reach the claim and
+    /// lose, E1).
     nonisolated(unsafe) static var stopWindowMs: UInt64 = 0
     /// `test.late_ap=1`: the last AP marks itself online only once a stop has
     /// taken its snapshot of the online mask (E8); the boot CPU does not wait

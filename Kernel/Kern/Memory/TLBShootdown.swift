@@ -33,7 +33,14 @@ enum KernelPageTables {
     }
 
     /// Removes the mapping; returns once no CPU can translate `va` any more.
+    /// The entry is cleared BEFORE the shootdown: a CPU that walks the tables
+    /// between its flush and the clear would cache the old translation again,
+    /// and keep it after this returns (the control bug.tlb_flush_before_clear).
     static func unmap(virtual va: UInt64) -> UInt64? {
+        if BugKnobs.tlbFlushBeforeClear {
+            TLBShootdown.flushAll()                 // BUG: the entry is still there
+            return unmapLocal(virtual: va)
+        }
         let pa = unmapLocal(virtual: va)
         TLBShootdown.flushAll()
         return pa
@@ -43,6 +50,9 @@ enum KernelPageTables {
 enum TLBShootdown {
     /// Shootdowns that reached other CPUs (for the suites and the monitor).
     static let count = Atomic<UInt64>(0)
+    /// CPU flushes done by shootdowns, one per CPU per shootdown (the suite
+    /// checks that all were done when flushAll returned).
+    static let flushes = Atomic<UInt64>(0)
 
     /// Every online CPU drops its non-global TLB entries before this returns.
     /// Thread context, no spinlock held (the remotes spin for us).
@@ -53,6 +63,9 @@ enum TLBShootdown {
             return
         }
         count.wrappingAdd(1, ordering: .relaxed)
-        Rendezvous.runOnAll(action: { _ in CPU.flushTLB() })
+        Rendezvous.runOnAll(action: { _ in
+            CPU.flushTLB()
+            TLBShootdown.flushes.wrappingAdd(1, ordering: .releasing)
+        })
     }
 }

@@ -27,17 +27,19 @@ enum InspectCommands {
 
     static func cpus() {
         let threads = ThreadTable.snapshot()
-        Console.print("cpu  thread               critnest    ticks  idle%  ipi-sent  ipi-recv  ipi-avoided  state")
+        Console.print("cpu  thread               critnest    ticks  idle%  lost%  ipi-sent  ipi-recv  ipi-avoided  state")
         SMP.online.forEach { c in
             let td = threads.first { $0.cpu == c && $0.state == .running }
             let ticks = PerCPU.cpus[c].ticks.load(ordering: .relaxed)
             let idle = Scheduler.perCPU[c].idleTicks.load(ordering: .relaxed)
+            let lost = PerCPU.cpus[c].lostTicks.load(ordering: .relaxed)   // periods with no tick
             let t = IPIQueue.targets[c]
             Console.line { l in
                 l.dec(c, width: 3); l.write("  ")
                 if let td { l.padRight(td.name, width: 12); l.write(" #"); l.dec(td.id, width: 5); l.dec(td.critnest, width: 10) }
                 else { l.write("(switching)            "); l.write("         -") }
                 l.dec(ticks, width: 9); l.dec(ticks == 0 ? 0 : idle * 100 / ticks, width: 7)
+                l.dec(ticks + lost == 0 ? 0 : lost * 100 / (ticks + lost), width: 7)
                 l.dec(t.sent.load(ordering: .relaxed), width: 10); l.dec(t.received.load(ordering: .relaxed), width: 10)
                 l.dec(t.ipisAvoided.load(ordering: .relaxed), width: 13)
                 l.write(StopCPUs.stoppedMask.contains(c) ? "  stopped" : "  running")
@@ -105,12 +107,13 @@ enum InspectCommands {
     }
 
     static func locks() {
-        Console.print("lock                   acquisitions   contended        spins  holder")
+        Console.print("lock                   acquisitions   contended        spins  wait-ms  holder")
         func row(_ name: StaticString, _ raw: borrowing TicketLock) {
             let owner = raw.owner.load(ordering: .relaxed)
             Console.line { l in
                 l.padRight(name, width: 20); l.dec(UInt64(raw.nextTicket.load(ordering: .relaxed)), width: 15)
                 l.dec(raw.contended.load(ordering: .relaxed), width: 12); l.dec(raw.spins.load(ordering: .relaxed), width: 13)
+                l.dec(raw.waitCycles.load(ordering: .relaxed) / max(1, TSC.ticksPerMs), width: 9)
                 if owner >= 0 { l.write("  CPU "); l.dec(Int(owner)) } else { l.write("  -") }
             }
         }

@@ -73,6 +73,14 @@ final class GlobalData {
     /// Proof of life, written only by this CPU (its tick, and suites' spinning
     /// threads); a stopped CPU's stays frozen (E5, docs/panic.md).
     let heartbeat = Atomic<UInt64>(0)
+    /// Timer periods that passed without a tick on this CPU (the TSC between
+    /// two ticks spanned more than one period): the vCPU was not running, or
+    /// ran with interrupts off, and the periodic timer coalesced its
+    /// interrupts. Tick-sampled accounting misses that time (docs/bsd4-scheduler.md,
+    /// "The demo's figures").
+    let lostTicks = Atomic<UInt64>(0)
+    /// TSC at this CPU's last tick (this CPU only).
+    var lastTickTSC: UInt64 = 0
     /// TSC when the CPU reported in (for the boot-time report).
     var onlineTSC: UInt64 = 0
     /// Guarded kernel stacks this CPU boots on and takes #DF/NMI/#MC on.

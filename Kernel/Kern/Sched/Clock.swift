@@ -29,11 +29,23 @@ enum Clock {
         let cpu = mycpu
         cpu.ticks.wrappingAdd(1, ordering: .relaxed)
         cpu.heartbeat.wrappingAdd(1, ordering: .relaxed)
+        countLostTicks(cpu)
         LocalAPIC.eoi()
         if IPIQueue.hasPending { IPIQueue.process() }    // passive messages ride the tick
         Scheduler.tick()
         Bsd4Clock.tick()
         for hook in hooks { hook() }
+    }
+
+    /// Periods without a tick since the last one (PerCPU.lostTicks).
+    private static func countLostTicks(_ cpu: GlobalData) {
+        let now = TSC.now
+        let period = TSC.ticksPerMs * 1000 / hz
+        if cpu.lastTickTSC != 0 && period != 0 {
+            let periods = (now &- cpu.lastTickTSC + period / 2) / period
+            if periods > 1 { cpu.lostTicks.wrappingAdd(periods - 1, ordering: .relaxed) }
+        }
+        cpu.lastTickTSC = now
     }
 
     static var uptimeMilliseconds: UInt64 { TSC.uptimeNanoseconds / 1_000_000 }

@@ -29,6 +29,8 @@ struct TicketLock: ~Copyable {
     let contended = Atomic<UInt64>(0)
     let spins = Atomic<UInt64>(0)
     let maxSpins = Atomic<UInt64>(0)
+    /// TSC cycles spent waiting for a turn (the monitor's `locks`, wait-ms).
+    let waitCycles = Atomic<UInt64>(0)
 
     init() {}
 
@@ -81,6 +83,7 @@ struct TicketLock: ~Copyable {
     /// the panic retires it, so that it never becomes a ghost holder.
     borrowing func waitForTurn(cpu: Int32, servicing: Bool) {
         let ticket = takeTicket()
+        let start = TSC.now
         var waited: UInt64 = 0
         if servicing {
             TicketWaits.recording(address, ticket, cpu: cpu) {
@@ -101,6 +104,8 @@ struct TicketLock: ~Copyable {
         owner.store(cpu, ordering: .relaxed)
         contended.wrappingAdd(1, ordering: .relaxed)
         spins.wrappingAdd(waited, ordering: .relaxed)
+        waitCycles.wrappingAdd(TSC.now &- start, ordering: .relaxed)
+        KTrace.record(.spinWait, TSC.now &- start)
         var seen = maxSpins.load(ordering: .relaxed)
         while waited > seen {
             let (done, now) = maxSpins.compareExchange(expected: seen, desired: waited, ordering: .relaxed)

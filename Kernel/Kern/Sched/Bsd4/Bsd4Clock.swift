@@ -56,14 +56,12 @@ enum Bsd4Clock {
             c.a6Checks.wrappingAdd(1, ordering: .relaxed)
             if c.rrcount > Bsd4Scheduler.now - c.installedAt + 1 { c.a6Violations.wrappingAdd(1, ordering: .relaxed) }
         }
-        let t = Bsd4Estcpu.clockTick(estcpu: lp.est.estcpu, rrcount: c.rrcount)
+        let t = Bsd4SchedulerClock.tick(lp.est, rrcount: c.rrcount, cls: lp.cls, niceOrRtprio: lp.nice)
         c.setRRCount(t.rrcount)
         if t.resched { c.userResched.store(true, ordering: .relaxed) }
-        lp.est.estcpu = t.estcpu
-        lp.est.cpticks += 1
+        lp.est = t.state
         lp.runTicks &+= 1
-        return Bsd4Scheduler.storePriority(lp, Bsd4Priority.compute(lp.cls, niceOrRtprio: lp.nice,
-                                                                    estcpu: lp.est.estcpu, batch: lp.est.batch))
+        return Bsd4Scheduler.storePriority(lp, t.priority)
     }
 
     /// The recalculation scan over every lwp. `secondTick`: the once-a-second
@@ -82,12 +80,12 @@ enum Bsd4Clock {
         let all = Bsd4Scheduler.lwps
         for lp in all {
             if lp.place == .exited { continue }
-            if secondTick && lp.sleeping.load(ordering: .relaxed) { lp.est.slptime += 1 }
+            let s = Bsd4ScanStep.decide(lp.est, asleep: lp.sleeping.load(ordering: .relaxed), secondTick: secondTick,
+                                        now: Bsd4Scheduler.now, runqcount: Bsd4Scheduler.queues.runqcount,
+                                        ncpus: Bsd4Scheduler.onlineCount, cls: lp.cls, niceOrRtprio: lp.nice)
+            lp.est = s.state
             var p = Bsd4Scheduler.Pending()
-            if lp.est.slptime <= 1 {
-                let r = Bsd4Estcpu.recalculate(lp.est, now: Bsd4Scheduler.now, runqcount: Bsd4Scheduler.queues.runqcount,
-                                               ncpus: Bsd4Scheduler.onlineCount, cls: lp.cls, niceOrRtprio: lp.nice)
-                lp.est = r.state
+            if let r = s.recalculation {
                 if r.kind != .unchanged { lp.recalcs &+= 1 }
                 if let pri = r.priority { p = Bsd4Scheduler.storePriority(lp, pri) }
             }

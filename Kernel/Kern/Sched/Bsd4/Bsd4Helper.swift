@@ -54,23 +54,13 @@ enum Bsd4Helper {
         c.setRRCount(0)
         CriticalSection.enter()
         Bsd4Scheduler.lock.lock()
-        var pulled: Thread? = nil
-        var chain: Int? = nil
-        switch Bsd4HelperStep.decide(hasUschedcp: c.hasUschedcp, runqcount: Bsd4Scheduler.queues.runqcount) {
-        case .fill:
-            pulled = Bsd4Scheduler.queues.chooseproc(cpu: me, current: nil).lwp.map { Bsd4Scheduler.installLocked($0) }
-        case .challenge:
-            if let lp = Bsd4Scheduler.queues.chooseproc(cpu: me, current: c.designated).lwp {
-                pulled = Bsd4Scheduler.installLocked(lp)     // the old one requeues itself
-            } else {
-                chain = Bsd4HelperStep.chainTarget(curprocmask: CPUMask(bits: Bsd4Scheduler.curprocmask.load(ordering: .relaxed)),
+        let pass = Bsd4Scheduler.queues.helperPass(cpu: me, current: c.designated,
+                                                   curprocmask: CPUMask(bits: Bsd4Scheduler.curprocmask.load(ordering: .relaxed)),
                                                    rdyprocmask: CPUMask(bits: Bsd4Scheduler.rdyprocmask.load(ordering: .relaxed)),
                                                    ncpus: Bsd4Scheduler.ncpus)   // rdyprocmask: online CPUs only
-                if let t = chain, t != me { Bsd4Scheduler.claimLocked(t, swept: true) }   // A7: under the lock
-            }
-        case .idle:
-            break
-        }
+        let pulled = pass.install.map { Bsd4Scheduler.installLocked($0) }   // a displaced one requeues itself
+        let chain = pass.chain
+        if let t = chain, t != me { Bsd4Scheduler.claimLocked(t, swept: true) }   // A7: under the lock
         Bsd4Scheduler.lock.unlock()
         if let td = pulled { Bsd4Scheduler.pull(td) }
         if let t = chain, t != me {

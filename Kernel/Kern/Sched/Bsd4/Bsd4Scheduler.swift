@@ -107,19 +107,16 @@ enum Bsd4Scheduler {
     /// resetpriority's store and poke decision, lock held (docs, "Priority").
     /// The target is the CPU the lwp's thread is on.
     static func storePriority(_ lp: Lwp, _ new: Bsd4Priority) -> Pending {
-        let reset = queues.reposition(lp, to: new)
         let me = PerCPU.currentNumber
         let target = lp.thread.cpu
         let t = cpus[target]
+        let ready = rdyprocmask.load(ordering: .relaxed) & CPUMask.bit(target) != 0
+        let r = queues.resetpriority(lp, to: new, target: target, thisCPU: me, targetDesignatesLwp: t.uschedcp == lp.identity,
+                                     targetReady: ready, targetUpri: t.upri)
         // Our own upri follows our designated lwp; another CPU's upri is never
         // written from here (A1; the 2008 code did).
-        if target == me && t.uschedcp == lp.identity { t.setUpri(new.priority) }
-        let ready = rdyprocmask.load(ordering: .relaxed) & CPUMask.bit(target) != 0
-        return Pending(lp: lp,
-                       poke: Bsd4Poke.decide(reset, newPriority: new.priority, target: target, thisCPU: me,
-                                             targetReady: ready, targetUpri: t.upri),
-                       newPriority: new.priority,
-                       movedQueued: reset.queueChanged && reset.checkpri == 1,
+        if let u = r.ownUpri { t.setUpri(u) }
+        return Pending(lp: lp, poke: r.poke, newPriority: new.priority, movedQueued: r.movedQueued,
                        target: target, uschedcpBefore: t.uschedcp)
     }
 
@@ -196,17 +193,14 @@ enum Bsd4Scheduler {
         lp.place = .queued
         queues.insert(lp)
         scancpu &+= 1
-        let me = PerCPU.currentNumber
-        let pick = Bsd4CPUPick.choose(lwpPriority: lp.priority, lwpMask: lp.cpuMask, scancpu: scancpu, ncpus: ncpus,
-                                      curprocmask: CPUMask(bits: curprocmask.load(ordering: .relaxed)),
-                                      rdyprocmask: CPUMask(bits: rdyprocmask.load(ordering: .relaxed)),
-                                      upri: { Bsd4Scheduler.cpus[$0].upri })
-        // The rotor is checked against no mask: never tell a CPU that is not running.
-        let target = SMP.online.contains(pick.cpu) ? pick.cpu : me
-        let d = Bsd4Delivery.decide(target: target, thisCPU: me, targetUpri: cpus[target].upri,
-                                    thisHasUschedcp: mine.hasUschedcp, lwpPriority: lp.priority)
-        if let t = d.remoteCPU { claimLocked(t, swept: pick.pass != .rotor) }
-        return d
+        let d = Bsd4SetrunqueueDecision.decide(lwpPriority: lp.priority, lwpMask: lp.cpuMask, scancpu: scancpu, ncpus: ncpus,
+                                               online: SMP.online, thisCPU: PerCPU.currentNumber,
+                                               thisHasUschedcp: mine.hasUschedcp,
+                                               curprocmask: CPUMask(bits: curprocmask.load(ordering: .relaxed)),
+                                               rdyprocmask: CPUMask(bits: rdyprocmask.load(ordering: .relaxed)),
+                                               upri: { Bsd4Scheduler.cpus[$0].upri })
+        if let t = d.claim { claimLocked(t, swept: d.swept) }
+        return d.delivery
     }
 
     /// Lock held: CPU t is being told about work. Its rdyprocmask bit is
@@ -251,11 +245,10 @@ enum Bsd4Scheduler {
     /// hand-off but its new owner). Pull the thread after unlocking.
     static func installLocked(_ lp: Lwp) -> Thread {
         let c = mine
-        designateLocked(lp, c)
         // A6: every install starts a fresh round-robin interval (DragonFly
         // resets rrcount in select_curproc and in its helper); a carried-over
         // count would cut the new lwp's first slice short.
-        c.setRRCount(0)
+        designateLocked(lp, c, .install)
         c.installedAt = now
         let td = lp.thread!
         td.state = .migrating
@@ -267,9 +260,10 @@ enum Bsd4Scheduler {
     /// in the kernel from now on (its thread, still runnable on c, queues
     /// itself at its next boundary), so an lwp is "user" exactly while it is
     /// some CPU's uschedcp (A5).
-    static func designateLocked(_ lp: Lwp, _ c: Bsd4CPU) {
+    static func designateLocked(_ lp: Lwp, _ c: Bsd4CPU, _ how: Bsd4Designation) {
         if let old = c.designated, old !== lp { old.place = .kernel }
         c.designate(lp)
+        c.setRRCount(how.rrcount(carried: c.rrcount))
         c.installedAt = -1
         lp.place = .user
     }
@@ -303,6 +297,7 @@ enum Bsd4Scheduler {
     /// it: through an AST): cheap unless a reschedule is wanted or the lwp
     /// lost its designation.
     static func userret(_ lp: Lwp) {
+        KTrace.record(.bsd4Kernel, UInt64(Thread.current.id))
         leaveUser(lp)
         let c = mine
         // Only an AST (a user reschedule wanted, or the designation lost)
@@ -313,6 +308,7 @@ enum Bsd4Scheduler {
             acquireCurproc(lp)
         }
         lp.inUser.store(true, ordering: .relaxed)
+        KTrace.record(.bsd4User, UInt64(Thread.current.id))
     }
 
     /// The lwp enters the kernel. A8 at the boundary: the user code it just
@@ -354,7 +350,7 @@ enum Bsd4Scheduler {
                 // uschedcp, and interrupts are off.
                 lock.lock()
                 let old = step == .steal ? c.designated : nil
-                designateLocked(lp, c)
+                designateLocked(lp, c, step == .steal ? .steal : .take)
                 let d = old.flatMap { descheduleDisplacedLocked($0) }
                 let oldPriority = old?.priority ?? 0
                 lock.unlock()
