@@ -16,18 +16,18 @@ enum ConsoleSuite {
     }
 
     static func run(_ t: inout TestContext) {
-        t.check(formats("0") { $0.dec(0) }, "decimal zero")
-        t.check(formats("-9223372036854775808") { $0.dec(Int.min) }, "Int.min")
-        t.check(formats("18446744073709551615") { $0.dec(UInt64.max) }, "UInt64.max")
-        t.check(formats("0x00ff") { $0.hex(0xff, width: 4) }, "hex zero-padded to width")
-        t.check(formats("deadbeef") { $0.hex(0xdead_beef, prefix: false) }, "hex without prefix")
-        t.check(formats("   42") { $0.dec(42, width: 5) }, "decimal right-aligned")
-        t.check(formats("-0042") { $0.dec(-42, width: 5, pad: 0x30) }, "zero padding keeps the sign first")
-        t.check(formats("ab   |") { $0.padRight("ab", width: 5); $0.write("|") }, "left-aligned text")
-        t.check(formats("127 MiB") { $0.bytes(127 << 20) }, "byte sizes")
+        t.expect("dec-zero", formats("0") { $0.dec(0) }, "decimal zero")
+        t.expect("int-min", formats("-9223372036854775808") { $0.dec(Int.min) }, "Int.min")
+        t.expect("uint64-max", formats("18446744073709551615") { $0.dec(UInt64.max) }, "UInt64.max")
+        t.expect("hex-width", formats("0x00ff") { $0.hex(0xff, width: 4) }, "hex zero-padded to width")
+        t.expect("hex-noprefix", formats("deadbeef") { $0.hex(0xdead_beef, prefix: false) }, "hex without prefix")
+        t.expect("dec-right", formats("   42") { $0.dec(42, width: 5) }, "decimal right-aligned")
+        t.expect("dec-zero-pad", formats("-0042") { $0.dec(-42, width: 5, pad: 0x30) }, "zero padding keeps the sign first")
+        t.expect("pad-right", formats("ab   |") { $0.padRight("ab", width: 5); $0.write("|") }, "left-aligned text")
+        t.expect("bytes", formats("127 MiB") { $0.bytes(127 << 20) }, "byte sizes")
         var long = FixedLineBuffer()
         for _ in 0..<(FixedLineBuffer.capacity + 10) { long.put(0x78) }
-        t.check(long.count == FixedLineBuffer.capacity && long.truncated, "line buffer truncates and says so")
-        t.check(formats("héllo") { $0.write("héllo" as String) }, "UTF-8 String bytes")
+        t.expect("truncates", long.count == FixedLineBuffer.capacity && long.truncated, "line buffer truncates and says so")
+        t.expect("utf8", formats("héllo") { $0.write("héllo" as String) }, "UTF-8 String bytes")
     }
 }

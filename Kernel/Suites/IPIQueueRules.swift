@@ -26,7 +26,7 @@ enum IPIQueueRules {
     static func run(_ t: inout TestContext) {
         sendToSelf(&t)
         let cpus = SMP.online
-        guard cpus.count >= 2 else { t.skip("the cross-CPU rules need 2 CPUs"); return }
+        guard cpus.count >= 2 else { t.skip("cross-cpu", reason: .needs2CPUs, "the cross-CPU rules need 2 CPUs"); return }
         let me = PerCPU.currentNumber
         let other = cpus.nth(cpus.nth(0) == me ? 1 : 0)!
         wrap(&t, other)
@@ -39,7 +39,7 @@ enum IPIQueueRules {
         let tk = IPIQueue.send(to: PerCPU.currentNumber, { _, _ in IPIQueueRules.flag.store(1, ordering: .relaxed) })
         let ranAtOnce = flag.load(ordering: .relaxed) == 1
         if let tk { IPIQueue.wait(tk) }
-        t.check(tk?.delivery == .ranHere && ranAtOnce, "a send to this CPU runs the function at once; its ticket says so")
+        t.expect("self", tk?.delivery == .ranHere && ranAtOnce, "a send to this CPU runs the function at once; its ticket says so")
     }
 
     static func wrap(_ t: inout TestContext, _ other: Int) {
@@ -56,9 +56,9 @@ enum IPIQueueRules {
         }
         let after = q.pointee.windex.load(ordering: .relaxed)
         guard after < before else {
-            t.skip("index wrap: this pair was past the wrap already (ipiq-rules runs early in run=all)"); return
+            t.skip("wrap", reason: .runOrder, "index wrap: this pair was past the wrap already (ipiq-rules runs early in run=all)"); return
         }
-        t.check(early == 0) { l in
+        t.expect("wrap", UInt64(early), .equals(0)) { l in
             l.write("40 waits across the index wrap (windex "); l.hex(UInt64(before)); l.write(" -> "); l.hex(UInt64(after))
             l.write(") each returned after its handler ("); l.dec(early); l.write(" early)")
         }
@@ -73,7 +73,7 @@ enum IPIQueueRules {
             IPIQueue.process()                          // nested: runs the second message
             TSC.delay(microseconds: 2000)
             IPIQueueRules.firstDone.store(true, ordering: .releasing)
-        }) else { t.check(false, "send the first message"); return }
+        }) else { t.expect("send", false, "send the first message"); return }
         _ = spinUntil(milliseconds: 1000) { started.load(ordering: .acquiring) }
         IPIQueue.send(to: other, { _, _ in
             IPIQueueRules.secondRanInside.store(!IPIQueueRules.firstDone.load(ordering: .acquiring), ordering: .releasing)
@@ -82,10 +82,10 @@ enum IPIQueueRules {
         IPIQueue.wait(first)
         let done = firstDone.load(ordering: .acquiring)
         _ = spinUntil(milliseconds: 1000) { firstDone.load(ordering: .acquiring) }
-        t.check(secondRanInside.load(ordering: .acquiring)) {
+        t.expect("nested-pass", secondRanInside.load(ordering: .acquiring)) {
             $0.write("a later message ran in a nested pass while the first handler was still running")
         }
-        t.check(done) { $0.write("wait_ipiq for that first message returned only after its handler finished (xindex held)") }
+        t.expect("xindex", done) { $0.write("wait_ipiq for that first message returned only after its handler finished (xindex held)") }
     }
 
     /// Message i's handler starts, waits until message i+1 is in the ring (its
@@ -122,7 +122,7 @@ enum IPIQueueRules {
         if let last { IPIQueue.wait(last) }
         let refused = IPIQueue.targets[other].nestingRefused &- refusedBefore
         let (h, d) = (handled.load(ordering: .relaxed), deepest.load(ordering: .relaxed))
-        t.check(h == UInt64(k) && d == IPIQueue.maxNesting && refused > 0) { l in
+        t.expect("nesting-bound", h == UInt64(k) && d == IPIQueue.maxNesting && refused > 0) { l in
             l.dec(k); l.write(" handlers that each process further messages: "); l.dec(h); l.write(" ran, deepest level "); l.dec(d)
             l.write(" (bound "); l.dec(IPIQueue.maxNesting); l.write("), "); l.dec(refused); l.write(" passes refused at the bound")
         }

@@ -139,7 +139,7 @@ enum LitmusSuite {
         for test in tests {
             if !only.isEmpty && !only.contains(where: { named(test.name, $0) }) { continue }
             guard cpus.count >= test.threads else {
-                t.skip("a litmus test needs more CPUs than are online"); continue
+                t.skip("run", part: test.name, reason: .needs(cpus: test.threads), "a litmus test needs more CPUs than are online"); continue
             }
             let arena = Arena()
             let start = TSC.now
@@ -273,13 +273,13 @@ enum LitmusSuite {
         }
         var misplaced: UInt64 = 0
         for r in 0..<test.threads { misplaced &+= a.misplaced[r] }
-        t.check(a.runs > 0 && misplaced == 0) { l in
+        t.expect("placement", part: test.name, a.runs > 0 && misplaced == 0) { l in
             l.write(test.name); l.write(": "); l.dec(a.runs); l.write(" runs in "); l.dec(ms); l.write(" ms, roles on CPUs ")
             for r in 0..<test.threads { if r > 0 { l.write(","); }; l.dec(a.cpuOf[r]) }
             l.write(" (one each; "); l.dec(misplaced); l.write(" runs off their CPU)")
         }
         if test.forbidden {
-            t.check(a.runs > 0 && never) { l in
+            t.expect("forbidden", part: test.name, a.relaxed, .equals(0)) { l in
                 l.write(test.name); l.write(": forbidden outcome "); l.dec(a.relaxed); l.write(" times in "); l.dec(a.runs); l.write(" runs")
             }
         } else if test.positiveControl {
@@ -288,9 +288,10 @@ enum LitmusSuite {
                     l.write("  litmus: "); l.write(test.name); l.write(" relaxed outcome seen "); l.dec(a.relaxed)
                     l.write(" times in "); l.dec(a.runs); l.write(" runs under KVM (reported, not required)")
                 }
-                t.skip("positive control (SB relaxed outcome) not required under KVM: see the Observation line")
+                t.skip("positive-control", part: test.name, reason: .kvmWindow,
+                       "positive control (SB relaxed outcome) not required under KVM: see the Observation line")
             } else {
-                t.check(a.relaxed > 0) { l in
+                t.expect("positive-control", part: test.name, a.relaxed, .above(0)) { l in
                     if a.relaxed > 0 {
                         l.write(test.name); l.write(": the harness races: relaxed outcome (allowed) seen "); l.dec(a.relaxed)
                         l.write(" times in "); l.dec(a.runs); l.write(" runs")

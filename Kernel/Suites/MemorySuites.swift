@@ -22,22 +22,22 @@ enum PageAllocatorSuite {
             overwritten += 1
         }
         for i in 0..<allocated { for j in 0..<i where frames[i] == frames[j] { duplicates += 1 } }
-        t.check(allocated == 256 && overwritten == 0 && duplicates == 0) { l in
+        t.expect("stamps", allocated == 256 && overwritten == 0 && duplicates == 0) { l in
             l.dec(allocated); l.write(" single pages allocated: every one kept its own stamp ("); l.dec(overwritten)
             l.write(" overwritten), no frame handed out twice ("); l.dec(duplicates); l.write(")")
         }
-        t.check(PhysicalMemory.freePages == before - 256, "free count dropped by exactly 256")
+        t.expect("free-count-drop", PhysicalMemory.freePages == before - 256, "free count dropped by exactly 256")
         for i in 0..<256 { PhysicalMemory.freePage(frames[i]) }
-        t.check(PhysicalMemory.freePages == before, "free count restored after freeing")
+        t.expect("free-count-restored", PhysicalMemory.freePages == before, "free count restored after freeing")
         let refused = !PhysicalMemory.tryFree(frames[0], pages: 1) && !PhysicalMemory.tryFree(frames[255], pages: 1)
-        t.check(refused && PhysicalMemory.freePages == before,
+        t.expect("double-free", refused && PhysicalMemory.freePages == before,
                 "a double free is refused and changes nothing (the kernel's free panics on it)")
 
         let run = PhysicalMemory.allocate(pages: 64, alignPages: 16)
-        t.check(run != nil && run! % (16 * 4096) == 0, "64-page run aligned to 64 KiB")
+        t.expect("run-aligned", run != nil && run! % (16 * 4096) == 0, "64-page run aligned to 64 KiB")
         if let run { PhysicalMemory.free(run, pages: 64) }
         let low = PhysicalMemory.allocate(pages: 1, below: 16 << 20)
-        t.check(low != nil && low! < 16 << 20 && low! >= PhysicalMemory.lowMemoryEnd,
+        t.expect("low-frame", low != nil && low! < 16 << 20 && low! >= PhysicalMemory.lowMemoryEnd,
                 "allocation below 16 MiB stays above low memory")
         if let low { PhysicalMemory.freePage(low) }
         let image = PhysicalMemory.kernelImage
@@ -48,10 +48,10 @@ enum PageAllocatorSuite {
                 PhysicalMemory.freePage(p)
             }
         }
-        t.check(!overlapsKernel, "no page handed out from the kernel image")
+        t.expect("not-kernel-image", !overlapsKernel, "no page handed out from the kernel image")
         let huge = PhysicalMemory.allocate(pages: PhysicalMemory.totalPages + 1)
-        t.check(huge == nil, "a request larger than memory fails cleanly")
-        t.check(PhysicalMemory.bitmap?.check() ?? false, "bitmap free count matches its bits")
+        t.expect("too-large", huge == nil, "a request larger than memory fails cleanly")
+        t.expect("bitmap", PhysicalMemory.bitmap?.check() ?? false, "bitmap free count matches its bits")
     }
 }
 
@@ -71,12 +71,12 @@ enum HeapSuite {
         exercise(&t)
         let after = Heap.statistics()
         let ops = churnOperations
-        t.check(after.consistent && ops > 0) { l in
+        t.expect("consistent", after.consistent && ops > 0) { l in
             l.write("heap invariants hold after "); l.dec(ops); l.write(" mixed allocations and frees")
         }
-        t.check(after.allocations == base.allocations && after.bytes == base.bytes,
+        t.expect("balanced", after.allocations == base.allocations && after.bytes == base.bytes,
                 { l in l.write("everything freed: "); l.dec(after.allocations); l.write(" live allocations, as before ("); l.dec(base.allocations); l.write(")") })
-        t.check(after.pages <= base.pages + 8, { l in l.write("pages returned to the page allocator ("); l.dec(after.pages); l.write(" held, "); l.dec(base.pages); l.write(" before)") })
+        t.expect("pages-returned", after.pages <= base.pages + 8, { l in l.write("pages returned to the page allocator ("); l.dec(after.pages); l.write(" held, "); l.dec(base.pages); l.write(" before)") })
     }
 
     /// Every allocation of the suite lives in this function's frame, so all of it
@@ -91,7 +91,7 @@ enum HeapSuite {
             var sum = 0, n = head
             while let node = n { sum += node.value; n = node.next }
             let count = made
-            t.check(made > 0 && sum == made * (made - 1) / 2) { l in
+            t.expect("objects", made > 0 && sum == made * (made - 1) / 2) { l in
                 l.dec(count); l.write(" linked class instances hold their values")
             }
             // Unlink iteratively: a recursive release of a 5000-long chain would
@@ -104,11 +104,11 @@ enum HeapSuite {
         }
         var arraysIntact = true
         for a in arrays { for (i, v) in a.enumerated() where v != UInt64(i) &* 0x9E37_79B9 { arraysIntact = false } }
-        t.check(arraysIntact, "arrays of 1 to 3000 elements (small and large allocations) intact")
+        t.expect("arrays-intact", arraysIntact, "arrays of 1 to 3000 elements (small and large allocations) intact")
         arrays.removeAll()
         var s = ""
         for i in 0..<200 { s += "x"; if i % 50 == 0 { s += "-" } }
-        t.check(s.utf8.count == 204, "a String grown by appending 204 bytes")
+        t.expect("string", s.utf8.count == 204, "a String grown by appending 204 bytes")
 
         var aligned = true
         for align in [8, 16, 64, 256, 4096, 8192] {
@@ -116,10 +116,10 @@ enum HeapSuite {
             if posix_memalign(&p, align, 100) != 0 || UInt(bitPattern: p) % UInt(align) != 0 { aligned = false }
             kfree(p)
         }
-        t.check(aligned, "posix_memalign honours alignments 8 to 8192")
+        t.expect("memalign", aligned, "posix_memalign honours alignments 8 to 8192")
         var bad: UnsafeMutableRawPointer? = nil
-        t.check(posix_memalign(&bad, 24, 16) == 22, "posix_memalign rejects a non-power-of-two alignment (EINVAL)")
-        t.check(posix_memalign(&bad, 16, Int.max / 2) == 12, "an impossible size fails with ENOMEM, no crash")
+        t.expect("memalign-einval", posix_memalign(&bad, 24, 16) == 22, "posix_memalign rejects a non-power-of-two alignment (EINVAL)")
+        t.expect("enomem", posix_memalign(&bad, 16, Int.max / 2) == 12, "an impossible size fails with ENOMEM, no crash")
 
         // Churn: interleaved lifetimes across every size class, sized by time (the
         // nested KVM of our CI machines runs ~1000x slower than TCG).
@@ -148,30 +148,30 @@ enum PagingSuite {
 
     static func run(_ t: inout TestContext) {
         let image = PhysicalMemory.kernelImage
-        t.check(Paging.translate(image.base) == image.base, "kernel image is identity mapped")
-        t.check(Paging.translate(0xFEE0_0000) == 0xFEE0_0000, "local APIC page is mapped")
-        t.check(Paging.translate(0x0000_8000_0000_0000) == nil, "non-canonical address reported unmapped")
-        guard let frame = PhysicalMemory.allocateZeroedPage() else { t.check(false, "allocate a page"); return }
+        t.expect("identity", Paging.translate(image.base) == image.base, "kernel image is identity mapped")
+        t.expect("apic-mapped", Paging.translate(0xFEE0_0000) == 0xFEE0_0000, "local APIC page is mapped")
+        t.expect("non-canonical", Paging.translate(0x0000_8000_0000_0000) == nil, "non-canonical address reported unmapped")
+        guard let frame = PhysicalMemory.allocateZeroedPage() else { t.expect("alloc-page", false, "allocate a page"); return }
         let va: UInt64 = AddressSpace.kernelStacksBase - 0x10_0000   // a scratch address below the stacks
-        t.check(KernelPageTables.map(virtual: va, physical: frame, flags: PageFlags.writable), "map a 4 KiB page")
-        t.check(Paging.translate(va + 0x123) == frame + 0x123, "translate the new mapping")
+        t.expect("map", KernelPageTables.map(virtual: va, physical: frame, flags: PageFlags.writable), "map a 4 KiB page")
+        t.expect("translate", Paging.translate(va + 0x123) == frame + 0x123, "translate the new mapping")
         UnsafeMutableRawPointer(bitPattern: UInt(va))!.storeBytes(of: 0xC0FFEE, as: UInt64.self)
-        t.check(AddressSpace.virtual(frame).load(as: UInt64.self) == 0xC0FFEE, "a write through it reaches the frame")
-        t.check(KernelPageTables.unmap(virtual: va) == frame && Paging.translate(va) == nil, "unmap removes it")
+        t.expect("write-through", AddressSpace.virtual(frame).load(as: UInt64.self) == 0xC0FFEE, "a write through it reaches the frame")
+        t.expect("unmap", KernelPageTables.unmap(virtual: va) == frame && Paging.translate(va) == nil, "unmap removes it")
         PhysicalMemory.freePage(frame)
 
         if let stack = KernelStacks.allocate(pages: 4) {
-            t.check(Paging.translate(stack.guardPage) == nil, "a kernel stack's guard page is unmapped")
-            t.check(Paging.isMapped(stack.bottom, length: 4 * 4096), "its pages are mapped")
-            t.check(KernelStacks.isGuardPage(stack.guardPage + 8), "the guard page is recognised")
+            t.expect("stack-guard", Paging.translate(stack.guardPage) == nil, "a kernel stack's guard page is unmapped")
+            t.expect("stack-mapped", Paging.isMapped(stack.bottom, length: 4 * 4096), "its pages are mapped")
+            t.expect("guard-recognised", KernelStacks.isGuardPage(stack.guardPage + 8), "the guard page is recognised")
             Scheduler.waitForReaps()            // nothing else retired: the count below is ours
             let freeBefore = PhysicalMemory.freePages
             KernelStacks.free(stack)
             KernelStacks.reclaim()
-            t.check(PhysicalMemory.freePages == freeBefore + 4 && Paging.translate(stack.bottom) == nil,
+            t.expect("stack-reclaimed", PhysicalMemory.freePages == freeBefore + 4 && Paging.translate(stack.bottom) == nil,
                     "freeing a stack (then reclaiming after the TLB shootdown) unmaps it and returns its pages")
         } else {
-            t.check(false, "allocate a guarded kernel stack")
+            t.expect("alloc-stack", false, "allocate a guarded kernel stack")
         }
         concurrentMapping(&t)
     }
@@ -182,7 +182,7 @@ enum PagingSuite {
     nonisolated(unsafe) static var region: UInt64 = 0x0000_0100_0000_0000     // PML4 slot 2
     static func concurrentMapping(_ t: inout TestContext) {
         let cpus = SMP.online
-        guard cpus.count >= 2 else { t.skip("concurrent mapping needs 2 CPUs"); return }
+        guard cpus.count >= 2 else { t.skip("concurrent-map", reason: .needs2CPUs, "concurrent mapping needs 2 CPUs"); return }
         region &+= 1 << 30                          // a new 1 GiB each run: new tables
         let base = region, n = UInt64(cpus.count), perCPU: UInt64 = 32
         let frames = UnsafeMutablePointer<UInt64>.allocate(capacity: Int(n * perCPU))
@@ -209,7 +209,7 @@ enum PagingSuite {
         TLBShootdown.flushAll()
         for p in 0..<Int(n * perCPU) where frames[p] != 0 { PhysicalMemory.freePage(frames[p]) }
         frames.deallocate()
-        t.check(lost == 0 && present == Int(n * perCPU)) { l in
+        t.expect("concurrent-map", lost == 0 && present == Int(n * perCPU)) { l in
             l.dec(cpus.count); l.write(" CPUs mapped "); l.dec(present); l.write(" pages into one fresh 2 MiB region at once; ")
             l.dec(lost); l.write(" mappings lost")
         }

@@ -1,5 +1,6 @@
 // In-kernel test runner, kvm-unit-tests style (docs/testing.md): each check prints
-// `PASS: suite: message`, `FAIL: ...` or `SKIP: ...`; the run ends with
+// `PASS: suite: message`, `FAIL: ...` or `SKIP: ...` and its CHECK record; a
+// torture suite's `End of test` verdict is derived from its records; the run ends with
 // `SUMMARY: N tests, F unexpected failures, S skipped` and an isa-debug-exit code
 // (0 = everything passed). Selected with `run=NAME[,NAME...]`, `run=all`, `run=list`.
 
@@ -13,17 +14,74 @@ struct TestSuite {
     let name: StaticString
     let kind: Kind
     let summary: StaticString
+    /// A torture suite: the runner prints `End of test: SUCCESS|FAILURE` after
+    /// its body, derived from its check records (never printed by the suite).
+    let torture: Bool
     let body: (inout TestContext) -> Void
+
+    init(name: StaticString, kind: Kind, summary: StaticString, torture: Bool = false,
+         body: @escaping (inout TestContext) -> Void) {
+        self.name = name
+        self.kind = kind
+        self.summary = summary
+        self.torture = torture
+        self.body = body
+    }
 }
 
-/// Collects one run's results. Passed `inout` to every suite.
+/// Collects one run's results. Passed `inout` to every suite. Every check prints
+/// its human line and its record (CheckRecord.swift) from the same call.
 struct TestContext {
     private(set) var suite: StaticString = ""
     private(set) var tests = 0
     private(set) var failures = 0
     private(set) var skipped = 0
+    /// The current suite's own records.
+    private(set) var suitePasses = 0
+    private(set) var suiteFailures = 0
+    private(set) var suiteSkips = 0
+    private var torture = false
+    private var ended = true
 
-    mutating func begin(_ s: StaticString) { suite = s }
+    mutating func begin(_ s: StaticString, torture: Bool = false) {
+        suite = s
+        self.torture = torture
+        suitePasses = 0; suiteFailures = 0; suiteSkips = 0
+        ended = false
+    }
+
+    // MARK: checks with an id (the form every converted suite uses)
+
+    /// A comparison: passes when `bound` holds for `value`; the record carries both.
+    /// `part` names one of several cases of the same check (id `ID.PART`).
+    mutating func expect(_ id: StaticString, part: StaticString? = nil, inv: StaticString = "-", _ value: UInt64,
+                         _ bound: CheckBound, _ message: (inout FixedLineBuffer) -> Void) {
+        record(id, part, inv, bound.holds(value) ? .pass : .fail, value: value, bound: bound, reason: nil, message)
+    }
+
+    mutating func expect(_ id: StaticString, inv: StaticString = "-", _ value: UInt64, _ bound: CheckBound,
+                         _ message: StaticString) {
+        expect(id, inv: inv, value, bound) { $0.write(message) }
+    }
+
+    /// A condition that is not one comparison.
+    mutating func expect(_ id: StaticString, part: StaticString? = nil, inv: StaticString = "-", _ ok: Bool,
+                         _ message: (inout FixedLineBuffer) -> Void) {
+        record(id, part, inv, ok ? .pass : .fail, value: nil, bound: nil, reason: nil, message)
+    }
+
+    mutating func expect(_ id: StaticString, inv: StaticString = "-", _ ok: Bool, _ message: StaticString) {
+        expect(id, inv: inv, ok) { $0.write(message) }
+    }
+
+    /// A check that cannot run in this configuration; `reason` is what the host
+    /// holds against the boot's configuration.
+    mutating func skip(_ id: StaticString, part: StaticString? = nil, inv: StaticString = "-", reason: SkipReason,
+                       _ message: StaticString) {
+        record(id, part, inv, .skip, value: nil, bound: nil, reason: reason) { $0.write(message) }
+    }
+
+    // MARK: the old forms (record id `?`), until every suite is converted
 
     /// Records one check with a fixed message.
     mutating func check(_ ok: Bool, _ message: StaticString) {
@@ -32,20 +90,42 @@ struct TestContext {
 
     /// Records one check; `message` formats the text after "PASS: suite: ".
     mutating func check(_ ok: Bool, _ message: (inout FixedLineBuffer) -> Void) {
-        tests += 1
-        if !ok { failures += 1 }
-        let s = suite
-        Console.line { l in
-            l.write(ok ? "PASS: " : "FAIL: "); l.write(s); l.write(": ")
-            message(&l)
-        }
+        record("?", nil, "-", ok ? .pass : .fail, value: nil, bound: nil, reason: nil, message)
     }
 
     mutating func skip(_ message: StaticString) {
+        skip("?", reason: .unclassified, message)
+    }
+
+    private mutating func record(_ id: StaticString, _ part: StaticString?, _ inv: StaticString, _ result: CheckResult,
+                                 value: UInt64?, bound: CheckBound?, reason: SkipReason?,
+                                 _ message: (inout FixedLineBuffer) -> Void) {
         tests += 1
-        skipped += 1
+        switch result {
+        case .pass: suitePasses += 1
+        case .fail: failures += 1; suiteFailures += 1
+        case .skip: skipped += 1; suiteSkips += 1
+        }
         let s = suite
-        Console.line { l in l.write("SKIP: "); l.write(s); l.write(": "); l.write(message) }
+        Console.line { l in l.write(result.human); l.write(s); l.write(": "); message(&l) }
+        CheckRecord.emit(suite: s, id: id, part: part, inv: inv, value: value, bound: bound, result: result, reason: reason)
+    }
+
+    /// The end of the current suite (the runner calls it; a suite that ends the
+    /// run itself calls it first). A suite that recorded nothing at all gets a
+    /// FAIL (`no-checks`): printing nothing proves nothing. A suite whose every
+    /// check skipped is left to the host, which holds each skip's reason against
+    /// the configuration. A torture suite's verdict is derived here: SUCCESS with
+    /// no failure and at least one pass.
+    mutating func endSuite() {
+        guard !ended else { return }
+        ended = true
+        if suitePasses == 0 && suiteFailures == 0 && suiteSkips == 0 {
+            expect("no-checks", false, "the suite ended without a single check")
+        }
+        if torture && (suitePasses > 0 || suiteFailures > 0) {
+            Console.print(suiteFailures == 0 ? "End of test: SUCCESS" : "End of test: FAILURE")
+        }
     }
 
     /// A progress or figure line that is not a check.
@@ -113,7 +193,7 @@ enum TestRunner {
                 selected.append(s)
             } else {
                 ctx.begin("runner")
-                ctx.check(false) { $0.write("unknown suite '"); $0.write(name); $0.write("' (run=list shows them)") }
+                ctx.expect("unknown-suite", false) { $0.write("unknown suite '"); $0.write(name); $0.write("' (run=list shows them)") }
             }
         }
         for s in selected {
@@ -122,10 +202,11 @@ enum TestRunner {
                 break
             }
             Console.line { $0.write("== suite "); $0.write(s.name); $0.write(": "); $0.write(s.summary) }
-            ctx.begin(s.name)
+            ctx.begin(s.name, torture: s.torture)
             Panic.suiteInProgress = s.kind == .normal ? s.name : nil
             s.body(&ctx)
             Panic.suiteInProgress = nil
+            if s.kind == .normal || s.torture { ctx.endSuite() }
         }
     }
 

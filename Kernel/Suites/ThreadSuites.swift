@@ -38,19 +38,19 @@ enum ThreadSuite {
             batches += 1
         }
         let n = created
-        t.check(n >= 16 && wrong == 0) { l in
+        t.expect("created", n >= 16 && wrong == 0) { l in
             l.dec(n); l.write(" threads created on "); l.dec(cpus.count); l.write(" CPUs, each ran once on its CPU and was joined ("); l.dec(wrong); l.write(" wrong)")
         }
-        t.check(idsIncreasing, "thread ids are unique")
-        t.check(guarded, "every thread stack has an unmapped guard page")
+        t.expect("unique-ids", idsIncreasing, "thread ids are unique")
+        t.expect("guard-pages", guarded, "every thread stack has an unmapped guard page")
         Scheduler.waitForReaps()
         let stacksAfter = KernelStacks.liveCount
-        t.check(stacksAfter == stacksBefore) { l in
+        t.expect("stacks-freed", UInt64(stacksAfter), .equals(UInt64(stacksBefore))) { l in
             l.write("exited threads' stacks were freed and their slots reused ("); l.dec(stacksAfter)
             l.write(" live, "); l.dec(stacksBefore); l.write(" before)")
         }
         let heapAfter = Heap.statistics().allocations
-        t.check(heapAfter <= heapBefore + 2) { l in
+        t.expect("threads-freed", UInt64(heapAfter), .atMost(UInt64(heapBefore + 2))) { l in
             l.write("thread objects were freed ("); l.dec(heapAfter); l.write(" heap allocations, "); l.dec(heapBefore); l.write(" before)")
         }
     }
@@ -58,7 +58,8 @@ enum ThreadSuite {
 
 enum PreemptSuite {
     static let suite = TestSuite(name: "preempt", kind: .normal,
-                                 summary: "tick preemption, deferred preemption in critical sections, C3", body: run)
+                                 summary: "tick preemption, deferred preemption in critical sections, C3",
+                                 torture: true, body: run)
 
     static func run(_ t: inout TestContext) {
         if BugKnobs.c3Window { t.note { $0.write("negative control: critnest lowered after interrupts are back on (C3 window)") } }
@@ -71,7 +72,7 @@ enum PreemptSuite {
     /// Two CPU-bound threads of equal priority on one CPU: without time slicing
     /// one would finish before the other starts.
     static func tickPreemption(_ t: inout TestContext) {
-        guard Clock.enabled else { t.skip("tick preemption: tick=0 given"); return }
+        guard Clock.enabled else { t.skip("tick-preemption", reason: .needsTick, "tick preemption: tick=0 given"); return }
         let cpu = SMP.online.count > 1 ? 1 : 0
         let c = SharedCounters()   // [0], [1]: progress; [2], [3]: other's progress seen changing
         let end = TSC.now &+ TSC.ticksPerMs &* 300
@@ -90,7 +91,7 @@ enum PreemptSuite {
         }
         for td in threads { td.join() }
         let preemptions = Scheduler.perCPU[cpu].preemptions.load(ordering: .relaxed) &- before
-        t.check(c.values[2] >= 2 && c.values[3] >= 2) { l in
+        t.expect("tick-preemption", min(c.values[2], c.values[3]), .atLeast(2)) { l in
             l.write("two spinning threads on CPU "); l.dec(cpu); l.write(" interleaved (each saw the other progress ")
             l.dec(c.values[2]); l.write("/"); l.dec(c.values[3]); l.write(" times); "); l.dec(preemptions); l.write(" preemptions")
         }
@@ -102,7 +103,7 @@ enum PreemptSuite {
         let c = SharedCounters()   // [0] = high-priority thread ran, [1..] = observations
         guard let high = Thread.create("high", priority: Thread.highPriority, cpu: PerCPU.currentNumber, {
             c.values[0] = 1
-        }) else { t.check(false, "create a high-priority thread"); return }
+        }) else { t.expect("spawn", false, "create a high-priority thread"); return }
         let me = Thread.current
         CriticalSection.enter()
         Scheduler.schedule(high)                 // runnable here, higher priority than us
@@ -112,9 +113,9 @@ enum PreemptSuite {
         let ranAfter = c.values[0]
         let c3 = me.critnest == 0 && !me.owepreempt
         high.join()
-        t.check(ranInside == 0 && owed) { $0.write("wake-up inside a critical section deferred (owepreempt set, thread not run)") }
-        t.check(ranAfter == 1) { $0.write("the outer critical_exit switched to the woken thread") }
-        t.check(c3) { $0.write("C3: critical_exit returned with critnest 0 and owepreempt 0") }
+        t.expect("deferred", inv: "C3", ranInside == 0 && owed) { $0.write("wake-up inside a critical section deferred (owepreempt set, thread not run)") }
+        t.expect("outer-exit-switch", inv: "C3", ranAfter == 1) { $0.write("the outer critical_exit switched to the woken thread") }
+        t.expect("c3-after-exit", inv: "C3", c3) { $0.write("C3: critical_exit returned with critnest 0 and owepreempt 0") }
 
         // Without a critical section the same wake-up preempts at once.
         let d = SharedCounters()
@@ -122,7 +123,7 @@ enum PreemptSuite {
             Scheduler.schedule(high2)
             let immediate = d.values[0]
             high2.join()
-            t.check(immediate == 1, "outside a critical section the wake-up preempts immediately")
+            t.expect("immediate", immediate == 1, "outside a critical section the wake-up preempts immediately")
         }
     }
 
@@ -136,7 +137,7 @@ enum PreemptSuite {
         let c = SharedCounters()
         guard let high = Thread.create("high", priority: Thread.highPriority, cpu: PerCPU.currentNumber, {
             c.values[0] = 1
-        }) else { t.check(false, "create a high-priority thread"); return }
+        }) else { t.expect("spawn", false, "create a high-priority thread"); return }
         let me = Thread.current
         CPU.disableInterrupts()
         CriticalSection.enterRaw()
@@ -149,7 +150,7 @@ enum PreemptSuite {
         Scheduler.preemptIfOwed()
         let ranAfter = c.values[0]
         high.join()
-        t.check(owed && faulted && ranInTrapReturn == 0 && ranAfter == 1) { l in
+        t.expect("trap-return", owed && faulted && ranInTrapReturn == 0 && ranAfter == 1) { l in
             l.write("a trap returning into interrupts-off code did not switch (owed "); l.write(owed ? "yes" : "no")
             l.write(", switched in the trap return: "); l.write(ranInTrapReturn == 0 ? "no" : "YES"); l.write(")")
         }
@@ -160,7 +161,7 @@ enum PreemptSuite {
     /// race window is an outer exit that found a preemption owed and took it:
     /// counted per thread, it must happen.
     static func criticalSectionStorm(_ t: inout TestContext) {
-        guard Clock.enabled else { t.skip("critical-section storm: its preemptions come from the tick (tick=0 given)"); return }
+        guard Clock.enabled else { t.skip("storm", inv: "C3", reason: .needsTick, "critical-section storm: its preemptions come from the tick (tick=0 given)"); return }
         // By that CPU's storm threads (two per CPU, each adding once at its end
         // with interrupts off): [0, cpu] C3 violations, [1, cpu] outer exits,
         // [2, cpu] deferred preemptions taken.
@@ -193,10 +194,9 @@ enum PreemptSuite {
             l.write("preempt: storm: "); l.dec(exits); l.write(" outer critical_exits, "); l.dec(deferred)
             l.write(" took a deferred preemption"); l.write(violations > 0 ? ", !!! C3 violations " : ", C3 violations "); l.dec(violations)
         }
-        t.check(deferred > 0) { l in l.write("the window was exercised: "); l.dec(deferred); l.write(" outer critical_exits took an owed preemption") }
-        t.check(violations == 0 && exits > 0) { l in
+        t.expect("window", inv: "C3", deferred, .above(0)) { l in l.write("the window was exercised: "); l.dec(deferred); l.write(" outer critical_exits took an owed preemption") }
+        t.expect("storm", inv: "C3", violations, .equals(0)) { l in
             l.write("C3 held after "); l.dec(exits); l.write(" outer critical_exits under preemption ("); l.dec(violations); l.write(" violations)")
         }
-        Console.print(violations == 0 && deferred > 0 ? "End of test: SUCCESS" : "End of test: FAILURE")
     }
 }

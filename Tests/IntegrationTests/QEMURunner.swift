@@ -32,10 +32,18 @@ enum Accel: String {
     }
 
     /// KVM is usable when /dev/kvm is readable and writable by this user.
+    /// QUARTET_KVM_DEVICE names another path (a missing one shows what a test
+    /// does on a machine without KVM).
     static var kvmUsable: Bool {
         let fm = FileManager.default
-        return fm.isReadableFile(atPath: "/dev/kvm") && fm.isWritableFile(atPath: "/dev/kvm")
+        let dev = ProcessInfo.processInfo.environment["QUARTET_KVM_DEVICE"].flatMap { $0.isEmpty ? nil : $0 } ?? "/dev/kvm"
+        return fm.isReadableFile(atPath: dev) && fm.isWritableFile(atPath: dev)
     }
+
+    /// The accelerators of a test with a TCG and a KVM half, KVM last. Where KVM
+    /// is not usable the KVM boot does not start: QEMUTestCase.boot ends the test
+    /// as skipped there (after the TCG half ran and was asserted), never as a pass.
+    static let halves: [Accel] = [.tcg, .kvm]
 }
 
 /// One QEMU boot.
@@ -247,10 +255,16 @@ struct BacktraceFrame {
     }
 }
 
+enum Environment {
+    /// VAR=1 in the environment.
+    static func flag(_ name: String) -> Bool { ProcessInfo.processInfo.environment[name] == "1" }
+}
+
 enum QEMUError: Error, CustomStringConvertible {
     case kernelMissing(String)
     case qemuMissing(String?)
     case launchFailed(String)
+    case kvmHalfNotRun
 
     var description: String {
         switch self {
@@ -260,6 +274,7 @@ enum QEMUError: Error, CustomStringConvertible {
         case .qemuMissing(nil):
             return "qemu-system-x86_64 is not on PATH (apt-get install qemu-system-x86); integration tests cannot run"
         case .launchFailed(let why): return "could not start QEMU: \(why)"
+        case .kvmHalfNotRun: return "the KVM half did not run (KVM not usable; the TCG half failed already)"
         }
     }
 }
@@ -509,24 +524,57 @@ class QEMUTestCase: XCTestCase {
         super.tearDown()
     }
 
+    /// Boots once. A KVM boot where KVM is not usable does not start: the test
+    /// ends there as skipped (requireKVM; a failure with QUARTET_REQUIRE_KVM=1),
+    /// so a test's KVM half is never dropped silently.
     @discardableResult
-    func boot(_ run: QEMURun) throws -> QEMUResult {
+    func boot(_ run: QEMURun, file: StaticString = #filePath, line: UInt = #line) throws -> QEMUResult {
+        if run.accel == .kvm && !Accel.kvmUsable {
+            if let t = testRun, t.failureCount > 0 { throw QEMUError.kvmHalfNotRun }
+            try requireKVM(half: true, file: file, line: line)
+        }
         let r = try QEMU.boot(run)
         results.append(r)
         if !run.expectsTimeout { XCTAssertFalse(r.timedOut, "QEMU timed out after \(run.timeout) s (\(run.description))") }
         return r
     }
 
-    func requireKVM() throws {
+    /// A test (or the half of one) that needs KVM: skipped, and so counted as a
+    /// skip, when /dev/kvm is not usable; with QUARTET_REQUIRE_KVM=1 (CI sets it
+    /// where /dev/kvm is usable) a missing KVM is a failure instead.
+    func requireKVM(half: Bool = false, file: StaticString = #filePath, line: UInt = #line) throws {
         guard Accel.kvmUsable else {
-            throw XCTSkip("KVM is not usable here (/dev/kvm missing or not readable and writable); the TCG variant covers this boot")
+            let why = "KVM is not usable here (/dev/kvm missing or not readable and writable)"
+            if Environment.flag("QUARTET_REQUIRE_KVM") {
+                XCTFail(why + " and QUARTET_REQUIRE_KVM=1", file: file, line: line)
+                throw XCTSkip(why + ": failed above (QUARTET_REQUIRE_KVM=1)")
+            }
+            throw XCTSkip(why + (half ? "; the test's TCG half passed, its KVM half did not run"
+                                      : "; the TCG variant covers this boot"))
         }
+    }
+
+    /// The same for gdb (QUARTET_REQUIRE_GDB=1).
+    func requireTool(_ path: String?, _ name: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        if let path { return path }
+        let why = "\(name) is not installed (scripts/setup.sh installs it)"
+        if Environment.flag("QUARTET_REQUIRE_GDB") {
+            XCTFail(why + " and QUARTET_REQUIRE_GDB=1", file: file, line: line)
+            throw XCTSkip(why + ": failed above (QUARTET_REQUIRE_GDB=1)")
+        }
+        throw XCTSkip(why)
     }
 
     // MARK: assertions
 
-    /// The kernel reported success: status 1, a summary with tests > 0 and 0 failures, no FAIL lines.
-    func assertPassed(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) {
+    /// The kernel reported success: status 1, a summary with tests > 0 and 0 failures, no FAIL lines,
+    /// one well-formed CHECK record per check, and every SKIP accounted for: its
+    /// reason is in `skips` (default: what the boot's configuration explains,
+    /// SkipReasons.allowed(for:)) or in `alsoAllowing`.
+    func assertPassed(_ r: QEMUResult, skips: Set<String>? = nil, alsoAllowing extra: Set<String> = [],
+                      file: StaticString = #filePath, line: UInt = #line) {
+        let allowed = (skips ?? SkipReasons.allowed(for: r.run)).union(extra)
+        for problem in r.recordProblems(allowedSkips: allowed) { XCTFail(problem, file: file, line: line) }
         XCTAssertEqual(r.status, 1, "expected success (status 1), got \(r.statusDescription)", file: file, line: line)
         XCTAssertEqual(r.fails, [], "FAIL lines on the serial console", file: file, line: line)
         guard let s = r.summary else {

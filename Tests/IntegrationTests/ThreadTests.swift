@@ -6,18 +6,21 @@ final class ThreadTests: QEMUTestCase {
 
     private func assertThreadSuites(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) {
         assertPassed(r, file: file, line: line)
-        for needle in ["PASS: threads: thread objects were freed",
-                       "PASS: preempt: the outer critical_exit switched to the woken thread",
-                       "PASS: preempt: C3: critical_exit returned with critnest 0 and owepreempt 0",
-                       "PASS: preempt: a trap returning into interrupts-off code did not switch",
-                       "PASS: preempt: the window was exercised: ",
-                       "PASS: sleep: no lost wake-ups (0 ",
-                       "PASS: migrate: the window was hit: ",
-                       "PASS: migrate: D6: the switch-out stamp was current after the puller's fence (0 behind)",
-                       "PASS: migrate: D6: every write made before a hand-off was seen after it (0 stale)"] {
-            XCTAssertTrue(r.hasLine(containing: needle), "missing: \(needle)", file: file, line: line)
+        for id in ["created", "unique-ids", "guard-pages", "stacks-freed", "threads-freed"] {
+            assertPass(r, "threads", id, file: file, line: line)
         }
-        XCTAssertEqual(r.lines.filter { $0 == "End of test: SUCCESS" }.count, 3, "preempt, sleep and migrate", file: file, line: line)
+        for id in ["tick-preemption", "deferred", "outer-exit-switch", "c3-after-exit", "immediate", "trap-return"] {
+            assertPass(r, "preempt", id, file: file, line: line)
+        }
+        assertPass(r, "preempt", "window", atLeast: 1, file: file, line: line)
+        assertPass(r, "preempt", "storm", atMost: 0, file: file, line: line)
+        assertPass(r, "sleep", "window", atLeast: 1, file: file, line: line)
+        assertPass(r, "sleep", "lost", atMost: 0, file: file, line: line)
+        for id in ["rounds", "mutex-exclusion", "mutex-window", "timeout"] { assertPass(r, "sleep", id, file: file, line: line) }
+        assertPass(r, "migrate", "window", atLeast: 1, file: file, line: line)
+        assertPass(r, "migrate", "hops", atLeast: 4, file: file, line: line)
+        for id in ["wrong-cpu", "stamp", "stale"] { assertPass(r, "migrate", id, atMost: 0, file: file, line: line) }
+        for suite in ["preempt", "sleep", "migrate"] { assertVerdict(r, suite, file: file, line: line) }
     }
 
     func testThreadSuitesPassUnderTCG() throws {
@@ -35,9 +38,8 @@ final class ThreadTests: QEMUTestCase {
     func testDroppedSleepInterlockLosesWakeups() throws {
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=sleep bug.sleep_nointerlock=1", timeout: 120))
         XCTAssertEqual(r.status, 3, "the sleep suite must fail: \(r.statusDescription)")
-        let report = r.lines.first { $0.hasPrefix("sleep: ") && $0.contains(" pairs, rounds ") }
-        XCTAssertTrue(report?.contains("!!! lost wake-ups ") ?? false, "lost wake-ups reported: \(report ?? "none")")
-        XCTAssertTrue(r.fails.contains { $0.hasPrefix("sleep: no lost wake-ups (") })
+        assertFail(r, "sleep", "lost", atLeast: 1)
+        assertVerdict(r, "sleep", success: false)
     }
 
     /// Negative control: critnest lowered after interrupts are back on (the C3
@@ -45,9 +47,8 @@ final class ThreadTests: QEMUTestCase {
     func testC3WindowControlIsCaught() throws {
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=preempt bug.c3_window=1", timeout: 120))
         XCTAssertEqual(r.status, 3, r.statusDescription)
-        XCTAssertTrue(r.hasLine(containing: "!!! C3 violations "))
-        XCTAssertTrue(r.fails.contains { $0.hasPrefix("preempt: C3 held after ") })
-        XCTAssertTrue(r.hasLine("End of test: FAILURE"))
+        assertFail(r, "preempt", "storm", atLeast: 1)
+        assertVerdict(r, "preempt", success: false)
     }
 
     /// Negative control: the switch clears RUNNING before it saves rsp; the
@@ -55,9 +56,8 @@ final class ThreadTests: QEMUTestCase {
     func testEarlyRunningClearControlIsCaught() throws {
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=migrate bug.handoff_early_clear=1", timeout: 120))
         XCTAssertEqual(r.status, 3, r.statusDescription)
-        XCTAssertTrue(r.hasLine(containing: "!!! switch-out stamp behind after the fence "))
-        XCTAssertTrue(r.fails.contains { $0.hasPrefix("migrate: D6: the switch-out stamp was current after the puller's fence (") })
-        XCTAssertTrue(r.hasLine("End of test: FAILURE"))
+        assertFail(r, "migrate", "stamp", atLeast: 1)
+        assertVerdict(r, "migrate", success: false)
     }
 
     /// A handler that yields inside thread-context IPI processing: named panic.
