@@ -58,7 +58,8 @@ enum HaltingWaitMigrate {
             l.write(": "); l.dec(halts); l.write(" halts, "); l.dec(sent); l.write(" preempting wake-ups, "); l.dec(deferred)
             l.write(" preemptions held until the slot was clear, "); l.dec(moved); l.write(" CPU changes around a pass"); l.write(lost > 0 ? ", !!! lost wake-ups " : ", lost wake-ups "); l.dec(lost)
         }
-        t.check(rounds > 0 && halts > 0) { l in l.dec(rounds); l.write(" rounds, "); l.dec(halts); l.write(" halts") }
+        t.check(rounds > 0) { l in l.dec(rounds); l.write(" rounds completed") }
+        t.check(halts > 0) { l in l.write("the waiter halted: "); l.dec(halts); l.write(" halts") }
         t.check(window > 0) { l in
             l.write("the window was hit: "); l.dec(window); l.write(" halted waiters owed a preemption (with a migration target) on the HLT's way out, held until the slot was clear")
         }
