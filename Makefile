@@ -61,7 +61,7 @@ $(BUILD)/kernel.linked.elf: $(BUILD)/kernel.o $(ASM_OBJECTS) Linker/kernel.ld sc
 	$(LLD) -nostdlib -static -z max-page-size=4096 --no-relax -T Linker/kernel.ld \
 		-o $@ $(ASM_OBJECTS) $(BUILD)/kernel.o $(EMBEDDED_LIB)/libswiftUnicodeDataTables.a
 	bash scripts/check-image.sh $@
-	NM='$(NM)' OBJDUMP='$(OBJDUMP)' bash scripts/check-critical-exit.sh $@ || { rm -f $@; exit 1; }
+	OBJDUMP='$(OBJDUMP)' bash scripts/check-critical-exit.sh $@ || { rm -f $@; exit 1; }
 
 # The kernel: the same image with its symbol table written in (no address moves).
 $(BUILD)/kernel.elf: $(BUILD)/kernel.linked.elf scripts/symbols.sh scripts/check-image.sh

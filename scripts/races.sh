@@ -59,7 +59,7 @@ table() {
 cat <<'EOF'
 000|bsd4 scheduler: remote uschedcp is a hint|DragonFly, May 2008|bsd4-torture||bug.bsd4_remote_assert=1|s/.*to the moved lwp itself \([0-9]*\) times.*/\1/p|1|5|panic: assertion: dd->uschedcp != lp
 001|binding: BOUND checked at the switch|NetBSD (tech-kern post)|bind-torture||bug.migrate_ignores_bound=1|s/.*bound with a target at a switch, kept \([0-9]*\).*/\1/p|1|5|passive reference transferred from CPU
-002|rendezvous vs critical_exit's window|FreeBSD r222254, May 2011|rendezvous-preempt|ktrace=1|bug.rendezvous_plain_critical=1|s/.* \([0-9]*\) actions ran while CPU A was inside critical_exit's window.*/\1/p|1|5|panic: C1: context switch in interrupt context
+002|rendezvous vs critical_exit's window|FreeBSD r222254, May 2011|rendezvous-preempt|ktrace=1|bug.rendezvous_no_critical=1|s/.* \([0-9]*\) actions ran while CPU A was inside critical_exit's window.*/\1/p|1|5|panic: C1: context switch in interrupt context
 003|thread hand-off: fence after the RUNNING wait|DragonFly 562273eaa0, Sep 2010|migrate||bug.handoff_early_clear=1|s/.*hand-offs, \([0-9]*\) with the puller spinning on RUNNING.*/\1/p|1|3|FAIL: migrate: D6
 004|panic: stop the other CPUs with NMIs|FreeBSD r228424, Dec 2011|panic-lockheld||bug.panic_stop_ipi=1|-|5|5|timeout stopping cpus
 EOF
@@ -137,7 +137,7 @@ while IFS='|' read -r seed mech origin suite fixopt control hits fixstatus ctlst
 
   picture="-"
   if [ "$trace" = 1 ] && [ "$seed" = 002 ] && grep -q '^ktrace: begin' "$fixlog"; then
-    if swift run ktrace --svg "$out/seed-002-window.svg" "$fixlog" > "$out/seed-002-window.json" 2> "$out/ktrace.err" < /dev/null; then
+    if swift run ktrace --hit --svg "$out/seed-002-window.svg" "$fixlog" > "$out/seed-002-window.json" 2> "$out/ktrace.err" < /dev/null; then
       picture="\`seed-002-window.svg\`"
     fi
   fi

@@ -40,7 +40,11 @@ enum RendezvousHandoffSuite {
             CPU.pause()
         }
         TSC.spin(cycles: TSC.ticksPerMs / 10)     // K is inside its HLT by now
+        // rendezvous.handoff_flip=1: the waits stop halting while K is halted
+        // (as the benchmarks switch them at run time); K must still be woken.
+        if RendezvousHandoffSuite.flip { HaltingWait.halting[WaitKind.rendezvousMutex.rawValue] = false }
     }
+    nonisolated(unsafe) static var flip = false
     static let markAcquired: RendezvousFunction = { _ in
         RendezvousHandoffSuite.acquired.store(TSC.now, ordering: .releasing)
     }
@@ -51,6 +55,8 @@ enum RendezvousHandoffSuite {
         let cpuA = cpus.nth(cpus.count - 1)!
         cpuK = cpus.nth(cpus.count - 2)!
         if Clock.enabled { t.note { $0.write("the periodic tick is on: it ends a forgotten waiter's halt within a tick (use tick=0)") } }
+        flip = KernelOptions.int("rendezvous.handoff_flip", default: 0) != 0
+        if flip { t.note { $0.write("the mutex waits stop halting while the next waiter is halted (rendezvous.handoff_flip)") } }
         if BugKnobs.rendezvousLateWake { t.note { $0.write("negative control: the mutex's waiters are woken after its unlock's section closed") } }
         let saved = HaltingWait.halting[WaitKind.rendezvousMutex.rawValue]
         HaltingWait.halting[WaitKind.rendezvousMutex.rawValue] = true
@@ -66,6 +72,10 @@ enum RendezvousHandoffSuite {
             RendezvousHandoffSuite.spinStart.store(t0, ordering: .relaxed)
             while RendezvousHandoffSuite.acquired.load(ordering: .acquiring) == 0 && TSC.now &- t0 < bound { CPU.pause() }
             RendezvousHandoffSuite.spinEnd.store(TSC.now, ordering: .relaxed)
+            // A waiter nobody woke (tick=0) would halt for good: rescue it, late.
+            if RendezvousHandoffSuite.acquired.load(ordering: .acquiring) == 0 {
+                LocalAPIC.sendIPI(to: PerCPU.cpus[RendezvousHandoffSuite.cpuK].apicID, vector: UInt8(Vectors.waitWakeup))
+            }
         }) else { t.check(false, "spawn the spinner"); return }
         let aMask = CPUMask(bits: CPUMask.bit(cpuA)), kMask = CPUMask(bits: CPUMask.bit(cpuK))
         guard let holder = Thread.spawn("handoff-holder", cpu: cpuA, {

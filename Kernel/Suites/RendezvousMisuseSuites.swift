@@ -1,7 +1,7 @@
-// rv-nested-action, rv-nested-cpusync (fatal, run by name): a
-// rendezvous started where it can never finish must end in a named panic at
-// once, not in a watchdog's report 10 s later (docs/rendezvous.md, "Who may
-// start one").
+// rv-nested-action (fatal, run by name): a rendezvous started where it can
+// never finish must end in a named panic at once, not in a watchdog's report
+// 10 s later. rv-in-cpusync: one started by a cpusync caller's own call does
+// finish (docs/rendezvous.md, "Who may start one").
 
 enum RendezvousMisuseSuites {
     /// A participant's action, run from a spin loop in thread context (no lock
@@ -35,15 +35,29 @@ enum RendezvousMisuseSuites {
         })
     nonisolated(unsafe) static var spinning: SharedCounters? = nil
 
-    /// The cpusync caller's own call of the function starts a rendezvous.
-    static let inCPUSync = TestSuite(name: "rv-nested-cpusync", kind: .fatal,
-        summary: "the cpusync caller's own call of its function starts a rendezvous: named panic", body: { t in
+    /// Allowed, and it completes: the cpusync caller's own call of its
+    /// function (thread context, a critical section, interrupts on) starts a
+    /// rendezvous over every CPU. The held remotes spin with interrupts off,
+    /// but their hold loop runs a pending rendezvous (C4: each runs its part
+    /// once); the caller waits for the mutex with interrupts on. A remote's
+    /// call (an IPI message function) may not: that is the message guard.
+    static let inCPUSync = TestSuite(name: "rv-in-cpusync", kind: .normal,
+        summary: "the cpusync caller's own call of its function starts a rendezvous: it completes on every CPU", body: { t in
             let cpus = SMP.online
             guard cpus.count >= 2 else { t.skip("needs at least 2 CPUs"); return }
+            let ran = SharedCounters()
+            RendezvousMisuseSuites.ranInCPUSync = ran
+            let before = Rendezvous.generation.load(ordering: .relaxed)
             CPUSync.run(mask: cpus, { caller, _ in
                 guard PerCPU.currentNumber == Int(truncatingIfNeeded: caller) else { return }
-                Rendezvous.runOnAll(action: { _ in })
+                Rendezvous.runOnAll(action: { _ in RendezvousMisuseSuites.ranInCPUSync?.values[PerCPU.currentNumber] &+= 1 })
             }, UInt64(PerCPU.currentNumber))
-            t.check(false, "the rendezvous inside the cpusync returned")
+            var all = true
+            cpus.forEach { if ran.values[$0] != 1 { all = false } }
+            t.check(Rendezvous.generation.load(ordering: .relaxed) != before && all) { l in
+                l.write("the rendezvous started by the cpusync caller's own call ran its action once on each of ")
+                l.dec(cpus.count); l.write(" CPUs (the held remotes joined from their hold loop)")
+            }
         })
+    nonisolated(unsafe) static var ranInCPUSync: SharedCounters? = nil
 }

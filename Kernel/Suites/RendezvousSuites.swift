@@ -9,12 +9,13 @@ import Synchronization
 final class RendezvousRound {
     let map: UInt64
     let n: UInt32
+    let initiator: Int           // its own part is neither an IPI's nor a spin loop's win
     let setupRuns: Bool          // setup is .run: its barrier must hold before any action
     let teardownRuns: Bool       // teardown is .run (with an action): every action finished before it
     let setups = Atomic<UInt32>(0)
     let actions = Atomic<UInt32>(0)
     init(map: CPUMask, setupRuns: Bool, teardownRuns: Bool) {
-        self.map = map.bits; n = UInt32(map.count); self.setupRuns = setupRuns; self.teardownRuns = teardownRuns
+        self.map = map.bits; n = UInt32(map.count); initiator = PerCPU.currentNumber; self.setupRuns = setupRuns; self.teardownRuns = teardownRuns
     }
     var raw: UInt64 { UInt64(UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque())) }
     static func from(_ raw: UInt64) -> RendezvousRound {
@@ -43,13 +44,23 @@ enum RendezvousSuite {
     }
     nonisolated(unsafe) static var ran: UnsafeMutablePointer<UInt64>? = nil
     /// Per CPU: actions run from the rendezvous IPI handler / from a spin loop
-    /// that found the pending bit first (the race for the bit, own traffic).
+    /// of a participant (not the initiator's own part) that found the pending
+    /// bit before its IPI did: the race for the bit (own traffic).
     nonisolated(unsafe) static var viaIPI: UnsafeMutablePointer<UInt64>? = nil
     nonisolated(unsafe) static var viaSpin: UnsafeMutablePointer<UInt64>? = nil
     nonisolated(unsafe) static var lastGeneration: UnsafeMutablePointer<UInt64>? = nil
     nonisolated(unsafe) static var errors: UnsafeMutablePointer<Atomic<UInt64>>? = nil
     static let lock = SpinLock("rendezvous suite")
     nonisolated(unsafe) static var underLock: UInt64 = 0
+
+    /// Both sides of the race for a pending bit seen (hints: other CPUs'
+    /// counters, read without ordering).
+    static func raceSeen(_ cpus: CPUMask, _ lostBefore: UInt64) -> Bool {
+        guard cpus.count >= 2 else { return true }
+        var spin: UInt64 = 0
+        cpus.forEach { spin &+= viaSpin![$0] }
+        return spin > 0 && Rendezvous.ipiFoundBitTaken.load(ordering: .relaxed) &- lostBefore > 0
+    }
 
     static func error(_ e: Err) { errors![e.rawValue].wrappingAdd(1, ordering: .relaxed) }
 
@@ -73,7 +84,7 @@ enum RendezvousSuite {
         RendezvousSuite.underLock &+= 1
         RendezvousSuite.lock.unlock()
         RendezvousSuite.ran![me] &+= 1
-        if PerCPU.inInterrupt { RendezvousSuite.viaIPI![me] &+= 1 } else { RendezvousSuite.viaSpin![me] &+= 1 }
+        if PerCPU.inInterrupt { RendezvousSuite.viaIPI![me] &+= 1 } else if me != r.initiator { RendezvousSuite.viaSpin![me] &+= 1 }
         r.actions.wrappingAdd(1, ordering: .acquiringAndReleasing)
     }
     static let teardownFn: RendezvousFunction = { raw in
@@ -92,6 +103,8 @@ enum RendezvousSuite {
         viaIPI = .allocate(capacity: n); viaIPI!.initialize(repeating: 0, count: n)
         viaSpin = .allocate(capacity: n); viaSpin!.initialize(repeating: 0, count: n)
         if BugKnobs.rendezvousDoubleClaim { t.note { $0.write("negative control: participants never take their pending bit") } }
+        if BugKnobs.rendezvousRacyClaim { t.note { $0.write("negative control: participants claim their pending bit with a plain load and store") } }
+        let lostBefore = Rendezvous.ipiFoundBitTaken.load(ordering: .relaxed)
         lastGeneration = .allocate(capacity: n)
         lastGeneration!.initialize(repeating: Rendezvous.generation.load(ordering: .relaxed), count: n)
         errors = .allocate(capacity: Err.allCases.count)
@@ -104,6 +117,9 @@ enum RendezvousSuite {
         // With many CPUs on few host cores one rendezvous can take a good part of
         // a second: an initiator that has not completed one yet goes on (up to
         // 15x the time), so "every initiator completed" does not depend on speed.
+        // Likewise until the race for a pending bit was seen (a participant's
+        // spin loop won one and its IPI then found it taken): at -smp 2 only
+        // interrupts-off waits can win it, and they are rare.
         let limit = end &+ TSC.ticksPerMs &* 14_000 &* seconds
         SuiteThreads.runOnEveryCPU("rendezvous") {
             let me = PerCPU.currentNumber
@@ -135,7 +151,7 @@ enum RendezvousSuite {
                         done[2, me] &+= 1
                     }
                 }
-            } while TSC.now < end || (done[0, me] == 0 && TSC.now < limit)
+            } while TSC.now < end || ((done[0, me] == 0 || !RendezvousSuite.raceSeen(cpus, lostBefore)) && TSC.now < limit)
         }
         var exact = true, total: UInt64 = 0, everyone = true
         cpus.forEach { c in
@@ -150,18 +166,24 @@ enum RendezvousSuite {
         let syncs = done.sum(1, over: cpus), messages = done.sum(2, over: cpus), contended = done.sum(3, over: cpus)
         var ipi: UInt64 = 0, spin: UInt64 = 0
         cpus.forEach { ipi &+= viaIPI![$0]; spin &+= viaSpin![$0] }
+        let lost = Rendezvous.ipiFoundBitTaken.load(ordering: .relaxed) &- lostBefore
         Console.line { l in
             l.write("rendezvous: "); l.dec(total); l.write(" rendezvous from "); l.dec(cpus.count); l.write(" CPUs, ")
             l.dec(syncs); l.write(" cpusyncs, "); l.dec(messages); l.write(" waited IPI messages; own mutex waits ")
-            l.dec(contended); l.write("; actions run from the IPI "); l.dec(ipi); l.write(", from a spin loop "); l.dec(spin)
+            l.dec(contended); l.write("; actions run from the IPI "); l.dec(ipi); l.write(", from a participant's spin loop "); l.dec(spin)
+            l.write("; IPIs that found their bit taken "); l.dec(lost)
             l.write(errorTotal > 0 ? "; !!! errors " : "; errors "); l.dec(errorTotal)
         }
         t.check(everyone && total > 0) { l in
             l.write("every CPU's initiator completed rendezvous ("); l.dec(total); l.write(" in all; no deadlock)")
         }
-        t.check(cpus.count < 2 || (contended > 0 && ipi > 0 && spin > 0)) { l in
+        // The race for the pending bit is real only when both contenders came:
+        // a participant's spin loop (not the initiator's own part, which no IPI
+        // contends for) took the bit, and its IPI then arrived to find it gone.
+        t.check(cpus.count < 2 || (contended > 0 && ipi > 0 && spin > 0 && lost > 0)) { l in
             l.write("the window was hit: initiators met at the mutex "); l.dec(contended); l.write(" times; the IPI won the pending bit ")
-            l.dec(ipi); l.write(" times, a spin loop "); l.dec(spin)
+            l.dec(ipi); l.write(" times, a participant's spin loop "); l.dec(spin); l.write(" times, and "); l.dec(lost)
+            l.write(" IPIs arrived to find their bit already taken")
         }
         t.check(exact) { l in
             l.write("C4: every CPU ran each action it was asked to exactly once (")
@@ -194,23 +216,29 @@ enum RendezvousPreemptSuite {
     static let stop = Atomic<Bool>(false)
     static let lock = SpinLock("rendezvous-preempt")
     nonisolated(unsafe) static var cpuA = 0
+    nonisolated(unsafe) static var takesSpinlock = true
 
     static let action: RendezvousFunction = { _ in
         // In the window means: the interrupted thread is the window thread, its
         // own critnest was 0 (the trap's raw section and the action's make it
-        // 2; under the plain-critical control, which exempts the vector from
-        // the trap's section, the action's alone makes it 1) and it owes a
-        // preemption.
+        // 2; the controls exempt the vector from the trap's section: under
+        // bug.rendezvous_plain_critical the action's section alone makes it 1,
+        // under bug.rendezvous_no_critical it stays 0) and it owes a preemption.
         if PerCPU.currentNumber == RendezvousPreemptSuite.cpuA {
             RendezvousPreemptSuite.onA.wrappingAdd(1, ordering: .relaxed)
-            let inWindow = BugKnobs.rendezvousPlainCritical ? 1 : 2
+            let inWindow = BugKnobs.rendezvousNoCritical ? 0 : BugKnobs.rendezvousPlainCritical ? 1 : 2
             if let w = RendezvousPreemptSuite.windowThread, Thread.currentIfAny === w, w.critnest == inWindow, w.owepreempt {
                 RendezvousPreemptSuite.inWindow.wrappingAdd(1, ordering: .relaxed)
-                KTrace.freezeAtWindow()                 // ktrace=1: keep the first window
+                KTrace.freezeAtWindow()                 // ktrace=1: keep the first window with an action in it
             }
         }
-        RendezvousPreemptSuite.lock.lock()
-        RendezvousPreemptSuite.lock.unlock()
+        // The seed-002 path: the spinlock's exit is a critical_exit inside the
+        // IPI handler (rendezvous.action_spinlock=0 leaves it out, to show that
+        // the no-critical control trips on this path and nowhere else).
+        if RendezvousPreemptSuite.takesSpinlock {
+            RendezvousPreemptSuite.lock.lock()
+            RendezvousPreemptSuite.lock.unlock()
+        }
         // Negative control for C2: an action that makes a thread runnable.
         if BugKnobs.rendezvousActionWakes && PerCPU.currentNumber == RendezvousPreemptSuite.cpuA {
             Sleep.wakeup(RendezvousPreemptSuite.chan)
@@ -222,6 +250,9 @@ enum RendezvousPreemptSuite {
         let cpus = SMP.online
         guard cpus.count >= 2 else { t.skip("needs at least 2 CPUs"); return }
         if BugKnobs.rendezvousPlainCritical { t.note { $0.write("negative control: ordinary critical section around the actions") } }
+        if BugKnobs.rendezvousNoCritical { t.note { $0.write("negative control: no critical section around the actions") } }
+        takesSpinlock = KernelOptions.int("rendezvous.action_spinlock", default: 1) != 0
+        if !takesSpinlock { t.note { $0.write("the actions take no spinlock (rendezvous.action_spinlock=0)") } }
         cpuA = cpus.nth(cpus.count - 1)!
         let window = UInt64(max(0, KernelOptions.int("rendezvous.window_cycles", default: 20_000)))
         inWindow.store(0, ordering: .relaxed); onA.store(0, ordering: .relaxed); stop.store(false, ordering: .relaxed)

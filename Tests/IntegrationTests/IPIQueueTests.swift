@@ -86,6 +86,22 @@ final class IPIQueueTests: QEMUTestCase {
         assertPanic(r, "W2: a halting wait resumed on another CPU than the slot it announced")
     }
 
+    /// A wake-up IPI the local APIC refuses is sent again (tick=0: nothing
+    /// else would end the waiter's HLT). The hook refuses the first try of
+    /// every third wake-up; with the control the refused ones are lost.
+    func testRefusedWakeUpIPIsAreSentAgain() throws {
+        let cmdline = "run=wait-wakeup tick=0 torture.seconds=1 wait.refuse_wakes=3"
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: cmdline, timeout: 60))
+        assertPassed(r)
+        XCTAssertTrue(r.passes.contains { $0.hasPrefix("wait-wakeup: the hook refused ") })
+        XCTAssertTrue(r.passes.contains { $0.hasPrefix("wait-wakeup: W1: every halting waiter woken within 100 ms (0 lost") })
+        let c = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: cmdline + " bug.wait_ignore_refused=1", timeout: 60))
+        XCTAssertTrue(c.hasLine("NEGATIVE CONTROL: bug.wait_ignore_refused puts a known bug back on purpose"))
+        XCTAssertEqual(c.status, 3, "the suite must fail: \(c.statusDescription)")
+        XCTAssertTrue(c.fails.contains { $0.hasPrefix("wait-wakeup: W1: every halting waiter woken within 100 ms (") })
+        XCTAssertTrue(c.hasLine(containing: "!!! lost wake-ups "))
+    }
+
     /// A halting wait without its re-check (W1): tick=0, the waiter halts with
     /// its flag already set and only the suite's rescue IPI wakes it.
     func testWaitNoRecheckControlLosesWakeups() throws {

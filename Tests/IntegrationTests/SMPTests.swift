@@ -38,6 +38,19 @@ final class SMPTests: QEMUTestCase {
         }
     }
 
+    /// Negative control for S1: the old two-flag check-then-act (the AP reads
+    /// its state before the hook's wait, the boot CPU writes "abandoned" when
+    /// its own wait runs out). The late AP passed its check before the boot
+    /// CPU gave up, so it is reported left out while it is on its way.
+    func testTwoFlagControlLeavesTheLateAPOut() throws {
+        let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=smp smp.late_ap_ms=100 bug.ap_two_flags=1", timeout: 60))
+        XCTAssertTrue(r.hasLine("NEGATIVE CONTROL: bug.ap_two_flags puts a known bug back on purpose"))
+        XCTAssertEqual(r.status, 3, "the suite must fail: \(r.statusDescription)")
+        XCTAssertTrue(r.hasLine(containing: "smp: CPU 3 (APIC id 3) started but did not report in; left out"))
+        XCTAssertTrue(r.fails.contains { $0.hasPrefix("smp: 3 CPUs online, 4 expected") })
+        XCTAssertFalse(r.hasLine(containing: "reported in after the bring-up timeout; kept"))
+    }
+
     /// The APs start one at a time with smp.bringup=serial, as they did before
     /// parallel bring-up; both orders bring every CPU up.
     func testSerialBringupStillWorks() throws {

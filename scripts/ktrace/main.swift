@@ -15,17 +15,29 @@ import HostKit
 import KtraceKit
 
 let tool = HostTool("ktrace")
-let usage = "usage: ktrace [--svg FILE] [LOG | -] > trace.json   (no LOG or -: read stdin)"
+let usage = "usage: ktrace [--svg FILE] [--hit] [LOG | -] > trace.json   (no LOG or -: read stdin)"
 let commandLine = tool.commandLine(usage: usage, help: """
     Reads a Quartet serial log, finds the last complete 'ktrace: begin' ... 'ktrace: end' dump
     and writes it as Chrome Trace Event JSON to stdout (ui.perfetto.dev, chrome://tracing).
     --svg FILE also writes an SVG timeline (one lane per CPU) to FILE.
-    """, what: "log")
+    --hit cuts the trace around the last critical_exit window in which a rendezvous
+    action ran on the same CPU (status 1 if there is none).
+    """, flags: ["--hit"], what: "log")
 let source = commandLine.source
 
 let log = KtraceParser.parse(tool.readInput(commandLine))
 for d in log.diagnostics { tool.warn("\(source): \(d)") }
-guard let dump = log.dump else { exit(1) }
+guard let whole = log.dump else { exit(1) }
+let dump: KtraceDump
+if commandLine.flags.contains("--hit") {
+    guard let cut = whole.cutAtHit() else {
+        tool.warn("\(source): no critical_exit window with a rendezvous action in it")
+        exit(1)
+    }
+    dump = cut
+} else {
+    dump = whole
+}
 
 let timeline = KtraceTimeline(dump)
 FileHandle.standardOutput.write(Data(ChromeTrace.render(timeline).utf8))

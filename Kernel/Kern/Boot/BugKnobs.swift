@@ -28,6 +28,10 @@ enum BugKnobs {
     /// preemption on the HLT's way out can move it before it clears its slot
     /// (W2, the wait's own check panics). docs/benchmarks.md, "Halting waits".
     nonisolated(unsafe) static var waitUnpinned = false
+    /// wait-wakeup (tick=0, with `wait.refuse_wakes=N`): a wake-up IPI the
+    /// local APIC refused is not sent again, so the halted waiter is never
+    /// woken (W1's waker side). docs/benchmarks.md, "Halting waits".
+    nonisolated(unsafe) static var waitIgnoreRefused = false
     /// migrate: the switch clears RUNNING before it saves rsp; the puller's
     /// switch-stamp check after its fence catches it (D6).
     nonisolated(unsafe) static var handoffEarlyClear = false
@@ -39,9 +43,21 @@ enum BugKnobs {
     /// rendezvous-preempt: the action routine uses an ordinary critical section;
     /// C1 must trip (a switch inside the IPI handler). docs/rendezvous.md.
     nonisolated(unsafe) static var rendezvousPlainCritical = false
+    /// rendezvous-preempt: no critical section at all around the actions (the
+    /// code before the seed-002 fix; the vector is also left out of the trap's
+    /// raw section). An action landing in critical_exit's window switches in
+    /// its own spinlock's exit, inside the IPI handler: C1 must trip. With
+    /// `rendezvous.action_spinlock=0` the actions take no spinlock and nothing
+    /// may trip. docs/rendezvous.md.
+    nonisolated(unsafe) static var rendezvousNoCritical = false
     /// rendezvous: a participant tests its pending bit but never takes it, so
     /// the IPI handler and a spin loop can both run its part (C4 breaks).
     nonisolated(unsafe) static var rendezvousDoubleClaim = false
+    /// rendezvous: a participant claims its pending bit with a plain load and
+    /// a later store of the word without its bit (the window widened), not an
+    /// atomic test-and-clear: another CPU's clear in between is undone, and that
+    /// CPU runs its part twice (C4 breaks). docs/rendezvous.md.
+    nonisolated(unsafe) static var rendezvousRacyClaim = false
     /// rendezvous-preempt: the action on the window CPU wakes a thread (actions
     /// must not schedule threads); the action routine's C2 assertion must fire.
     nonisolated(unsafe) static var rendezvousActionWakes = false
@@ -50,6 +66,10 @@ enum BugKnobs {
     /// preemption may switch to a busy thread first; the next waiter stays
     /// halted for as long as that thread runs. docs/rendezvous.md.
     nonisolated(unsafe) static var rendezvousLateWake = false
+    /// rendezvous-handoff (tick=0, rendezvous.handoff_flip=1): the mutex's
+    /// unlock wakes its waiters only if the mutex waits halt at that moment;
+    /// a waiter that halted before they were switched off is never woken.
+    nonisolated(unsafe) static var rendezvousGatedWake = false
     /// panic-lockheld: panic stops the other CPUs with a fixed (maskable) IPI
     /// instead of an NMI; a CPU spinning with interrupts off never stops and the
     /// dump reports "timeout stopping cpus" naming it. docs/panic.md.
@@ -98,6 +118,11 @@ enum BugKnobs {
     /// "did not panic" FAIL. (The leak case is not covered: without its
     /// watchdog it hangs.)
     nonisolated(unsafe) static var misuseUnchecked = false
+    /// smp (with `smp.late_ap_ms`): the AP reads its state and goes on if it is
+    /// not "abandoned", and the boot CPU writes "abandoned" when its wait ran
+    /// out, with no compare-and-swap: the old two-flag check-then-act, in
+    /// which a late AP is both left out and online (S1). docs/smp-bringup.md.
+    nonisolated(unsafe) static var apTwoFlags = false
     /// tlb-shootdown: unmapping invalidates only the calling CPU's TLB.
     nonisolated(unsafe) static var tlbLocalOnly = false
     /// bsd4-torture: resetpriority asserts on the lwp's CPU's uschedcp after
@@ -107,13 +132,18 @@ enum BugKnobs {
 
     static func load() {
         rendezvousPlainCritical = KernelOptions.flag("bug.rendezvous_plain_critical", default: false)
+        rendezvousNoCritical = KernelOptions.flag("bug.rendezvous_no_critical", default: false)
         panicStopIPI = KernelOptions.flag("bug.panic_stop_ipi", default: false)
         rendezvousDoubleClaim = KernelOptions.flag("bug.rendezvous_double_claim", default: false)
+        rendezvousRacyClaim = KernelOptions.flag("bug.rendezvous_racy_claim", default: false)
+        apTwoFlags = KernelOptions.flag("bug.ap_two_flags", default: false)
+        rendezvousGatedWake = KernelOptions.flag("bug.rendezvous_gated_wake", default: false)
         rendezvousActionWakes = KernelOptions.flag("bug.rendezvous_action_wakes", default: false)
         rendezvousLateWake = KernelOptions.flag("bug.rendezvous_late_wake", default: false)
         ipiqNoRecheck = KernelOptions.flag("bug.ipiq_norecheck", default: false)
         waitNoRecheck = KernelOptions.flag("bug.wait_norecheck", default: false)
         waitUnpinned = KernelOptions.flag("bug.wait_unpinned", default: false)
+        waitIgnoreRefused = KernelOptions.flag("bug.wait_ignore_refused", default: false)
         ipiqNoFence = KernelOptions.flag("bug.ipiq_nofence", default: false)
         ipiqEarlyCopy = KernelOptions.flag("bug.ipiq_early_copy", default: false)
         ipiqNoDrain = KernelOptions.flag("bug.ipiq_nodrain", default: false)
@@ -145,7 +175,9 @@ enum BugKnobs {
             (rendezvousDoubleClaim, "bug.rendezvous_double_claim"), (rendezvousActionWakes, "bug.rendezvous_action_wakes"),
             (bsd4RemoteAssert, "bug.bsd4_remote_assert"), (migrateIgnoresBound, "bug.migrate_ignores_bound"),
             (waitNoRecheck, "bug.wait_norecheck"), (rendezvousLateWake, "bug.rendezvous_late_wake"),
-            (waitUnpinned, "bug.wait_unpinned"),
+            (waitUnpinned, "bug.wait_unpinned"), (rendezvousNoCritical, "bug.rendezvous_no_critical"),
+            (waitIgnoreRefused, "bug.wait_ignore_refused"), (rendezvousRacyClaim, "bug.rendezvous_racy_claim"),
+            (apTwoFlags, "bug.ap_two_flags"), (rendezvousGatedWake, "bug.rendezvous_gated_wake"),
             (panicPrintBeforeStop, "bug.panic_print_before_stop"), (panicKeepTicket, "bug.panic_keep_ticket"),
             (consoleMidlineGlue, "bug.console_midline_glue"), (tlbFlushBeforeClear, "bug.tlb_flush_before_clear"),
             (rendezvousNoExitWait, "bug.rendezvous_no_exit_wait"),

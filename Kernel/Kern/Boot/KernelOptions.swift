@@ -24,6 +24,7 @@ enum KernelOptions {
         Option(key: "smp.maxcpus", help: "smp.maxcpus=N: start at most N CPUs (boot CPU included)", .int),
         Option(key: "smp.bringup", help: "smp.bringup=parallel|serial: start the APs all at once (default) or one at a time"),
         Option(key: "smp.late_ap_ms", help: "smp.late_ap_ms=N: test hook: the last AP, once it claimed its place, waits until N ms past the boot CPU's bring-up deadline (it must be kept, not left out)", .int),
+        Option(key: "wait.refuse_wakes", help: "wait.refuse_wakes=N: test hook: the first try of every Nth halting-wait wake-up IPI is reported refused without being sent (each must be retried)", .int),
         Option(key: "wait.halt", help: "wait.halt=ipiq,cpusync,rendezvous,torture|all|none: which cross-CPU waits HLT until an interrupt instead of spinning (default cpusync,rendezvous: chosen from run=bench's figures)"),
         Option(key: "demo", help: "demo=bsd4: boot into the bsd4 demo (CPU hogs with different nice values, one interactive lwp; `make run` sets it)"),
         Option(key: "tick", help: "tick=0|1: the periodic timer tick on every CPU (default 1)", .flag),
@@ -40,17 +41,24 @@ enum KernelOptions {
         Option(key: "bug.ipiq_nofence", help: "bug.ipiq_nofence=1: observation (not a control): no MFENCE between releasing the IPI poll latch and the re-check; a loss needs the host's store buffer at that moment", .flag),
         Option(key: "bug.ipiq_norecheck", help: "bug.ipiq_norecheck=1: negative control for ipiq-wakeup (tick=0): the target releases its poll latch without fence and re-check (lost wake-ups, D5)", .flag),
         Option(key: "bug.wait_norecheck", help: "bug.wait_norecheck=1: negative control for wait-wakeup (tick=0): a halting wait halts without re-checking its condition (lost wake-ups, W1)", .flag),
+        Option(key: "bug.wait_ignore_refused", help: "bug.wait_ignore_refused=1: negative control for wait-wakeup with wait.refuse_wakes (tick=0): a refused wake-up IPI is not sent again (lost wake-up)", .flag),
         Option(key: "bug.wait_unpinned", help: "bug.wait_unpinned=1: negative control for wait-migrate (tick=0): a halting wait is not pinned to its CPU and may be moved before it clears its slot (W2 panic)", .flag),
         Option(key: "bug.ipiq_early_copy", help: "bug.ipiq_early_copy=1: negative control for ipiq-torture: the consumer copies a slot before loading windex (D2 panic)", .flag),
         Option(key: "bug.ipiq_nodrain", help: "bug.ipiq_nodrain=1: negative control for ipiq-flood: the nearly-full wait does not drain its own rings (deadlock, reported)", .flag),
         Option(key: "bug.handoff_early_clear", help: "bug.handoff_early_clear=1: negative control for migrate: the switch clears RUNNING before saving rsp (D6)", .flag),
         Option(key: "bug.cpusync_early_release", help: "bug.cpusync_early_release=1: negative control for cpusync: remotes released before the caller's function ends", .flag),
         Option(key: "bug.c3_window", help: "bug.c3_window=1: negative control for preempt: critnest lowered after interrupts are back on, window widened (C3)", .flag),
+        Option(key: "bug.ap_two_flags", help: "bug.ap_two_flags=1: negative control for smp with smp.late_ap_ms: the AP reads its bring-up state and the boot CPU writes abandoned, no compare-and-swap (S1: left out and online)", .flag),
+        Option(key: "bug.rendezvous_gated_wake", help: "bug.rendezvous_gated_wake=1: negative control for rendezvous-handoff with rendezvous.handoff_flip=1 (tick=0): the mutex wakes its waiters only while its waits halt (a halted waiter is stranded)", .flag),
+        Option(key: "bug.rendezvous_racy_claim", help: "bug.rendezvous_racy_claim=1: negative control for rendezvous: the pending bit is claimed by a plain load and store, not an atomic test-and-clear (C4 panic)", .flag),
+        Option(key: "bug.rendezvous_no_critical", help: "bug.rendezvous_no_critical=1: negative control for rendezvous-preempt: no critical section at all around rendezvous actions (the 2011 bug: C1 panic in the action's spinlock exit)", .flag),
         Option(key: "bug.rendezvous_plain_critical", help: "bug.rendezvous_plain_critical=1: negative control for rendezvous-preempt: an ordinary critical section around rendezvous actions (C1 panic)", .flag),
         Option(key: "bug.rendezvous_double_claim", help: "bug.rendezvous_double_claim=1: negative control for rendezvous: a participant never takes its pending bit and may run its part twice (C4)", .flag),
         Option(key: "bug.rendezvous_action_wakes", help: "bug.rendezvous_action_wakes=1: negative control for rendezvous-preempt: the action wakes a thread (C2 panic)", .flag),
         Option(key: "bug.rendezvous_late_wake", help: "bug.rendezvous_late_wake=1: negative control for rendezvous-handoff (tick=0): the rendezvous mutex wakes its halted waiters only after its unlock's section closed (and may have switched away)", .flag),
         Option(key: "rendezvous.refuse_sends", help: "rendezvous.refuse_sends=N: test hook: the first N rendezvous IPIs are reported refused by the local APIC without being sent (each must be retried)", .int),
+        Option(key: "rendezvous.action_spinlock", help: "rendezvous.action_spinlock=0: rendezvous-preempt's actions take no spinlock (with bug.rendezvous_no_critical nothing may trip: the spinlock is the path)", .int),
+        Option(key: "rendezvous.handoff_flip", help: "rendezvous.handoff_flip=1: rendezvous-handoff switches the mutex waits to spinning while the next waiter is halted (it must still be woken)", .int),
         Option(key: "rendezvous.window_cycles", help: "rendezvous.window_cycles=N: how long rendezvous-preempt holds critical_exit's window open (default 20000 TSC cycles)", .int),
         Option(key: "panic", help: "panic=exit|halt|reboot|monitor: after the panic dump, leave QEMU (default), stop for gdb, reset, or a post-mortem monitor"),
         Option(key: "test.stop_window_ms", help: "test.stop_window_ms=N: test hook for panic-halt, panic-haltfirst, halt-midline and panic-all: the stopper waits N ms between its pending mask and its NMIs", .int),
@@ -124,7 +132,7 @@ enum KernelOptions {
     /// The options suites read when they run (the monitor's `run` may set them).
     static let runtimeKeys: [StaticString] = ["torture.seconds", "bsd4.window_us", "bsd4.poke_hold_us", "bsd4.refuse_every", "bsd4.deliver_delay_us", "ipiq.min_per_pair", "litmus.iterations",
                                               "litmus.tests", "litmus.ms", "litmus.sb_cap_ms", "bench.ms",
-                                              "rendezvous.window_cycles"]
+                                              "rendezvous.window_cycles", "rendezvous.action_spinlock", "rendezvous.handoff_flip"]
 
     /// Options a monitor command set for its own run (`run SUITE key=value`),
     /// consulted before the boot command line.

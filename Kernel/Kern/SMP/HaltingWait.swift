@@ -61,6 +61,7 @@ enum HaltingWait {
         slots = s
         Traps.register(vector: Vectors.waitWakeup) { _ in LocalAPIC.eoi() }   // the HLT's end is its whole purpose
         configure(KernelOptions.value("wait.halt") ?? defaultPolicy)
+        refuseEvery = UInt64(max(0, KernelOptions.int("wait.refuse_wakes", default: 0)))
     }
 
     /// Chosen per wait from `run=bench`'s .spin/.halt figures (bench/README.md):
@@ -126,9 +127,38 @@ enum HaltingWait {
     @inline(__always) @discardableResult
     static func wake(_ cpu: Int, channel: UInt) -> Bool {
         guard let slots, slots[cpu].load(ordering: .relaxed) == channel else { return false }
-        wakeIPIs.wrappingAdd(1, ordering: .relaxed)
-        LocalAPIC.sendIPI(to: PerCPU.cpus[cpu].apicID, vector: UInt8(Vectors.waitWakeup))
+        let n = wakeIPIs.wrappingAdd(1, ordering: .relaxed).newValue
+        sendWakeup(to: cpu, number: n)
         return true
+    }
+
+    /// Test hook (`wait.refuse_wakes=N`): the first try of every Nth wake-up
+    /// IPI is reported refused without being sent (0: never).
+    nonisolated(unsafe) static var refuseEvery: UInt64 = 0
+    /// Wake-up sends refused (by the local APIC or the hook), each retried.
+    static let refusedWakes = Atomic<UInt64>(0)
+
+    /// W1's other half: the waiter halted because it saw no condition, so only
+    /// this IPI ends its HLT (with tick=0 nothing else ever does). An xAPIC
+    /// whose previous IPI stays pending refuses the send (LocalAPIC.sendIPI is
+    /// false): sent again, and a named panic if it keeps refusing rather than
+    /// a waiter halted for good. A duplicate wake-up only ends a HLT early: the
+    /// waiter re-checks its condition.
+    @inline(never)
+    static func sendWakeup(to cpu: Int, number: UInt64) {
+        var refuse = refuseEvery != 0 && number % refuseEvery == 0
+        for _ in 0..<8 {
+            if refuse {
+                refuse = false
+                refusedWakes.wrappingAdd(1, ordering: .relaxed)      // test hook: refused, not sent
+                if BugKnobs.waitIgnoreRefused { return }             // BUG: the wake-up is lost
+                continue
+            }
+            if LocalAPIC.sendIPI(to: PerCPU.cpus[cpu].apicID, vector: UInt8(Vectors.waitWakeup)) { return }
+            refusedWakes.wrappingAdd(1, ordering: .relaxed)
+            if BugKnobs.waitIgnoreRefused { return }
+        }
+        panic("halting wait: the local APIC refused the wake-up IPI to CPU") { $0.dec(cpu); $0.write(" 8 times") }
     }
 
     /// Whether `cpu` announced a halting wait on `channel` (a hint, for the suites).

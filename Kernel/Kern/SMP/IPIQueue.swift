@@ -368,11 +368,11 @@ enum IPIQueue {
             let done = q.pointee.inFlight == 0 ? q.pointee.rindex.load(ordering: .relaxed) : q.pointee.inFlightBase
             q.pointee.xindex.store(done, ordering: .releasing)
         }
-        // W1: xindex, a full fence, then the source's halting-wait slot.
-        if HaltingWait.halting[WaitKind.ipiq.rawValue] {
-            CPU.mfence()
-            HaltingWait.wake(source, channel: UInt(bitPattern: q))
-        }
+        // W1: xindex, a full fence, then the source's halting-wait slot. Not
+        // gated on `halting`: the source decided to halt from its own earlier
+        // read of it, and the benchmarks switch it at run time.
+        CPU.mfence()
+        HaltingWait.wake(source, channel: UInt(bitPattern: q))
     }
 
     /// D2 broken: the slot does not hold the message written at this index.

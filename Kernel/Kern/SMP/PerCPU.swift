@@ -163,8 +163,8 @@ enum PerCPU {
             guard !PerCPU.istVector(frame.pointee.vector) else { return }
             GSBase.write(PerCPUHeader.interruptDepth, GSBase.read(PerCPUHeader.interruptDepth) &+ 1)
             // Every handler runs in a raw section (C2, docs/critical-sections.md).
-            // Only the rendezvous control exempts its vector, so that the action
-            // routine's plain section can put the seed-002 bug back.
+            // Only the rendezvous controls exempt its vector, so that the action
+            // routine's plain section (or none) can put the seed-002 bug back.
             if !exemptFromRawSection(frame.pointee.vector) { CriticalSection.enterRaw() }
         }
         Traps.exit = { frame in
@@ -180,7 +180,7 @@ enum PerCPU {
     static var inInterrupt: Bool { interruptDepth > 0 }
     @inline(__always)
     static func exemptFromRawSection(_ v: UInt64) -> Bool {
-        BugKnobs.rendezvousPlainCritical && v == UInt64(Vectors.rendezvous)
+        (BugKnobs.rendezvousPlainCritical || BugKnobs.rendezvousNoCritical) && v == UInt64(Vectors.rendezvous)
     }
 
     /// NMI, #DF and #MC run on their own IST stacks and may arrive anywhere

@@ -18,9 +18,10 @@ import Synchronization
 // ordinary critical section would switch from the IPI handler when the IPI landed
 // in an interrupted critical_exit's window (critnest 0, owepreempt 1) and the
 // action took and released a spinlock. The trap wrapper's raw section covers
-// this vector too; only the negative control (bug.rendezvous_plain_critical)
-// exempts it (PerCPU.installInterruptAccounting), so that this routine's plain
-// section can put the bug back.
+// this vector too; only the negative controls exempt it
+// (PerCPU.installInterruptAccounting), so that this routine can put the bug
+// back: bug.rendezvous_no_critical (no section at all: the 2011 code) or
+// bug.rendezvous_plain_critical (the ordinary section FreeBSD rejected).
 //
 // Deadlock freedom: one spin mutex serializes rendezvous (and so TLB shootdowns);
 // it is taken in ticket order with interrupts on while waiting (fair: no
@@ -61,6 +62,9 @@ enum Rendezvous {
     /// (`servicePending`) rather than from the IPI handler.
     static let mutexWaits = Atomic<UInt64>(0)
     static let servicedWhileSpinning = Atomic<UInt64>(0)
+    /// Rendezvous IPIs whose handler found its pending bit already taken (by a
+    /// spin loop on that CPU, or the IPI of an earlier rendezvous).
+    static let ipiFoundBitTaken = Atomic<UInt64>(0)
     /// Initiators queued behind the one holding the mutex (a hint, for the suites).
     static var mutexWaiters: UInt32 {
         let next = lock.raw.nextTicket.load(ordering: .relaxed), serving = lock.raw.nowServing.load(ordering: .relaxed)
@@ -88,10 +92,12 @@ enum Rendezvous {
             // C2 outside the action routine too: this handler runs inside the
             // trap wrapper's raw section (PerCPU.installInterruptAccounting),
             // unless the negative control exempts the vector.
-            if !BugKnobs.rendezvousPlainCritical, let td = Thread.currentIfAny, td.critnest == 0 {
+            if !BugKnobs.rendezvousPlainCritical && !BugKnobs.rendezvousNoCritical, let td = Thread.currentIfAny, td.critnest == 0 {
                 panic("C2: the rendezvous IPI handler runs outside the trap's raw section")
             }
-            Rendezvous.participate()
+            // False: a spin loop on this CPU took the bit first (the race for
+            // the pending bit, lost by the IPI; counted for the suites).
+            if !Rendezvous.participate() { Rendezvous.ipiFoundBitTaken.wrappingAdd(1, ordering: .relaxed) }
             LocalAPIC.eoi()                      // after the action, as FreeBSD's handler
         }
     }
@@ -148,28 +154,40 @@ enum Rendezvous {
             CPU.pause()
             dog.check()
         }
+        // C4: every participant took its bit before it entered, and only the
+        // initiator sets bits: a bit set now was cleared and then set again
+        // by a claim that was not one atomic test-and-clear. (Not under
+        // bug.rendezvous_no_exit_wait: there the parts have not all run.)
+        if !BugKnobs.rendezvousNoExitWait && pending.load(ordering: .relaxed) & map.bits != 0 {
+            panic("C4: a participant's pending bit was set again after its part ran")
+        }
         // W1: the unlock's locked add is the fence before the waiters' slots;
         // they are woken before the spinlock section can switch this thread out.
+        // Not gated on `halting`: a waiter decided to halt from its own, earlier
+        // read of it, and the benchmarks switch it at run time; a slot is
+        // non-zero only if somebody really halted.
         lock.unlockInTurn {
-            if HaltingWait.halting[WaitKind.rendezvousMutex.rawValue] { HaltingWait.wakeAll(channel: mutexChannel) }
+            if !BugKnobs.rendezvousGatedWake || HaltingWait.halting[WaitKind.rendezvousMutex.rawValue] {
+                HaltingWait.wakeAll(channel: mutexChannel)
+            }
         }
         return waits
     }
 
-    /// A rendezvous started from a rendezvous function, an IPI message or a
-    /// cpusync function could never finish (its participants, or the cpusync's
-    /// CPUs, wait for this CPU with interrupts off): say so at once, instead of
-    /// a watchdog's "did not all exit" 10 s later. Read with interrupts off:
-    /// the answers are this CPU's.
+    /// A rendezvous started from a rendezvous function or an IPI message could
+    /// never finish (its participants, or the message's sender, wait for this
+    /// CPU with interrupts off): say so at once, instead of a watchdog's "did
+    /// not all exit" 10 s later. Read with interrupts off: the answers are this
+    /// CPU's. (A cpusync caller's own call of its function may start one: the
+    /// held remotes run a pending rendezvous from their hold loop, and the
+    /// caller waits for the mutex with interrupts on; rv-in-cpusync.)
     private static func checkNotNested() {
         let flags = CPU.saveFlagsAndDisableInterrupts()
         let inAction = inPart.map { $0[PerCPU.currentNumber] != 0 } ?? false
         let inMessage = IPIQueue.processingDepth != 0
-        let inCPUSync = (Thread.currentIfAny?.cpusyncDepth ?? 0) != 0
         CPU.restoreFlags(flags)
         if inAction { panic("rendezvous started from inside a rendezvous setup, action or teardown") }
         if inMessage { panic("rendezvous started from an IPI message function") }
-        if inCPUSync { panic("rendezvous started from inside a cpusync") }
     }
 
     /// The rendezvous IPI to `cpu`. An xAPIC whose previous IPI stays pending
@@ -232,23 +250,41 @@ enum Rendezvous {
         let flags = CPU.saveFlagsAndDisableInterrupts()
         let me = PerCPU.currentNumber
         let bit = CPUMask.bit(me)
-        let mine = BugKnobs.rendezvousDoubleClaim
-            ? pending.load(ordering: .acquiring) & bit != 0        // BUG: tested, never taken
-            : pending.bitwiseAnd(~bit, ordering: .acquiringAndReleasing).oldValue & bit != 0
+        // One atomic test-and-clear: other CPUs clear their own bits of the
+        // same word at the same time, and a clear lost to a plain
+        // load-then-store would hand a CPU its part a second time (C4).
+        let mine: Bool
+        if BugKnobs.rendezvousDoubleClaim {
+            mine = pending.load(ordering: .acquiring) & bit != 0           // BUG: tested, never taken
+        } else if BugKnobs.rendezvousRacyClaim {
+            let seen = pending.load(ordering: .acquiring)                  // BUG: not atomic (window widened)
+            mine = seen & bit != 0
+            if mine { TSC.spin(cycles: 2_000); pending.store(seen & ~bit, ordering: .releasing) }
+        } else {
+            mine = pending.bitwiseAnd(~bit, ordering: .acquiringAndReleasing).oldValue & bit != 0
+        }
         guard mine else {
             CPU.restoreFlags(flags)
             return false
         }
         inPart![me] = 1
         let td = Thread.currentIfAny
-        // C2: the raw section never looks at owepreempt on the way out.
-        if BugKnobs.rendezvousPlainCritical { CriticalSection.enter() } else { CriticalSection.enterRaw() }
+        // C2: the raw section never looks at owepreempt on the way out. The
+        // controls: an ordinary section (its exit switches), or none (the
+        // action's own spinlock exit switches).
+        let section = BugKnobs.rendezvousNoCritical ? 0 : BugKnobs.rendezvousPlainCritical ? 1 : 2
+        if section == 1 { CriticalSection.enter() } else if section == 2 { CriticalSection.enterRaw() }
         let owed = td?.owepreempt ?? false
         let gen = generation.load(ordering: .relaxed)
         KTrace.record(.rdvEnter, gen)
         // Entry barrier; the parameters are read only after it (acquire).
-        entered.wrappingAdd(1, ordering: .acquiringAndReleasing)
+        let arrived = entered.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue
         let n = participants
+        // C4: each CPU's bit is taken once, so no more parts than participants
+        // enter (a lost clear of the bit would let one CPU enter twice). Not
+        // under bug.rendezvous_no_exit_wait: there a late part spills into the
+        // next rendezvous, which that control's suite reports.
+        if arrived > n && !BugKnobs.rendezvousNoExitWait { panic("C4: more parts entered a rendezvous than it has participants") { $0.dec(Int(arrived)); $0.write(" of "); $0.dec(Int(n)) } }
         spin(until: entered, reaches: n)
         let (s, a, t, arg) = (setup, action, teardown, argument)
         switch s {
@@ -266,7 +302,7 @@ enum Rendezvous {
         KTrace.record(.rdvExit, gen)
         // Exit: from here on the shared state belongs to the next rendezvous.
         exited.wrappingAdd(1, ordering: .releasing)
-        if BugKnobs.rendezvousPlainCritical { CriticalSection.exit() } else { CriticalSection.exitRaw() }
+        if section == 1 { CriticalSection.exit() } else if section == 2 { CriticalSection.exitRaw() }
         if let td, td.owepreempt != owed { panic("C2: a rendezvous action changed owepreempt") }
         inPart![me] = 0
         CPU.restoreFlags(flags)

@@ -204,8 +204,15 @@ enum SMP {
         }
         for (i, cpu) in cpus.enumerated() where !cpu.online.load(ordering: .acquiring) && cpu.id != heldBack {
             // S1: abandon it only if it has not claimed its place yet.
-            let (gaveUp, _) = states[cpu.id].compareExchange(expected: APState.starting.rawValue,
+            var gaveUp: Bool
+            if BugKnobs.apTwoFlags {
+                // BUG (the old check-then-act): write "abandoned" whatever the AP did.
+                states[cpu.id].store(APState.abandoned.rawValue, ordering: .sequentiallyConsistent)
+                gaveUp = true
+            } else {
+                (gaveUp, _) = states[cpu.id].compareExchange(expected: APState.starting.rawValue,
                                                              desired: APState.abandoned.rawValue, ordering: .sequentiallyConsistent)
+            }
             guard gaveUp else {
                 // It claimed it first: it is coming online and uses its prepared
                 // thread. Its remaining steps are local; wait for them.
@@ -256,9 +263,15 @@ enum SMP {
         PerCPU.attach(cpu)
         // S1: claim our place before anything the boot CPU would undo (the
         // prepared thread); too late, the boot CPU gave up on us: park.
-        let (claimed, _) = apStates![id].compareExchange(expected: APState.starting.rawValue,
-                                                         desired: APState.online.rawValue, ordering: .sequentiallyConsistent)
-        if !claimed { CPU.haltForever() }
+        if BugKnobs.apTwoFlags {
+            // BUG (the old check-then-act): read "abandoned", go on if not set;
+            // the boot CPU may write it right after this read.
+            if apStates![id].load(ordering: .sequentiallyConsistent) == APState.abandoned.rawValue { CPU.haltForever() }
+        } else {
+            let (claimed, _) = apStates![id].compareExchange(expected: APState.starting.rawValue,
+                                                             desired: APState.online.rawValue, ordering: .sequentiallyConsistent)
+            if !claimed { CPU.haltForever() }
+        }
         lateAPHook(id)
         if PanicTestHooks.bootNMI {
             Console.line { l in
