@@ -245,6 +245,13 @@ enum Bsd4Torture {
             l.write(" times; its CPU's uschedcp changed under the scan "); l.dec(w.changed)
             l.write(" times, to the moved lwp itself "); l.dec(w.becameLwp); l.write(" times")
         }
+        // Held and natural hits apart: a natural hit was seen at the first
+        // read after the unlock; a held one only while bsd4.window_us kept
+        // the window open (the held window ends when the hit happens).
+        Console.line { l in
+            l.write("bsd4-torture: window hits natural "); l.dec(w.naturalBecameLwp); l.write(", held ")
+            l.dec(w.becameLwp &- w.naturalBecameLwp); l.write(" (bsd4.window_us="); l.dec(windowUs); l.write(")")
+        }
         Console.line { l in
             l.write("bsd4-torture: user-resched requests received "); l.dec(d.requests); l.write(", spurious ")
             l.dec(d.spurious); l.write(", running-lwp hints "); l.dec(d.sawDesignated); l.write(", coalesced "); l.dec(d.coalesced); l.write(", dropped (ring full) "); l.dec(d.dropped)

@@ -78,6 +78,29 @@ final class Bsd4Tests: QEMUTestCase {
         }
     }
 
+    /// Negative controls for the checks that had only hand mutations, in one
+    /// boot (each knob breaks one suite's check and no other's): a refused
+    /// request lost (bsd4-refuse), the rdyprocmask bit cleared after the
+    /// unlock (bsd4-offer, A7), rrcount carried over an install (A6) and the
+    /// helper above the lwps (A8), both in bsd4-torture. Every one of them
+    /// must FAIL, by its own check.
+    func testBsd4ControlsFailTheirChecks() throws {
+        let knobs = ["bug.bsd4_refuse_lost", "bug.bsd4_late_ready_clear", "bug.bsd4_rr_carry", "bug.bsd4_helper_high"]
+        let r = try boot(QEMURun(smp: 4, accel: .tcg,
+                                 cmdline: "run=bsd4-refuse,bsd4-offer,bsd4-torture " + knobs.map { $0 + "=1" }.joined(separator: " "),
+                                 timeout: 300))
+        XCTAssertEqual(r.status, 3, r.statusDescription)
+        for knob in knobs {
+            XCTAssertTrue(r.hasLine("NEGATIVE CONTROL: \(knob) puts a known bug back on purpose"), knob)
+        }
+        for check in ["bsd4-refuse: an lwp pinned to idle CPU", "bsd4-offer: A7: no CPU offered work twice",
+                      "bsd4-torture: A6: rrcount restarts at each install", "bsd4-torture: A8: a running lwp in user code"] {
+            XCTAssertTrue(r.fails.contains { $0.hasPrefix(check) }, "FAIL: \(check)")
+        }
+        XCTAssertTrue(r.hasLine("End of test: FAILURE"), "the torture's verdict")
+        print("[bsd4 controls] " + r.fails.joined(separator: " | "))
+    }
+
     /// The `make run` demo: the first share report lists every lwp, the
     /// monitor still answers (`sched` shows the queues and designations, `exit`
     /// leaves with success). Scheduling outcomes, not timings: the nice -10 hog

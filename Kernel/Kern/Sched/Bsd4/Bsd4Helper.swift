@@ -9,7 +9,8 @@ enum Bsd4Helper {
         // the helper runs only when no lwp thread can, so a request to a busy
         // CPU is handled by its lwp's own acquire at the return to user, and
         // the helper never displaces an lwp it preempted in user code (A8).
-        guard let td = Thread.create("bsd4 helper", priority: Thread.userSchedulerPriority, cpu: cpu, { Bsd4Helper.loop() }) else {
+        let priority = BugKnobs.bsd4HelperHigh ? Thread.highPriority : Thread.userSchedulerPriority   // BUG knob: A8
+        guard let td = Thread.create("bsd4 helper", priority: priority, cpu: cpu, { Bsd4Helper.loop() }) else {
             panic("bsd4: no memory for a helper thread")
         }
         Bsd4Scheduler.cpus[cpu].helper = td
@@ -56,6 +57,7 @@ enum Bsd4Helper {
         Bsd4Scheduler.lock.lock()
         var pulled: Thread? = nil
         var chain: Int? = nil
+        var tookBit = false
         switch Bsd4HelperStep.decide(hasUschedcp: c.hasUschedcp, runqcount: Bsd4Scheduler.queues.runqcount) {
         case .fill:
             pulled = Bsd4Scheduler.queues.chooseproc(cpu: me, current: nil).lwp.map { Bsd4Scheduler.installLocked($0) }
@@ -66,7 +68,7 @@ enum Bsd4Helper {
                 chain = Bsd4HelperStep.chainTarget(curprocmask: CPUMask(bits: Bsd4Scheduler.curprocmask.load(ordering: .relaxed)),
                                                    rdyprocmask: CPUMask(bits: Bsd4Scheduler.rdyprocmask.load(ordering: .relaxed)),
                                                    ncpus: Bsd4Scheduler.ncpus)   // rdyprocmask: online CPUs only
-                if let t = chain, t != me { Bsd4Scheduler.claimLocked(t, swept: true) }   // A7: under the lock
+                if let t = chain, t != me { tookBit = Bsd4Scheduler.claimLocked(t, swept: true) }   // A7: under the lock
             }
         case .idle:
             break
@@ -75,7 +77,8 @@ enum Bsd4Helper {
         if let td = pulled { Bsd4Scheduler.pull(td) }
         if let t = chain, t != me {
             if Bsd4Scheduler.deliverDelayCycles != 0 { TSC.spin(cycles: Bsd4Scheduler.deliverDelayCycles) }
-            Bsd4Requests.wakeHelper(t)
+            if BugKnobs.bsd4LateReadyClear { tookBit = Bsd4Scheduler.lateReadyClear(t) }
+            Bsd4Requests.wakeHelper(t, tookBit: tookBit)
         }
         CriticalSection.exit()
     }
@@ -99,45 +102,64 @@ enum Bsd4Requests {
 
     /// `sawDesignated` (reason .running): the sender read the target's uschedcp
     /// as this lwp; only such a hint can turn out stale.
-    static func resched(_ target: Int, _ reason: Reason, lp: Lwp, priority: Int, sawDesignated: Bool) {
+    /// `tookBit`: this sender cleared the target's rdyprocmask bit while it
+    /// was set (claimLocked, or resetpriority's poke); only then does a
+    /// refusal give it back (A7: a refusal must not mark ready a CPU
+    /// whose helper never said so, nor erase another sender's live offer).
+    static func resched(_ target: Int, _ reason: Reason, lp: Lwp, priority: Int, sawDesignated: Bool, tookBit: Bool = false) {
         let t = Bsd4Scheduler.cpus[target]
         if t.reschedPending.exchange(true, ordering: .acquiringAndReleasing) {
             t.requestsCoalesced.wrappingAdd(1, ordering: .relaxed)
             return
         }
-        sendResched(t, lpIdentity: lp.identity, info: reason.rawValue | UInt64(priority) << 8 | (sawDesignated ? 1 << 32 : 0))
+        sendResched(t, lpIdentity: lp.identity, info: reason.rawValue | UInt64(priority) << 8 | (sawDesignated ? 1 << 32 : 0),
+                    tookBit: tookBit)
     }
 
     /// The send itself, latch held. A refusal leaves the request owed.
-    private static func sendResched(_ t: Bsd4CPU, lpIdentity: UInt, info: UInt64) {
+    /// Release the latch, THEN publish the debt: resendOwed, finding the
+    /// latch held, counts the request as on its way. With the debt published
+    /// first, a resendOwed between the two stores (another CPU's tick, or
+    /// ours: interrupts may be on here) would clear owed, find our refused
+    /// latch, and the request would be lost. In this order a holder that
+    /// resendOwed finds is a real sender, which sets owed again if refused.
+    private static func sendResched(_ t: Bsd4CPU, lpIdentity: UInt, info: UInt64, tookBit: Bool) {
         KTrace.record(.bsd4Resched, UInt64(t.cpu), info & 0xFF)
         if !refusedForTest() && IPIQueue.send(to: t.cpu, { id, info in Bsd4Requests.receiveResched(UInt(id), info) },
                                               UInt64(lpIdentity), info, mode: .nowait) != nil { return }
-        dropped(t)
-        t.reschedOwed.store(true, ordering: .releasing)
+        dropped(t, restoreBit: tookBit)
         t.reschedPending.store(false, ordering: .releasing)
+        if !BugKnobs.bsd4RefuseLost { t.reschedOwed.store(true, ordering: .sequentiallyConsistent) }   // BUG knob: lost
     }
 
     /// A refused nowait send (ring over 2/3 full): the target never hears of
-    /// it, so give back the rdyprocmask bit the sender cleared, or no sweep
-    /// would offer that CPU work again until its helper ran. The request
-    /// itself stays owed (and so does that of any sender that coalesced into
-    /// it while the latch was held): resendOwed sends it at the next tick.
-    private static func dropped(_ t: Bsd4CPU) {
+    /// it, so give back the rdyprocmask bit this sender cleared (only if it
+    /// cleared a set bit: `restoreBit`), or no sweep would offer that CPU
+    /// work again until its helper ran. A sender that took no bit (the rotor
+    /// fallback, a resend, a poke that found the bit clear) gives nothing
+    /// back: setting it would mark ready a CPU whose helper never said so,
+    /// and clearing `offered` would hide a second offer on someone else's
+    /// live one from A7's check. The request itself stays owed (and so does
+    /// that of any sender that coalesced into it while the latch was held):
+    /// resendOwed sends it at the next tick.
+    private static func dropped(_ t: Bsd4CPU, restoreBit: Bool) {
         t.requestsDropped.wrappingAdd(1, ordering: .relaxed)
+        guard restoreBit else { return }
         t.offered.store(false, ordering: .releasing)          // A7: before the bit is set again
         Bsd4Scheduler.rdyprocmask.bitwiseOr(CPUMask.bit(t.cpu), ordering: .sequentiallyConsistent)
     }
 
-    static func wakeHelper(_ target: Int) {
+    /// `tookBit`: as for resched. The latch is released before the debt is
+    /// published (see sendResched).
+    static func wakeHelper(_ target: Int, tookBit: Bool = false) {
         let t = Bsd4Scheduler.cpus[target]
         if t.wakePending.exchange(true, ordering: .acquiringAndReleasing) { return }
         if !refusedForTest() && IPIQueue.send(to: target, { _, _ in Bsd4Requests.receiveWake() }, mode: .nowait) != nil {
             return
         }
-        dropped(t)
-        t.wakeOwed.store(true, ordering: .releasing)
+        dropped(t, restoreBit: tookBit)
         t.wakePending.store(false, ordering: .releasing)
+        if !BugKnobs.bsd4RefuseLost { t.wakeOwed.store(true, ordering: .sequentiallyConsistent) }     // BUG knob: lost
     }
 
     /// From every CPU's tick: send again what a refusal left owed. The owed
@@ -151,7 +173,7 @@ enum Bsd4Requests {
                 if t.reschedPending.exchange(true, ordering: .acquiringAndReleasing) {
                     t.requestsCoalesced.wrappingAdd(1, ordering: .relaxed)   // one is on its way
                 } else {
-                    sendResched(t, lpIdentity: 0, info: Reason.owed.rawValue)
+                    sendResched(t, lpIdentity: 0, info: Reason.owed.rawValue, tookBit: false)
                 }
             }
             if t.wakeOwed.load(ordering: .relaxed) && t.wakeOwed.exchange(false, ordering: .acquiringAndReleasing) {
