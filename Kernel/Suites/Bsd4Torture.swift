@@ -258,6 +258,19 @@ enum Bsd4Torture {
         }
         if cpus.count < 2 {
             t.skip("the seed-000 window needs a second CPU (one scanning, one designating)")
+        } else if windowUs == 0 {
+            // The natural window (read before the poke, as in 2008) is a few
+            // hundred instructions wide: the moved lwp's CPU is seen to
+            // change its uschedcp in it every run, but to designate the moved
+            // lwp itself only in about half of the 30 s runs (the control
+            // panics in about half): reported, not required.
+            t.check(w.changed > 0) { l in
+                l.write("the natural window was hit: the moved lwp's CPU changed its uschedcp under the scan "); l.dec(w.changed)
+                l.write(" times")
+            }
+            t.note { l in
+                l.write("natural window: "); l.dec(w.becameLwp); l.write(" of them to that lwp (reported, not required)")
+            }
         } else {
             t.check(w.changed > 0 && w.becameLwp > 0) { l in
                 l.write("the window was hit: the moved lwp's CPU changed its uschedcp under the scan "); l.dec(w.changed)
@@ -320,7 +333,7 @@ enum Bsd4Torture {
         }
         t.note { l in l.write("lwps that had not run yet when told to stop: "); l.dec(neverRan) }
         t.check(allExited) { l in l.write("A5: every lwp came back and exited when told ("); l.dec(stuck); l.write(" stuck)") }
-        let ok = w.changed > 0 && w.becameLwp > 0 && a2Bad == 0 && e.a3Checks > 0 && e.a3Violations == 0
+        let ok = w.changed > 0 && (windowUs == 0 || w.becameLwp > 0) && a2Bad == 0 && e.a3Checks > 0 && e.a3Violations == 0
             && a5Bad == 0 && a5Missing == 0 && e.a5Checks > 0 && e.a5Violations == 0 && (cpus.count < 2 || sleeps > 0) && allExited
             && e.a6Checks > 0 && e.a6Violations == 0 && e.a8Checks > 0 && e.a8Violations == 0
             && e.secondScans > 0 && e.scansInInterrupt == 0

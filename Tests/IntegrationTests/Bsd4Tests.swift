@@ -11,15 +11,21 @@ final class Bsd4Tests: QEMUTestCase {
         return (line.number(after: "changed under the scan ") ?? 0, line.number(after: "to the moved lwp itself ") ?? 0)
     }
 
-    private func assertTorture(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) {
+    private func assertTorture(_ r: QEMUResult, natural: Bool = false, file: StaticString = #filePath, line: UInt = #line) {
         assertPassed(r, file: file, line: line)
         XCTAssertTrue(r.hasLine("End of test: SUCCESS"), file: file, line: line)
         let w = windowCounts(r)
         XCTAssertGreaterThan(w.changed, 0, "the scan saw a remote uschedcp change under it", file: file, line: line)
-        XCTAssertGreaterThan(w.becameLwp, 0, "... to the lwp it had just moved", file: file, line: line)
+        // The natural window (bsd4.window_us=0) reaches the moved lwp itself
+        // in about half of the runs: reported there, required when held.
+        if !natural { XCTAssertGreaterThan(w.becameLwp, 0, "... to the lwp it had just moved", file: file, line: line) }
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("bsd4-torture: window hits natural ") }, "natural and held hits",
+                      file: file, line: line)
         // Spurious requests are reported, not required (docs/bsd4-scheduler.md).
         XCTAssertTrue(r.lines.contains { $0.contains("spurious user-resched requests of ") && $0.contains("(reported, not required)") },
                       "the spurious-request figure", file: file, line: line)
+        XCTAssertTrue(r.passes.contains { $0.hasPrefix("bsd4-torture: the " + (natural ? "natural " : "") + "window was hit") },
+                      "the window check", file: file, line: line)
         for check in ["A2: queues and masks consistent", "A3: curprocmask bit <=> uschedcp",
                       "A5: every lwp in exactly one place", "A5 by each CPU at its scheduler tick",
                       "A6: rrcount restarts at each install", "A8: a running lwp in user code",
@@ -57,7 +63,7 @@ final class Bsd4Tests: QEMUTestCase {
     /// the natural window, from resetpriority's unlock to the second read.
     func testTortureHitsTheNaturalWindowUnderTCG() throws {
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=bsd4-torture bsd4.window_us=0", timeout: 240))
-        assertTorture(r)
+        assertTorture(r, natural: true)
     }
 
     func testTortureUnderKVM() throws {

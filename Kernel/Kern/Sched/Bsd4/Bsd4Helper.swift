@@ -129,6 +129,7 @@ enum Bsd4Requests {
                                               UInt64(lpIdentity), info, mode: .nowait) != nil { return }
         dropped(t, restoreBit: tookBit)
         t.reschedPending.store(false, ordering: .releasing)
+        refusalGap()
         if !BugKnobs.bsd4RefuseLost { t.reschedOwed.store(true, ordering: .sequentiallyConsistent) }   // BUG knob: lost
     }
 
@@ -159,6 +160,7 @@ enum Bsd4Requests {
         }
         dropped(t, restoreBit: tookBit)
         t.wakePending.store(false, ordering: .releasing)
+        refusalGap()
         if !BugKnobs.bsd4RefuseLost { t.wakeOwed.store(true, ordering: .sequentiallyConsistent) }     // BUG knob: lost
     }
 
@@ -187,6 +189,16 @@ enum Bsd4Requests {
     /// is refused as a full ring would refuse it. 0: off.
     nonisolated(unsafe) static var refuseEvery: UInt64 = 0
     private static let sends = Atomic<UInt64>(0)
+
+    /// Test hook (bsd4-refuse, `bsd4.refuse_gap_us`): TSC cycles between a
+    /// refused sender's two stores (latch released, debt published), so the
+    /// other CPUs' ticks run resendOwed inside that gap. In the order above
+    /// nothing is lost there; published the other way round the resend would
+    /// be swallowed. 0: off.
+    nonisolated(unsafe) static var refuseGapCycles: UInt64 = 0
+    private static func refusalGap() {
+        if refuseGapCycles != 0 { TSC.spin(cycles: refuseGapCycles) }
+    }
     private static func refusedForTest() -> Bool {
         let n = refuseEvery
         guard n != 0 else { return false }
