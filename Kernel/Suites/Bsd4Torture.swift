@@ -21,12 +21,26 @@ enum Bsd4Torture {
     static let stop = Atomic<Bool>(false)
 
     /// A CPU-bound user program: "user code" in chunks, a return-to-user
-    /// boundary between them.
-    static func hog(_ lp: Lwp, chunkCycles: UInt64) {
+    /// boundary between them. With `gapCycles` != 0 it also sleeps two ticks
+    /// at its first boundary in the first 10 ms of every such period, in
+    /// phase with every other hog: one after another they leave their CPU
+    /// (each release designates the next, which sleeps at its first
+    /// boundary), the CPU goes idle, and its helper runs and marks it ready,
+    /// as a buildworld's CPUs do all the time. Only a ready CPU can be poked,
+    /// so without the gaps a busy lwp CPU is rarely sent a stale hint.
+    static func hog(_ lp: Lwp, chunkCycles: UInt64, gapCycles: UInt64 = 0) {
+        var lastGap: UInt64 = 0
         while !stop.load(ordering: .relaxed) {
             Bsd4Scheduler.userret(lp)
             TSC.spin(cycles: chunkCycles)
             lp.progress.wrappingAdd(1, ordering: .relaxed)
+            if gapCycles != 0 {
+                let now = TSC.now, period = now / gapCycles
+                if period != lastGap && now % gapCycles < TSC.ticksPerMs * 10 {
+                    lastGap = period
+                    Bsd4Scheduler.sleep(lp, ticks: 2)
+                }
+            }
         }
     }
 
@@ -116,6 +130,8 @@ enum Bsd4Torture {
         Bsd4Scheduler.start()
         let before = Totals.now()
         let chunk = TSC.ticksPerMs / 10
+        // Idle gaps on the lwp CPUs (see hog): every bsd4.idle_gap_ms.
+        let gap = TSC.ticksPerMs * UInt64(max(0, KernelOptions.int("bsd4.idle_gap_ms", default: 300)))
         // The scan has CPU 0 to itself (as DragonFly's softclock scan would not
         // share its CPU with user lwps for long); the lwps race it from the
         // others - on -smp 2 from one, the configuration of the report.
@@ -125,7 +141,7 @@ enum Bsd4Torture {
         for i in 0..<n {
             let cpu = mask.nth(i % mask.count) ?? 0
             if let lp = Bsd4Scheduler.spawn("hog", nice: nices[i % nices.count], mask: mask, cpu: cpu,
-                                            { Bsd4Torture.hog($0, chunkCycles: chunk) }) {
+                                            { Bsd4Torture.hog($0, chunkCycles: chunk, gapCycles: gap) }) {
                 hogs.append(lp)
             }
         }

@@ -31,6 +31,7 @@ enum KernelOptions {
         Option(key: "ktrace.entries", help: "ktrace.entries=N: events kept per CPU (default 4096)", .int),
         Option(key: "torture.seconds", help: "torture.seconds=N: duration of each torture test (default 2)", .int),
         Option(key: "bsd4.refuse_every", help: "bsd4.refuse_every=N: bsd4-refuse refuses every Nth bsd4 request send, as a full IPI ring would (default 3)", .int),
+        Option(key: "bsd4.idle_gap_ms", help: "bsd4.idle_gap_ms=N: bsd4-torture's hogs all sleep two ticks at the start of every N ms, so the lwp CPUs go idle and become ready (default 300; 0 = never)", .int),
         Option(key: "bsd4.refuse_gap_us", help: "bsd4.refuse_gap_us=N: bsd4-refuse holds a refused sender N us between releasing its latch and marking the request owed (default 15000)", .int),
         Option(key: "bsd4.deliver_delay_us", help: "bsd4.deliver_delay_us=N: bsd4-offer waits N us between dropping bsd4_spin and telling another CPU (A7's window; default 5000)", .int),
         Option(key: "bsd4.poke_hold_us", help: "bsd4.poke_hold_us=N: bsd4-torture holds a remote poke up to N us until its target designates another lwp (the stale-hint window; default 200000)", .int),
@@ -118,7 +119,7 @@ enum KernelOptions {
     }
 
     /// The options suites read when they run (the monitor's `run` may set them).
-    static let runtimeKeys: [StaticString] = ["torture.seconds", "bsd4.window_us", "bsd4.poke_hold_us", "bsd4.refuse_every", "bsd4.refuse_gap_us", "bsd4.deliver_delay_us", "ipiq.min_per_pair", "litmus.iterations",
+    static let runtimeKeys: [StaticString] = ["torture.seconds", "bsd4.window_us", "bsd4.poke_hold_us", "bsd4.refuse_every", "bsd4.refuse_gap_us", "bsd4.idle_gap_ms", "bsd4.deliver_delay_us", "ipiq.min_per_pair", "litmus.iterations",
                                               "litmus.tests", "litmus.ms", "litmus.sb_cap_ms", "bench.ms",
                                               "rendezvous.window_cycles"]
 
