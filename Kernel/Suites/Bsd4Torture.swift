@@ -295,10 +295,11 @@ enum Bsd4Torture {
             // Spurious requests are reported, not required: a stale-hint poke
             // needs a ready target (its rdyprocmask bit), which only that
             // CPU's helper sets, and the helper runs at the lowest priority
-            // (as DragonFly's): a busy lwp CPU is rarely ready, and a run
-            // may see none (0 of 1235 in one 30 s run=all boot). The window
-            // itself - the moved lwp designated under the scan - is required
-            // above.
+            // (as DragonFly's): a busy lwp CPU is rarely ready. The idle
+            // gaps (bsd4.idle_gap_ms) make lwp CPUs ready a few times a
+            // second, but a 2 s run still saw 0 or 1 under TCG at -smp 2
+            // and 4. The window itself - the moved lwp designated under the
+            // scan - is required above.
             t.note { l in
                 l.write("stale hints cost "); l.dec(d.spurious); l.write(" spurious user-resched requests of "); l.dec(d.requests)
                 l.write(" (reported, not required)")
