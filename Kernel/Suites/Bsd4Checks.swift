@@ -147,12 +147,27 @@ enum Bsd4Checks {
             wait(milliseconds: 2_000) { lp.exited.load(ordering: .acquiring) }
             if !lp.exited.load(ordering: .acquiring) { break }       // lost: later rounds would pile up
         }
+        // A refusal gives back only a rdyprocmask bit its sender took (A7):
+        // claim the busy CPU as the rotor fallback does (its bit cleared,
+        // no offer), then send it a wake-up that took no bit, refused. The
+        // bit must stay clear: setting it would mark ready a CPU whose
+        // helper (never run under the blocker) did not say so.
+        let bit = CPUMask.bit(busy)
+        Bsd4Scheduler.lock.withLock { _ = Bsd4Scheduler.claimLocked(busy, swept: false) }
+        Bsd4Requests.refuseEvery = 1
+        Bsd4Requests.wakeHelper(busy, tookBit: false)
+        Bsd4Requests.refuseEvery = 0
+        let bitAfter = Bsd4Scheduler.rdyprocmask.load(ordering: .relaxed) & bit != 0
         let refused = Bsd4Scheduler.cpus.reduce(UInt64(0)) { $0 &+ $1.requestsDropped.load(ordering: .relaxed) } &- r0
         Bsd4Requests.refuseEvery = 0
         Bsd4Requests.refuseGapCycles = 0
         stop.store(true, ordering: .relaxed)
         wait(milliseconds: 5_000) { blocker?.exited.load(ordering: .acquiring) ?? true }
         t.check(refused > 0) { l in l.write("the knob refused "); l.dec(refused); l.write(" request sends") }
+        t.check(!bitAfter) { l in
+            l.write("a refused wake-up that took no rdyprocmask bit left busy CPU "); l.dec(busy)
+            l.write(bitAfter ? "'s bit SET (marked ready)" : "'s bit clear")
+        }
         t.check(designated == rounds) { l in
             l.write("an lwp pinned to idle CPU "); l.dec(idle); l.write(", queued from CPU "); l.dec(busy)
             l.write(", was designated within "); l.dec(boundMs); l.write(" ms in "); l.dec(designated); l.write(" of ")

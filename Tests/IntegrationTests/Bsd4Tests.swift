@@ -42,7 +42,8 @@ final class Bsd4Tests: QEMUTestCase {
     /// shares, refused requests sent again, A7 (bsd4-offer skips below 4 CPUs).
     private func assertChecks(_ r: QEMUResult, smp: Int, file: StaticString = #filePath, line: UInt = #line) {
         for check in ["bsd4-fair: equal nice, one CPU", "bsd4-fair: hogs recalculated",
-                      "bsd4-refuse: the knob refused", "bsd4-refuse: an lwp pinned to idle CPU"]
+                      "bsd4-refuse: the knob refused", "bsd4-refuse: an lwp pinned to idle CPU",
+                      "bsd4-refuse: a refused wake-up that took no rdyprocmask bit"]
             + (smp >= 4 ? ["bsd4-offer: pairs of lwps pinned", "bsd4-offer: A7: no CPU offered work twice"] : []) {
             XCTAssertTrue(r.passes.contains { $0.hasPrefix(check) }, check, file: file, line: line)
         }
