@@ -183,7 +183,11 @@ enum Bsd4Torture {
         let pokeHold = TSC.ticksPerMs * UInt64(max(0, KernelOptions.int("bsd4.poke_hold_us", default: 200_000))) / 1000
         let start = TSC.now
         let end = start &+ TSC.ticksPerMs &* 1000 &* seconds
-        let limit = start &+ TSC.ticksPerMs &* 15_000 &* seconds
+        // The held window reads the moved lwp's own CPU before the poke (the
+        // 2008 order), so a hit needs that CPU, of the ncpu-1 lwp CPUs, to
+        // choose the lwp at its own round robin: rarer with more CPUs (at
+        // -smp 8 one boot in two saw none in 30 s). The cap grows with them.
+        let limit = start &+ TSC.ticksPerMs &* 15_000 &* seconds &* UInt64(max(1, (cpus.count - 1) / 2))
         func hit() -> Bool {
             let d = Totals.now().minus(before)
             return d.secondScans > 0 && (cpus.count < 2 || w.becameLwp > 0)
