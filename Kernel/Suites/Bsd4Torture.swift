@@ -296,6 +296,8 @@ enum Bsd4Torture {
                 l.write("the window was hit: the moved lwp's CPU changed its uschedcp under the scan "); l.dec(w.changed)
                 l.write(" times, "); l.dec(w.becameLwp); l.write(" of them to that lwp (where the 2008 assertion fired)")
             }
+        }
+        if cpus.count >= 2 {
             // Spurious requests are reported, not required: a stale-hint poke
             // needs a ready target (its rdyprocmask bit), which only that
             // CPU's helper sets, and the helper runs at the lowest priority
