@@ -9,7 +9,10 @@ import Synchronization
 //                default 3 here), as a full IPI ring refuses a nowait send;
 //                an lwp pinned to an idle CPU, queued from a busy one, must
 //                still be designated within a bound: a refused request is
-//                owed and sent again at the next tick.
+//                owed and sent again at the next tick; the refused sender
+//                waits `bsd4.refuse_gap_us` (default 15000, over a tick) between
+//                releasing its latch and publishing the debt, where the
+//                other CPUs' ticks resend.
 //   bsd4-offer   two busy CPUs queue lwps pinned to one idle ready CPU at the
 //                same moment, with the time between the unlock and the
 //                request widened (`bsd4.deliver_delay_us`, default 5000):
@@ -117,6 +120,11 @@ enum Bsd4Checks {
         let idle = cpus.count >= 3 ? (cpus.nth(cpus.count - 1) ?? 0) : 0
         stop.store(false, ordering: .relaxed)
         Bsd4Requests.refuseEvery = UInt64(max(0, KernelOptions.int("bsd4.refuse_every", default: 3)))
+        // A refused sender's two stores (latch released, then the debt
+        // published) are held this far apart, so the other CPUs' ticks run
+        // resendOwed between them: published first, the debt would be taken
+        // by a resend that finds the refused latch still held, and lost.
+        Bsd4Requests.refuseGapCycles = TSC.ticksPerMs * UInt64(max(0, KernelOptions.int("bsd4.refuse_gap_us", default: 15000))) / 1000
         let r0 = Bsd4Scheduler.cpus.reduce(UInt64(0)) { $0 &+ $1.requestsDropped.load(ordering: .relaxed) }
         let blocker = Bsd4Scheduler.spawn("blocker", nice: -20, mask: CPUMask(bits: CPUMask.bit(busy)), cpu: busy) { Bsd4Checks.hog($0) }
         wait(milliseconds: 2_000) { (blocker?.progress.load(ordering: .relaxed) ?? 1) > 0 }
@@ -139,11 +147,27 @@ enum Bsd4Checks {
             wait(milliseconds: 2_000) { lp.exited.load(ordering: .acquiring) }
             if !lp.exited.load(ordering: .acquiring) { break }       // lost: later rounds would pile up
         }
+        // A refusal gives back only a rdyprocmask bit its sender took (A7):
+        // claim the busy CPU as the rotor fallback does (its bit cleared,
+        // no offer), then send it a wake-up that took no bit, refused. The
+        // bit must stay clear: setting it would mark ready a CPU whose
+        // helper (never run under the blocker) did not say so.
+        let bit = CPUMask.bit(busy)
+        Bsd4Scheduler.lock.withLock { _ = Bsd4Scheduler.claimLocked(busy, swept: false) }
+        Bsd4Requests.refuseEvery = 1
+        Bsd4Requests.wakeHelper(busy, tookBit: false)
+        Bsd4Requests.refuseEvery = 0
+        let bitAfter = Bsd4Scheduler.rdyprocmask.load(ordering: .relaxed) & bit != 0
         let refused = Bsd4Scheduler.cpus.reduce(UInt64(0)) { $0 &+ $1.requestsDropped.load(ordering: .relaxed) } &- r0
         Bsd4Requests.refuseEvery = 0
+        Bsd4Requests.refuseGapCycles = 0
         stop.store(true, ordering: .relaxed)
         wait(milliseconds: 5_000) { blocker?.exited.load(ordering: .acquiring) ?? true }
         t.check(refused > 0) { l in l.write("the knob refused "); l.dec(refused); l.write(" request sends") }
+        t.check(!bitAfter) { l in
+            l.write("a refused wake-up that took no rdyprocmask bit left busy CPU "); l.dec(busy)
+            l.write(bitAfter ? "'s bit SET (marked ready)" : "'s bit clear")
+        }
         t.check(designated == rounds) { l in
             l.write("an lwp pinned to idle CPU "); l.dec(idle); l.write(", queued from CPU "); l.dec(busy)
             l.write(", was designated within "); l.dec(boundMs); l.write(" ms in "); l.dec(designated); l.write(" of ")

@@ -129,6 +129,21 @@ enum BugKnobs {
     /// dropping bsd4_spin, as DragonFly's 2008 code did (seed 000); the named
     /// panic follows. docs/bsd4-scheduler.md.
     nonisolated(unsafe) static var bsd4RemoteAssert = false
+    /// bsd4-refuse: a refused request send is simply lost (no owed flag, no
+    /// resend at the next tick): the pinned lwp stays queued while its idle
+    /// CPU is never told. docs/bsd4-scheduler.md.
+    nonisolated(unsafe) static var bsd4RefuseLost = false
+    /// bsd4-offer: setrunqueue and the helper's chaining clear the target's
+    /// rdyprocmask bit after dropping bsd4_spin, so two concurrent parks can
+    /// both offer the same ready CPU (A7). docs/bsd4-scheduler.md.
+    nonisolated(unsafe) static var bsd4LateReadyClear = false
+    /// bsd4-torture: an install keeps the CPU's rrcount instead of starting
+    /// a fresh round-robin interval (A6). docs/bsd4-scheduler.md.
+    nonisolated(unsafe) static var bsd4RRCarry = false
+    /// bsd4-torture: the helper runs above the lwps (high priority), so it
+    /// designates another lwp while the one it preempted in user code is still
+    /// runnable there (A8). docs/bsd4-scheduler.md.
+    nonisolated(unsafe) static var bsd4HelperHigh = false
 
     static func load() {
         rendezvousPlainCritical = KernelOptions.flag("bug.rendezvous_plain_critical", default: false)
@@ -152,6 +167,10 @@ enum BugKnobs {
         c3Window = KernelOptions.flag("bug.c3_window", default: false)
         tlbLocalOnly = KernelOptions.flag("bug.tlb_local_only", default: false)
         bsd4RemoteAssert = KernelOptions.flag("bug.bsd4_remote_assert", default: false)
+        bsd4RefuseLost = KernelOptions.flag("bug.bsd4_refuse_lost", default: false)
+        bsd4LateReadyClear = KernelOptions.flag("bug.bsd4_late_ready_clear", default: false)
+        bsd4RRCarry = KernelOptions.flag("bug.bsd4_rr_carry", default: false)
+        bsd4HelperHigh = KernelOptions.flag("bug.bsd4_helper_high", default: false)
         migrateIgnoresBound = KernelOptions.flag("bug.migrate_ignores_bound", default: false)
         panicPrintBeforeStop = KernelOptions.flag("bug.panic_print_before_stop", default: false)
         panicKeepTicket = KernelOptions.flag("bug.panic_keep_ticket", default: false)
@@ -184,6 +203,8 @@ enum BugKnobs {
             (wakeAsHandoff, "bug.wake_as_handoff"),
             (moveWithInterruptsOff, "bug.move_with_interrupts_off"), (balanceDropsDeferred, "bug.balance_drops_deferred"),
             (misuseUnchecked, "bug.misuse_unchecked"),
+            (bsd4RefuseLost, "bug.bsd4_refuse_lost"), (bsd4LateReadyClear, "bug.bsd4_late_ready_clear"),
+            (bsd4RRCarry, "bug.bsd4_rr_carry"), (bsd4HelperHigh, "bug.bsd4_helper_high"),
         ]
         for (set, name) in on where set {
             Console.line { $0.write("NEGATIVE CONTROL: "); $0.write(name); $0.write(" puts a known bug back on purpose") }

@@ -32,6 +32,8 @@ enum KernelOptions {
         Option(key: "ktrace.entries", help: "ktrace.entries=N: events kept per CPU (default 4096)", .int),
         Option(key: "torture.seconds", help: "torture.seconds=N: duration of each torture test (default 2)", .int),
         Option(key: "bsd4.refuse_every", help: "bsd4.refuse_every=N: bsd4-refuse refuses every Nth bsd4 request send, as a full IPI ring would (default 3)", .int),
+        Option(key: "bsd4.idle_gap_ms", help: "bsd4.idle_gap_ms=N: bsd4-torture's hogs all sleep two ticks at the start of every N ms, so the lwp CPUs go idle and become ready (default 300; 0 = never)", .int),
+        Option(key: "bsd4.refuse_gap_us", help: "bsd4.refuse_gap_us=N: bsd4-refuse holds a refused sender N us between releasing its latch and marking the request owed (default 15000)", .int),
         Option(key: "bsd4.deliver_delay_us", help: "bsd4.deliver_delay_us=N: bsd4-offer waits N us between dropping bsd4_spin and telling another CPU (A7's window; default 5000)", .int),
         Option(key: "bsd4.poke_hold_us", help: "bsd4.poke_hold_us=N: bsd4-torture holds a remote poke up to N us until its target designates another lwp (the stale-hint window; default 200000)", .int),
         Option(key: "bsd4.window_us", help: "bsd4.window_us=N: bsd4-torture holds the seed-000 window open up to N us after each move (default 120000; 0 = the natural window)", .int),
@@ -78,6 +80,10 @@ enum KernelOptions {
         Option(key: "bug.panic_print_before_stop", help: "bug.panic_print_before_stop=1: negative control for panic-header: the panic prints its header before stopping the other CPUs (E2)", .flag),
         Option(key: "bug.panic_keep_ticket", help: "bug.panic_keep_ticket=1: negative control for panic-ghost: the ticket the panic owner was waiting with is not retired (a ghost holder, E4)", .flag),
         Option(key: "bug.console_midline_glue", help: "bug.console_midline_glue=1: negative control for panic-midline: the emergency console claim does not end a stopped CPU's half line", .flag),
+        Option(key: "bug.bsd4_refuse_lost", help: "bug.bsd4_refuse_lost=1: negative control for bsd4-refuse: a refused bsd4 request send is lost, never resent", .flag),
+        Option(key: "bug.bsd4_late_ready_clear", help: "bug.bsd4_late_ready_clear=1: negative control for bsd4-offer: the target's rdyprocmask bit is cleared after bsd4_spin is dropped (A7)", .flag),
+        Option(key: "bug.bsd4_rr_carry", help: "bug.bsd4_rr_carry=1: negative control for bsd4-torture: an install keeps the CPU's rrcount (A6)", .flag),
+        Option(key: "bug.bsd4_helper_high", help: "bug.bsd4_helper_high=1: negative control for bsd4-torture: the bsd4 helper runs above the lwps (A8)", .flag),
         Option(key: "bug.tlb_local_only", help: "bug.tlb_local_only=1: negative control for tlb-shootdown: unmapping invalidates only the calling CPU's TLB", .flag),
         Option(key: "litmus.iterations", help: "litmus.iterations=N: at most N runs of each litmus test (default 200000)", .int),
         Option(key: "litmus.tests", help: "litmus.tests=SB,MP,...: run only these litmus tests (default all)"),
@@ -130,7 +136,7 @@ enum KernelOptions {
     }
 
     /// The options suites read when they run (the monitor's `run` may set them).
-    static let runtimeKeys: [StaticString] = ["torture.seconds", "bsd4.window_us", "bsd4.poke_hold_us", "bsd4.refuse_every", "bsd4.deliver_delay_us", "ipiq.min_per_pair", "litmus.iterations",
+    static let runtimeKeys: [StaticString] = ["torture.seconds", "bsd4.window_us", "bsd4.poke_hold_us", "bsd4.refuse_every", "bsd4.refuse_gap_us", "bsd4.idle_gap_ms", "bsd4.deliver_delay_us", "ipiq.min_per_pair", "litmus.iterations",
                                               "litmus.tests", "litmus.ms", "litmus.sb_cap_ms", "bench.ms",
                                               "rendezvous.window_cycles", "rendezvous.action_spinlock", "rendezvous.handoff_flip"]
 

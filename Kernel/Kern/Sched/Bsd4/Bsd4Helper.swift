@@ -9,7 +9,8 @@ enum Bsd4Helper {
         // the helper runs only when no lwp thread can, so a request to a busy
         // CPU is handled by its lwp's own acquire at the return to user, and
         // the helper never displaces an lwp it preempted in user code (A8).
-        guard let td = Thread.create("bsd4 helper", priority: Thread.userSchedulerPriority, cpu: cpu, { Bsd4Helper.loop() }) else {
+        let priority = BugKnobs.bsd4HelperHigh ? Thread.highPriority : Thread.userSchedulerPriority   // BUG knob: A8
+        guard let td = Thread.create("bsd4 helper", priority: priority, cpu: cpu, { Bsd4Helper.loop() }) else {
             panic("bsd4: no memory for a helper thread")
         }
         Bsd4Scheduler.cpus[cpu].helper = td
@@ -60,12 +61,14 @@ enum Bsd4Helper {
                                                    ncpus: Bsd4Scheduler.ncpus)   // rdyprocmask: online CPUs only
         let pulled = pass.install.map { Bsd4Scheduler.installLocked($0) }   // a displaced one requeues itself
         let chain = pass.chain
-        if let t = chain, t != me { Bsd4Scheduler.claimLocked(t, swept: true) }   // A7: under the lock
+        var tookBit = false
+        if let t = chain, t != me { tookBit = Bsd4Scheduler.claimLocked(t, swept: true) }   // A7: under the lock
         Bsd4Scheduler.lock.unlock()
         if let td = pulled { Bsd4Scheduler.pull(td) }
         if let t = chain, t != me {
             if Bsd4Scheduler.deliverDelayCycles != 0 { TSC.spin(cycles: Bsd4Scheduler.deliverDelayCycles) }
-            Bsd4Requests.wakeHelper(t)
+            if BugKnobs.bsd4LateReadyClear { tookBit = Bsd4Scheduler.lateReadyClear(t) }
+            Bsd4Requests.wakeHelper(t, tookBit: tookBit)
         }
         CriticalSection.exit()
     }
@@ -89,45 +92,66 @@ enum Bsd4Requests {
 
     /// `sawDesignated` (reason .running): the sender read the target's uschedcp
     /// as this lwp; only such a hint can turn out stale.
-    static func resched(_ target: Int, _ reason: Reason, lp: Lwp, priority: Int, sawDesignated: Bool) {
+    /// `tookBit`: this sender cleared the target's rdyprocmask bit while it
+    /// was set (claimLocked, or resetpriority's poke); only then does a
+    /// refusal give it back (A7: a refusal must not mark ready a CPU
+    /// whose helper never said so, nor erase another sender's live offer).
+    static func resched(_ target: Int, _ reason: Reason, lp: Lwp, priority: Int, sawDesignated: Bool, tookBit: Bool = false) {
         let t = Bsd4Scheduler.cpus[target]
         if t.reschedPending.exchange(true, ordering: .acquiringAndReleasing) {
             t.requestsCoalesced.wrappingAdd(1, ordering: .relaxed)
             return
         }
-        sendResched(t, lpIdentity: lp.identity, info: reason.rawValue | UInt64(priority) << 8 | (sawDesignated ? 1 << 32 : 0))
+        sendResched(t, lpIdentity: lp.identity, info: reason.rawValue | UInt64(priority) << 8 | (sawDesignated ? 1 << 32 : 0),
+                    tookBit: tookBit)
     }
 
     /// The send itself, latch held. A refusal leaves the request owed.
-    private static func sendResched(_ t: Bsd4CPU, lpIdentity: UInt, info: UInt64) {
+    /// Release the latch, THEN publish the debt: resendOwed, finding the
+    /// latch held, counts the request as on its way. With the debt published
+    /// first, a resendOwed between the two stores (another CPU's tick, or
+    /// ours: interrupts may be on here) would clear owed, find our refused
+    /// latch, and the request would be lost. In this order a holder that
+    /// resendOwed finds is a real sender, which sets owed again if refused.
+    private static func sendResched(_ t: Bsd4CPU, lpIdentity: UInt, info: UInt64, tookBit: Bool) {
         KTrace.record(.bsd4Resched, UInt64(t.cpu), info & 0xFF)
         if !refusedForTest() && IPIQueue.send(to: t.cpu, { id, info in Bsd4Requests.receiveResched(UInt(id), info) },
                                               UInt64(lpIdentity), info, mode: .nowait) != nil { return }
-        dropped(t)
-        t.reschedOwed.store(true, ordering: .releasing)
+        dropped(t, restoreBit: tookBit)
         t.reschedPending.store(false, ordering: .releasing)
+        refusalGap()
+        if !BugKnobs.bsd4RefuseLost { t.reschedOwed.store(true, ordering: .sequentiallyConsistent) }   // BUG knob: lost
     }
 
     /// A refused nowait send (ring over 2/3 full): the target never hears of
-    /// it, so give back the rdyprocmask bit the sender cleared, or no sweep
-    /// would offer that CPU work again until its helper ran. The request
-    /// itself stays owed (and so does that of any sender that coalesced into
-    /// it while the latch was held): resendOwed sends it at the next tick.
-    private static func dropped(_ t: Bsd4CPU) {
+    /// it, so give back the rdyprocmask bit this sender cleared (only if it
+    /// cleared a set bit: `restoreBit`), or no sweep would offer that CPU
+    /// work again until its helper ran. A sender that took no bit (the rotor
+    /// fallback, a resend, a poke that found the bit clear) gives nothing
+    /// back: setting it would mark ready a CPU whose helper never said so,
+    /// and clearing `offered` would hide a second offer on someone else's
+    /// live one from A7's check. The request itself stays owed (and so does
+    /// that of any sender that coalesced into it while the latch was held):
+    /// resendOwed sends it at the next tick.
+    private static func dropped(_ t: Bsd4CPU, restoreBit: Bool) {
         t.requestsDropped.wrappingAdd(1, ordering: .relaxed)
+        guard restoreBit else { return }
         t.offered.store(false, ordering: .releasing)          // A7: before the bit is set again
         Bsd4Scheduler.rdyprocmask.bitwiseOr(CPUMask.bit(t.cpu), ordering: .sequentiallyConsistent)
     }
 
-    static func wakeHelper(_ target: Int) {
+    /// `tookBit`: as for resched. The latch is released before the debt is
+    /// published (see sendResched).
+    static func wakeHelper(_ target: Int, tookBit: Bool = false) {
         let t = Bsd4Scheduler.cpus[target]
         if t.wakePending.exchange(true, ordering: .acquiringAndReleasing) { return }
         if !refusedForTest() && IPIQueue.send(to: target, { _, _ in Bsd4Requests.receiveWake() }, mode: .nowait) != nil {
             return
         }
-        dropped(t)
-        t.wakeOwed.store(true, ordering: .releasing)
+        dropped(t, restoreBit: tookBit)
         t.wakePending.store(false, ordering: .releasing)
+        refusalGap()
+        if !BugKnobs.bsd4RefuseLost { t.wakeOwed.store(true, ordering: .sequentiallyConsistent) }     // BUG knob: lost
     }
 
     /// From every CPU's tick: send again what a refusal left owed. The owed
@@ -141,7 +165,7 @@ enum Bsd4Requests {
                 if t.reschedPending.exchange(true, ordering: .acquiringAndReleasing) {
                     t.requestsCoalesced.wrappingAdd(1, ordering: .relaxed)   // one is on its way
                 } else {
-                    sendResched(t, lpIdentity: 0, info: Reason.owed.rawValue)
+                    sendResched(t, lpIdentity: 0, info: Reason.owed.rawValue, tookBit: false)
                 }
             }
             if t.wakeOwed.load(ordering: .relaxed) && t.wakeOwed.exchange(false, ordering: .acquiringAndReleasing) {
@@ -155,6 +179,16 @@ enum Bsd4Requests {
     /// is refused as a full ring would refuse it. 0: off.
     nonisolated(unsafe) static var refuseEvery: UInt64 = 0
     private static let sends = Atomic<UInt64>(0)
+
+    /// Test hook (bsd4-refuse, `bsd4.refuse_gap_us`): TSC cycles between a
+    /// refused sender's two stores (latch released, debt published), so the
+    /// other CPUs' ticks run resendOwed inside that gap. In the order above
+    /// nothing is lost there; published the other way round the resend would
+    /// be swallowed. 0: off.
+    nonisolated(unsafe) static var refuseGapCycles: UInt64 = 0
+    private static func refusalGap() {
+        if refuseGapCycles != 0 { TSC.spin(cycles: refuseGapCycles) }
+    }
     private static func refusedForTest() -> Bool {
         let n = refuseEvery
         guard n != 0 else { return false }

@@ -128,18 +128,26 @@ enum Bsd4Scheduler {
         var changed: UInt64 = 0
         /// ... and became the lwp just moved: DragonFly's old assertion fires.
         var becameLwp: UInt64 = 0
+        /// Of becameLwp: seen at the first read after the unlock, with no
+        /// hold (the natural window); the rest were seen while the window
+        /// was held open (bsd4.window_us).
+        var naturalBecameLwp: UInt64 = 0
     }
 
-    /// resetpriority's second half, after dropping bsd4_spin: the poke, then the
-    /// window. `holdCycles` (bsd4-torture) keeps the window open until the
-    /// target designates the moved lwp or that many TSC cycles pass.
+    /// resetpriority's second half, after dropping bsd4_spin: the window, then
+    /// the poke (the 2008 order: its assertion sat right after the unlock,
+    /// before the request went out, so what it raced was the target's own
+    /// designation, never our poke's effect). `holdCycles` (bsd4-torture)
+    /// keeps the window open until the target designates the moved lwp or
+    /// that many TSC cycles pass.
     static func finish(_ p: Pending, holdCycles: UInt64 = 0, pokeHoldCycles: UInt64 = 0, _ w: inout WindowCounts) {
         guard let lp = p.lp else { return }
+        if p.movedQueued { window(p, lp, holdCycles: holdCycles, &w) }
         switch p.poke {
         case .none: break
         case .local: mine.userResched.store(true, ordering: .relaxed)
         case .remote(let cpu):
-            rdyprocmask.bitwiseAnd(~CPUMask.bit(cpu), ordering: .sequentiallyConsistent)
+            let old = rdyprocmask.bitwiseAnd(~CPUMask.bit(cpu), ordering: .sequentiallyConsistent).oldValue
             if pokeHoldCycles != 0 && !p.movedQueued && p.uschedcpBefore == lp.identity {
                 // bsd4-torture: hold the hint's window open too, until the
                 // target designates another lwp (at most pokeHoldCycles): the
@@ -154,15 +162,19 @@ enum Bsd4Scheduler {
                 while Bsd4.queueOf(cpus[cpu].upri) > Bsd4.queueOf(p.newPriority) && TSC.now < end { CPU.pause() }
             }
             Bsd4Requests.resched(cpu, p.movedQueued ? .better : .running, lp: lp, priority: p.newPriority,
-                                 sawDesignated: p.uschedcpBefore == lp.identity)
+                                 sawDesignated: p.uschedcpBefore == lp.identity, tookBit: old & CPUMask.bit(cpu) != 0)
         }
-        guard p.movedQueued else { return }
-        // The lock is dropped: the lwp's CPU may make it uschedcp right now,
-        // without any lock (its own field). What we read here is a hint.
+    }
+
+    /// The seed-000 window of a moved queued lwp, lock dropped: the lwp's CPU
+    /// may make it uschedcp right now, without any lock (its own field). What
+    /// we read here is a hint.
+    private static func window(_ p: Pending, _ lp: Lwp, holdCycles: UInt64, _ w: inout WindowCounts) {
         w.movedQueued &+= 1
         let t = cpus[p.target]
         var seen = t.uschedcp
         var changed = seen != p.uschedcpBefore
+        if seen == lp.identity { w.naturalBecameLwp &+= 1 }
         if holdCycles != 0 {
             let end = TSC.now &+ holdCycles
             while seen != lp.identity && TSC.now < end {
@@ -190,6 +202,13 @@ enum Bsd4Scheduler {
     /// setrunqueue(lp), lock held: queue it, advance the rotor and pick the CPU
     /// to tell (docs, "Entry points"). The delivery happens after unlocking.
     static func setrunqueueLocked(_ lp: Lwp) -> Bsd4Delivery {
+        var tookBit = false
+        return setrunqueueLocked(lp, tookBit: &tookBit)
+    }
+
+    /// `tookBit`: the delivery's target had its rdyprocmask bit set and this
+    /// call cleared it (a refused delivery gives it back; Bsd4Requests).
+    static func setrunqueueLocked(_ lp: Lwp, tookBit: inout Bool) -> Bsd4Delivery {
         lp.place = .queued
         queues.insert(lp)
         scancpu &+= 1
@@ -199,7 +218,7 @@ enum Bsd4Scheduler {
                                                curprocmask: CPUMask(bits: curprocmask.load(ordering: .relaxed)),
                                                rdyprocmask: CPUMask(bits: rdyprocmask.load(ordering: .relaxed)),
                                                upri: { Bsd4Scheduler.cpus[$0].upri })
-        if let t = d.claim { claimLocked(t, swept: d.swept) }
+        if let t = d.claim { tookBit = claimLocked(t, swept: d.swept) }
         return d.delivery
     }
 
@@ -208,13 +227,22 @@ enum Bsd4Scheduler {
     /// other setrunqueue or chain can pick t again on the strength of the same
     /// readiness; only t's helper sets it again. `swept`: t was picked because
     /// its bit was set (not the rotor fallback, which checks no mask).
-    static func claimLocked(_ t: Int, swept: Bool) {
+    /// Returns whether the bit was set and this call cleared it.
+    @discardableResult
+    static func claimLocked(_ t: Int, swept: Bool) -> Bool {
         let c = cpus[t]
         if swept { sweptOffers.wrappingAdd(1, ordering: .relaxed) }
         if swept && c.offered.exchange(true, ordering: .acquiringAndReleasing) {
             c.a7Violations.wrappingAdd(1, ordering: .relaxed)
         }
-        rdyprocmask.bitwiseAnd(~CPUMask.bit(t), ordering: .sequentiallyConsistent)
+        if BugKnobs.bsd4LateReadyClear { return false }      // BUG knob: cleared after the unlock
+        return rdyprocmask.bitwiseAnd(~CPUMask.bit(t), ordering: .sequentiallyConsistent).oldValue & CPUMask.bit(t) != 0
+    }
+
+    /// bug.bsd4_late_ready_clear only: the clear after the unlock, where a
+    /// second setrunqueue can still see the bit and pick t again (A7).
+    static func lateReadyClear(_ t: Int) -> Bool {
+        rdyprocmask.bitwiseAnd(~CPUMask.bit(t), ordering: .sequentiallyConsistent).oldValue & CPUMask.bit(t) != 0
     }
 
     /// Offers made on the strength of a set rdyprocmask bit (A7's checks).
@@ -227,16 +255,18 @@ enum Bsd4Scheduler {
 
     /// Tells the CPU setrunqueue picked (never under the lock; its rdyprocmask
     /// bit was cleared under it).
-    static func deliver(_ d: Bsd4Delivery, lp: Lwp, priority: Int) {
+    static func deliver(_ d: Bsd4Delivery, lp: Lwp, priority: Int, tookBit: Bool) {
         if deliverDelayCycles != 0, d.remoteCPU != nil { TSC.spin(cycles: deliverDelayCycles) }
+        var tookBit = tookBit
+        if BugKnobs.bsd4LateReadyClear, let t = d.remoteCPU { tookBit = lateReadyClear(t) }
         switch d {
         case .nothing: break
         case .localWakeHelper: Bsd4Helper.wakeLocal()
         case .localResched: mine.userResched.store(true, ordering: .relaxed)
         case .remoteResched(let cpu):
-            Bsd4Requests.resched(cpu, .better, lp: lp, priority: priority, sawDesignated: false)
+            Bsd4Requests.resched(cpu, .better, lp: lp, priority: priority, sawDesignated: false, tookBit: tookBit)
         case .remoteWakeHelper(let cpu):
-            Bsd4Requests.wakeHelper(cpu)
+            Bsd4Requests.wakeHelper(cpu, tookBit: tookBit)
         }
     }
 
@@ -248,7 +278,7 @@ enum Bsd4Scheduler {
         // A6: every install starts a fresh round-robin interval (DragonFly
         // resets rrcount in select_curproc and in its helper); a carried-over
         // count would cut the new lwp's first slice short.
-        designateLocked(lp, c, .install)
+        designateLocked(lp, c, BugKnobs.bsd4RRCarry ? .take : .install)   // BUG knob: A6 (carry rrcount)
         c.installedAt = now
         let td = lp.thread!
         td.state = .migrating
@@ -269,20 +299,28 @@ enum Bsd4Scheduler {
     }
 
     /// Lock held, interrupts off, on CPU c, right after lp displaced `old` in
-    /// acquire (a steal). DragonFly deschedules the displaced lwp's thread and
-    /// setrunqueue's it: a thread preempted in user code must not resume there
-    /// undesignated (A8). If its thread waits on our LWKT run queue, take it
-    /// off and park it on the bsd4 run queue (it resumes where it was once a
-    /// chooser designates and pulls it); otherwise it is in the kernel and
-    /// queues itself at its next boundary. Returns setrunqueue's delivery.
-    static func descheduleDisplacedLocked(_ old: Lwp) -> Bsd4Delivery? {
+    /// acquire (a steal). DragonFly does NOT deschedule here (the lines are
+    /// commented out in its steal: the other thread "will stall when it
+    /// tries to return to userland"): its user code runs only at user level,
+    /// and a displaced lwp's thread reaches userexit before it can run any.
+    /// Ours is kernel code that the LWKT tick can preempt in the middle of a
+    /// user chunk, so a thread preempted in user code would resume there
+    /// undesignated (A8): that one, and only that one, we take off our LWKT
+    /// run queue and park on the bsd4 run queue (it resumes where it was once
+    /// a chooser designates and pulls it). A thread preempted in the kernel
+    /// (inUser clear) is left alone and stalls at its next boundary, as in
+    /// DragonFly: parked at an arbitrary kernel point it could hold a request
+    /// latch (every request to that CPU coalesced into nothing) or a
+    /// CPU-local value, and a bound one must never be parked (B1).
+    /// Returns setrunqueue's delivery.
+    static func descheduleDisplacedLocked(_ old: Lwp, tookBit: inout Bool) -> Bsd4Delivery? {
         let s = Scheduler.mine
         guard let td = old.thread, td !== Thread.current, td.cpu == s.cpu, td.state == .runnable,
-              td.rqLevel != -1 else { return nil }
+              td.rqLevel != -1, old.inUser.load(ordering: .relaxed), !td.isBound else { return nil }
         s.runQueue.remove(td)
         Sleep.forgetTimeout(td, s)
         td.state = .sleeping                         // parked: only installLocked takes it
-        return setrunqueueLocked(old)
+        return setrunqueueLocked(old, tookBit: &tookBit)
     }
 
     /// Queues a thread claimed by installLocked on this CPU once its old CPU has
@@ -299,16 +337,27 @@ enum Bsd4Scheduler {
     static func userret(_ lp: Lwp) {
         KTrace.record(.bsd4Kernel, UInt64(Thread.current.id))
         leaveUser(lp)
-        let c = mine
-        // Only an AST (a user reschedule wanted, or the designation lost)
-        // enters acquire, as a CPU hog returns to user in DragonFly: a hog is
-        // recalculated through these and the once-a-second scan, not at every
-        // scheduler tick (which made estcpu converge about five times faster).
-        if c.userResched.load(ordering: .relaxed) || c.uschedcp != lp.identity {
-            acquireCurproc(lp)
+        while true {
+            // Only an AST (a user reschedule wanted, or the designation lost)
+            // enters acquire, as a CPU hog returns to user in DragonFly: a hog
+            // is recalculated through these and the once-a-second scan, not at
+            // every scheduler tick (which made estcpu converge about five
+            // times faster).
+            let c = mine
+            if c.userResched.load(ordering: .relaxed) || c.uschedcp != lp.identity {
+                acquireCurproc(lp)
+            }
+            // Into user code only still designated, checked with interrupts
+            // off (DragonFly re-checks its AST flags with interrupts disabled
+            // on the way out): a steal between acquire and here found us in
+            // the kernel and left our thread alone (descheduleDisplacedLocked),
+            // and only this CPU's own lwps change its uschedcp (A8).
+            let flags = CPU.saveFlagsAndDisableInterrupts()
+            let ok = mine.uschedcp == lp.identity
+            if ok { lp.inUser.store(true, ordering: .relaxed) }
+            CPU.restoreFlags(flags)
+            if ok { KTrace.record(.bsd4User, UInt64(Thread.current.id)); return }
         }
-        lp.inUser.store(true, ordering: .relaxed)
-        KTrace.record(.bsd4User, UInt64(Thread.current.id))
     }
 
     /// The lwp enters the kernel. A8 at the boundary: the user code it just
@@ -333,7 +382,7 @@ enum Bsd4Scheduler {
             releaseCurproc(lp)                       // round robin
         }
         while true {
-            Scheduler.yieldToHigher()                // the helper first
+            Scheduler.yieldToHigher()                // kernel threads above the lwps first
             let flags = CPU.saveFlagsAndDisableInterrupts()
             let c = mine
             let step = Bsd4AcquireStep.decide(lpIsUschedcp: c.uschedcp == lp.identity, hasUschedcp: c.hasUschedcp,
@@ -344,18 +393,20 @@ enum Bsd4Scheduler {
                 CPU.restoreFlags(flags)
                 return
             case .take, .steal:
-                // A steal replaces the designation and sends the displaced lwp
-                // back to the run queue (DragonFly since 2011). The decision
-                // stays true under the lock: only this CPU changes its
-                // uschedcp, and interrupts are off.
+                // A steal replaces the designation (as DragonFly's does); a
+                // displaced lwp preempted in user code is parked on the run
+                // queue (our deviation, descheduleDisplacedLocked). The
+                // decision stays true under the lock: only this CPU changes
+                // its uschedcp, and interrupts are off.
                 lock.lock()
                 let old = step == .steal ? c.designated : nil
                 designateLocked(lp, c, step == .steal ? .steal : .take)
-                let d = old.flatMap { descheduleDisplacedLocked($0) }
+                var tookBit = false
+                let d = old.flatMap { descheduleDisplacedLocked($0, tookBit: &tookBit) }
                 let oldPriority = old?.priority ?? 0
                 lock.unlock()
                 CPU.restoreFlags(flags)
-                if let d, let old { deliver(d, lp: old, priority: oldPriority) }
+                if let d, let old { deliver(d, lp: old, priority: oldPriority, tookBit: tookBit) }
                 return
             case .queue:
                 CPU.restoreFlags(flags)
@@ -372,11 +423,12 @@ enum Bsd4Scheduler {
         SpinlockSection.enter()                      // interrupts off into the switch
         Sleep.forgetTimeout(td, Scheduler.mine)      // the owner's timed list only
         lock.lock()
-        let d = setrunqueueLocked(lp)
+        var tookBit = false
+        let d = setrunqueueLocked(lp, tookBit: &tookBit)
         let priority = lp.priority
         td.state = .sleeping                         // parked: only installLocked takes it
         lock.unlock()
-        deliver(d, lp: lp, priority: priority)
+        deliver(d, lp: lp, priority: priority, tookBit: tookBit)
         Scheduler.switchAway()
         SpinlockSection.exit()
     }
