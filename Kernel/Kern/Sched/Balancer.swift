@@ -115,17 +115,22 @@ enum Balancer {
     static let targetExpiryTicks = Clock.hz
 
     /// True if the pass chose `td`'s target more than targetExpiryTicks ago.
-    /// A target set another way (a suite's, marked 0) never expires.
+    /// A target set another way (a suite's, marked 0) never expires. Called
+    /// after the target was loaded with acquire (migrateAtSwitch), so the mark
+    /// read here is at least as new as that target (markTarget's order). The
+    /// mark may come from another CPU's clock: a mark ahead of ours (TSC skew)
+    /// is fresh, never "expired" by an unsigned wrap.
     static func targetExpired(_ td: Thread) -> Bool {
-        let marked = td.migrateTargetMarkedMs.load(ordering: .relaxed)
-        return marked != 0 && Clock.uptimeMilliseconds &- marked > targetExpiryTicks * 1000 / Clock.hz
+        let marked = td.migrateTargetMarkedMs.load(ordering: .acquiring)
+        let now = Clock.uptimeMilliseconds
+        return marked != 0 && now > marked && now - marked > targetExpiryTicks * 1000 / Clock.hz
     }
 
     /// Sets a balancer target marked at `ms` (the pass: now; a suite: a time
     /// in the past, to see it expire).
     static func markTarget(_ td: Thread, _ cpu: Int, atMs ms: UInt64 = Clock.uptimeMilliseconds) {
         td.migrateTargetMarkedMs.store(max(1, ms), ordering: .relaxed)
-        td.migrateTarget.store(cpu, ordering: .relaxed)
+        td.migrateTarget.store(cpu, ordering: .releasing)     // the mark first: a switch that sees the target sees its mark
     }
 
     /// One statistics pass, then its report.

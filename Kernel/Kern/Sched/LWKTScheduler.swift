@@ -399,7 +399,7 @@ enum Scheduler {
         // The monitor's bind wins over the balancer: a pinned thread goes to
         // its affinity only (a pass that raced with bind may have marked it).
         let pinned = old.pinned.load(ordering: .relaxed)
-        var target = pinned ? -1 : old.migrateTarget.load(ordering: .relaxed)
+        var target = pinned ? -1 : old.migrateTarget.load(ordering: .acquiring)   // then its mark (targetExpired)
         let fromBalancer = target >= 0
         if !fromBalancer {
             target = old.affinity.load(ordering: .relaxed)      // the monitor's bind: until it is there
@@ -465,10 +465,15 @@ enum Scheduler {
     }
 
     /// Clears the target the switch looked at, only if it is still that one: a
-    /// pass may have cleared it and marked the thread again since.
+    /// pass may have cleared it and marked the thread again since. The mark is
+    /// cleared only if it is still the one read before the exchange: a pass
+    /// that marks the thread again in between (markTarget: mark, then target)
+    /// keeps its new mark, so its target still expires. (A suite that sets a
+    /// target directly relies on the mark being 0: "never expires".)
     private static func dropTarget(_ td: Thread, _ target: Int) {
+        let mark = td.migrateTargetMarkedMs.load(ordering: .relaxed)
         if td.migrateTarget.compareExchange(expected: target, desired: -1, ordering: .relaxed).exchanged {
-            td.migrateTargetMarkedMs.store(0, ordering: .relaxed)
+            _ = td.migrateTargetMarkedMs.compareExchange(expected: mark, desired: 0, ordering: .relaxed)
         }
     }
 
