@@ -109,8 +109,10 @@ while IFS='|' read -r seed mech origin suite fixopt control hits fixstatus ctlst
     # Hits: CPUs the NMI caught spinning with interrupts off (IF clear in the
     # frame it saved) while holding a spinlock, which no maskable IPI could
     # have stopped: the suite's `window-hit:` lines. Right only if every other
-    # CPU stopped and saved a frame.
-    n=$(grep -c '^window-hit: panic-lockheld: cpu=[0-9]* .*if=0 spinlocks=[1-9]' "$fixlog")
+    # CPU stopped and saved a frame. Only the CPU that owns the suite's lock
+    # counts (lock-owner= names it): a stopped CPU holding some other lock
+    # would be the set-up, not the seed's window.
+    n=$(grep -cE '^window-hit: panic-lockheld: cpu=([0-9]+) .*if=0 spinlocks=[1-9][0-9]* lock-owner=\1$' "$fixlog")
     stopped=$(grep -c '^CPU [0-9]*: stopped at rip' "$fixlog")
     grep -q '^timeout stopping cpus' "$fixlog" && why+=("a CPU did not stop")
     grep -q "^stop: NMI to CPUs .*; all $((smp - 1)) stopped" "$fixlog" || why+=("no NMI stop of all $((smp - 1)) CPUs")
