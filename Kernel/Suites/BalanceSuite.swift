@@ -13,14 +13,14 @@ import Synchronization
 enum BalanceSuite {
     static let suite = TestSuite(name: "balance", kind: .normal,
                                  summary: "2 x ncpu hogs (half in critical sections) started on CPU 0 end spread about evenly (the pass marks, the switch moves)",
-                                 body: run)
+                                 torture: true, body: run)
 
     static let stop = Atomic<Bool>(false)
 
     static func run(_ t: inout TestContext) {
         let cpus = SMP.online
-        guard cpus.count >= 2 else { t.skip("balance needs a second CPU"); return }
-        guard Clock.enabled else { t.skip("balance needs the tick: the pass and the round robin run on it"); return }
+        guard cpus.count >= 2 else { t.skip("run", reason: .needs2CPUs, "balance needs a second CPU"); return }
+        guard Clock.enabled else { t.skip("run", reason: .needsTick, "balance needs the tick: the pass and the round robin run on it"); return }
         stop.store(false, ordering: .relaxed)
         let n = 2 * cpus.count
         var hogs: [Thread] = []
@@ -38,7 +38,7 @@ enum BalanceSuite {
                 }
             }) { hogs.append(td) }
         }
-        t.check(hogs.count == n) { l in l.write("started "); l.dec(hogs.count); l.write(" hogs on CPU 0") }
+        t.expect("started", UInt64(hogs.count), .equals(UInt64(n))) { l in l.write("started "); l.dec(hogs.count); l.write(" hogs on CPU 0") }
         func spread() -> [Int] {
             var per = [Int](repeating: 0, count: Scheduler.perCPU.count)
             for td in hogs where td.cpu < per.count { per[td.cpu] += 1 }
@@ -76,12 +76,12 @@ enum BalanceSuite {
             moves &+= td.switchMigrations.load(ordering: .relaxed)
             if i % 2 == 1 { criticalMoves &+= td.switchMigrations.load(ordering: .relaxed); deferred &+= td.deferredPreemptions }
         }
-        t.check(even(per)) { l in
+        t.expect("even", even(per)) { l in
             l.write("each CPU runs about two hogs (1..3):")
             cpus.forEach { c in l.write(" cpu"); l.dec(c); l.write("="); l.dec(per[c]) }
             if let e = evenSince { l.write("; even from "); l.dec(e); l.write(" ms") }
         }
-        t.check(moves >= UInt64(n - 3)) { l in
+        t.expect("moves", moves, .atLeast(UInt64(n - 3))) { l in
             l.write("the hogs were moved by their own switches "); l.dec(moves); l.write(" times (at least "); l.dec(n - 3); l.write(")")
         }
         // Of the n/2 hogs in critical sections, all but one CPU's share move.
@@ -89,11 +89,9 @@ enum BalanceSuite {
         // The deferred count is reported, not checked: any kernel preempts a
         // thread that is always in a critical section at its critical_exit.
         // The moves are what tells a dropped target (bug.balance_drops_deferred).
-        t.check(criticalMoves >= criticalNeeded) { l in
+        t.expect("critical-moves", criticalMoves, .atLeast(criticalNeeded)) { l in
             l.write("the hogs in critical sections moved "); l.dec(criticalMoves); l.write(" times (at least "); l.dec(criticalNeeded)
             l.write("), preempted "); l.dec(deferred); l.write(" times at their outermost critical_exit")
         }
-        let ok = even(per) && moves >= UInt64(n - 3) && criticalMoves >= criticalNeeded
-        Console.print(ok ? "End of test: SUCCESS" : "End of test: FAILURE")
     }
 }

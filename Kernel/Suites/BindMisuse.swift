@@ -50,10 +50,10 @@ enum BindMisuse {
             Scheduler.migrate(to: other == PerCPU.currentNumber ? (cpus.first ?? 0) : other)
             CriticalSection.exit()
         default:
-            t.check(false, "bind.misuse= names no case (exit-holding, double-destroy, release-unbound, leak, migrate-critical)")
+            t.expect("case", false, "bind.misuse= names no case (exit-holding, double-destroy, release-unbound, leak, migrate-critical)")
             return
         }
-        t.check(false) { l in l.write("the misuse '"); l.write(which); l.write("' did not panic") }
+        t.expect("named-panic", false) { l in l.write("the misuse '"); l.write(which); l.write("' did not panic") }
     }
 
     /// A bound thread on `cpu` takes a reference and holds it `milliseconds`

@@ -29,7 +29,7 @@ enum BindRules {
     static func run(_ t: inout TestContext) {
         nesting(&t)
         let cpus = SMP.online
-        guard cpus.count >= 2 else { t.skip("bind-rules: the switch-time check needs a second CPU to move to"); return }
+        guard cpus.count >= 2 else { t.skip("switch", reason: .needs2CPUs, "bind-rules: the switch-time check needs a second CPU to move to"); return }
         if BugKnobs.migrateIgnoresBound { t.note { $0.write("negative control: the switch path migrates without checking BOUND") } }
         forcedSwitch(&t, cpus)
         destroyWaits(&t, cpus)
@@ -52,7 +52,7 @@ enum BindRules {
         let inner = Binding.bind()
         let afterInner: Bool = { Binding.unbind(inner); return td.isBound }()
         Binding.unbind(outer)
-        t.check(!outer && inner && afterInner && !td.isBound) { l in
+        t.expect("nesting", inv: "B4", !outer && inner && afterInner && !td.isBound) { l in
             l.write("B4: bind returns the previous value (false, then true); the inner unbind leaves the outer bind (")
             l.write(afterInner ? "bound" : "NOT bound"); l.write("), the outer one clears it")
         }
@@ -95,22 +95,24 @@ enum BindRules {
             CriticalSection.enter()
             result.values[3] = UInt64(PerCPU.currentNumber)
             CriticalSection.exit()
-        }) else { t.check(false, "spawn the bind-rules thread"); return }
+        }) else { t.expect("spawn", false, "spawn the bind-rules thread"); return }
         td.join()
         let stayed = result.values[0] == UInt64(home), kept = result.values[1] == 1
         let dropped = Int64(bitPattern: result.values[2]) == -1
-        t.check(stayed && kept && dropped) { l in
+        t.expect("bound-stays", inv: "B2", stayed && kept && dropped) { l in
             l.write("B2: bound, given CPU "); l.dec(away); l.write(" as target and forced through a switch on CPU "); l.dec(home)
             l.write(": resumed on CPU "); l.dec(result.values[0]); l.write(", kept-bound count "); l.dec(result.values[1])
             l.write(dropped ? ", target dropped" : ", target NOT dropped")
         }
-        t.check(result.values[4] == 1, "B3: the passive reference held across that switch was released on the CPU that took it")
+        t.expect("psref-cpu", inv: "B3", result.values[4] == 1, "B3: the passive reference held across that switch was released on the CPU that took it")
         if Clock.enabled {
-            t.check(result.values[5] == UInt64(home)) { l in
+            t.expect("sleep-stays", result.values[5] == UInt64(home)) { l in
                 l.write("a thread with a target that goes to sleep is not moved by that switch: woke on CPU "); l.dec(result.values[5])
             }
+        } else {
+            t.skip("sleep-stays", reason: .needsTick, "a thread with a target that goes to sleep: a timed sleep needs the tick")
         }
-        t.check(result.values[3] == UInt64(away) && td.switchMigrations.load(ordering: .relaxed) == 1) { l in
+        t.expect("unbound-moves", result.values[3] == UInt64(away) && td.switchMigrations.load(ordering: .relaxed) == 1) { l in
             l.write("unbound, the next switch handed it to its target: on CPU "); l.dec(result.values[3])
             l.write(" after "); l.dec(td.switchMigrations.load(ordering: .relaxed)); l.write(" switch migration")
         }
@@ -134,13 +136,13 @@ enum BindRules {
             if BindRules.destroyReturned.load(ordering: .acquiring) { BindRules.heldAtReturn.store(true, ordering: .relaxed) }
             PassiveRef.release(ref, target)
             Binding.unbind(previous)
-        }) else { t.check(false, "spawn the psref holder"); return }
+        }) else { t.expect("spawn", false, "spawn the psref holder"); return }
         _ = spinUntil(milliseconds: 2000) { holding.load(ordering: .acquiring) }
         let waits = PassiveRef.destroy(target)
         destroyReturned.store(true, ordering: .releasing)
         td.join()
         let early = heldAtReturn.load(ordering: .relaxed)
-        t.check(waits > 0 && !early) { l in
+        t.expect("destroy-waits", waits > 0 && !early) { l in
             l.write("psref destroy found the reference held on CPU "); l.dec(other); l.write(" in "); l.dec(waits)
             l.write(early ? " rounds and returned BEFORE its release" : " rounds and returned only after its release")
         }
@@ -165,7 +167,7 @@ enum BindRules {
             r.values[1] = 1                               // before: the destroyer runs first once woken
             PassiveRef.release(ref, target)
             Binding.unbind(previous)
-        }) else { t.check(false, "spawn the low-priority psref holder"); return }
+        }) else { t.expect("spawn", false, "spawn the low-priority psref holder"); return }
         _ = spinUntil(milliseconds: 2000) { peek(r.values) != 0 }
         guard let destroyer = Thread.spawn("psref destroyer", priority: Thread.normalPriority, cpu: other, {
             r.values[5] = 1
@@ -173,10 +175,10 @@ enum BindRules {
             r.values[4] = r.values[1]
             r.values[3] = UInt64(waits)
             r.values[2] = 1
-        }) else { t.check(false, "spawn the psref destroyer"); return }
+        }) else { t.expect("spawn", false, "spawn the psref destroyer"); return }
         let done = spinUntil(milliseconds: 5000) { peek(r.values + 2) != 0 }
         if done { destroyer.join(); holder.join() }       // else it spins on for good: do not wait
-        t.check(done && r.values[4] == 1 && r.values[3] > 0) { l in
+        t.expect("destroy-sleeps", done && r.values[4] == 1 && r.values[3] > 0) { l in
             l.write("psref destroy with a lower-priority holder on its own CPU ")
             if done { l.write("returned after "); l.dec(r.values[3]); l.write(r.values[4] == 1 ? " rounds, after the release" : " rounds, BEFORE the release") }
             else { l.write("did not return within 5 s (the holder never ran)") }
@@ -186,11 +188,11 @@ enum BindRules {
     /// The balancer's thread could not be created (spawn returned nil, forced
     /// by a test hook): the next balanced thread must start it.
     static func balancerRestarts(_ t: inout TestContext) {
-        guard Clock.enabled else { t.skip("a balancer restart needs the tick (the balancer runs on it)"); return }
+        guard Clock.enabled else { t.skip("balancer-restart", reason: .needsTick, "a balancer restart needs the tick (the balancer runs on it)"); return }
         Balancer.waitUntilIdle()
         // A balancer still running (a balanced thread left by an earlier
         // suite) would never use the hook: no test here, and no hook left set.
-        guard !Balancer.isRunning else { t.skip("the balancer is still running (a balanced thread is left): no restart to test"); return }
+        guard !Balancer.isRunning else { t.skip("balancer-restart", reason: .runOrder, "the balancer is still running (a balanced thread is left): no restart to test"); return }
         defer { Balancer.failNextStart.store(false, ordering: .relaxed) }
         let failures0 = Balancer.startFailures.load(ordering: .relaxed)
         let stop = SharedCounters()
@@ -207,7 +209,7 @@ enum BindRules {
         for td in threads { td.join() }
         Balancer.waitUntilIdle()
         let failed = Balancer.startFailures.load(ordering: .relaxed) &- failures0
-        t.check(threads.count == 2 && failed == 1 && passed) { l in
+        t.expect("balancer-restart", threads.count == 2 && failed == 1 && passed) { l in
             l.write("the balancer failed to start "); l.dec(failed); l.write(" time(s) and ")
             l.write(passed ? "the next balanced thread started it (a pass ran)" : "was NOT started again (no pass in 3 s)")
         }

@@ -17,7 +17,7 @@ extension BindRules {
             r.values[0] = 1
             _ = Sleep.sleep(on: chan)
             r.values[1] = 1
-        }) else { t.check(false, "spawn the thread to wake"); return }
+        }) else { t.expect("spawn", false, "spawn the thread to wake"); return }
         guard let td = Thread.spawn("bind rules cli", cpu: home, {
             let me = Thread.current
             _ = spinUntil(milliseconds: 2000) { peek(r.values) != 0 && woken.state == .sleeping }
@@ -29,11 +29,11 @@ extension BindRules {
             r.values[4] = me.keptInterruptsOff.load(ordering: .relaxed)
             me.migrateTarget.store(-1, ordering: .relaxed)
             CPU.restoreFlags(flags)
-        }) else { t.check(false, "spawn the thread with interrupts off"); return }
+        }) else { t.expect("spawn", false, "spawn the thread with interrupts off"); return }
         td.join()
         woken.join()
-        t.check(r.values[3] == 1, "B6 set-up: the wake-up made with interrupts off switched to the woken thread at once")
-        t.check(r.values[2] == UInt64(home)) { l in
+        t.expect("b6-setup", r.values[3] == 1, "B6 set-up: the wake-up made with interrupts off switched to the woken thread at once")
+        t.expect("interrupts-off-stays", inv: "B6", r.values[2] == UInt64(home)) { l in
             l.write("B6: with interrupts off, the switch made by its own wake-up did not move the thread to its target: on CPU ")
             l.dec(r.values[2]); l.write(" (home "); l.dec(home); l.write("), kept "); l.dec(r.values[4]); l.write(" time(s)")
         }
@@ -62,14 +62,14 @@ extension BindRules {
             CriticalSection.enter()
             r.values[3] = UInt64(PerCPU.currentNumber)
             CriticalSection.exit()
-        }) else { t.check(false, "spawn the expiry thread"); return }
+        }) else { t.expect("spawn", false, "spawn the expiry thread"); return }
         td.join()
-        t.check(r.values[0] == UInt64(home) && Int64(bitPattern: r.values[1]) == -1 && r.values[2] == 1) { l in
+        t.expect("target-expires", r.values[0] == UInt64(home) && Int64(bitPattern: r.values[1]) == -1 && r.values[2] == 1) { l in
             l.write("a balancer target older than "); l.dec(Balancer.targetExpiryTicks); l.write(" ticks is dropped by the switch: on CPU ")
             l.dec(r.values[0]); l.write(" (home "); l.dec(home); l.write("), target "); l.dec(Int(Int64(bitPattern: r.values[1])))
             l.write(", expired "); l.dec(r.values[2])
         }
-        t.check(r.values[3] == UInt64(away)) { l in
+        t.expect("fresh-target-moves", r.values[3] == UInt64(away)) { l in
             l.write("a fresh balancer target still moves the thread: on CPU "); l.dec(r.values[3]); l.write(" (target "); l.dec(away); l.write(")")
         }
     }
@@ -105,19 +105,19 @@ extension BindRules {
             r.values[4] = me.keptBound.load(ordering: .relaxed)
             Balancer.setAffinity(me, -1)
             Binding.unbind(previous)
-        }) else { t.check(false, "spawn the affinity thread"); return }
+        }) else { t.expect("spawn", false, "spawn the affinity thread"); return }
         td.join()
-        t.check(Int64(bitPattern: r.values[0]) == -1) { l in
+        t.expect("affinity-drops-target", Int64(bitPattern: r.values[0]) == -1) { l in
             l.write("monitor bind drops a balancer target marked before it: target "); l.dec(Int(Int64(bitPattern: r.values[0])))
         }
-        t.check(r.values[1] == UInt64(home)) { l in
+        t.expect("affinity-moves", r.values[1] == UInt64(home)) { l in
             l.write("monitor bind to CPU "); l.dec(home); l.write(" of a thread on CPU "); l.dec(away)
             l.write(": after a switch on CPU "); l.dec(r.values[1])
         }
-        t.check(r.values[2] == UInt64(home)) { l in
+        t.expect("affinity-ignores-target", inv: "B2", r.values[2] == UInt64(home)) { l in
             l.write("a pinned thread's switch ignores a balancer target (CPU "); l.dec(away); l.write("): on CPU "); l.dec(r.values[2])
         }
-        t.check(r.values[3] == UInt64(home) && r.values[4] == 0) { l in
+        t.expect("affinity-bound-stays", r.values[3] == UInt64(home) && r.values[4] == 0) { l in
             l.write("a bound thread with an affinity elsewhere stays (CPU "); l.dec(r.values[3])
             l.write(") and is not counted as a race-window hit (kept-bound "); l.dec(r.values[4]); l.write(")")
         }

@@ -16,7 +16,7 @@ import Synchronization
 enum BindTorture {
     static let suite = TestSuite(name: "bind-torture", kind: .normal,
                                  summary: "seed 001: balancer marks threads that then bind and hold a psref; B1, B3; the switch checks BOUND",
-                                 body: run)
+                                 torture: true, body: run)
 
     static let stop = Atomic<Bool>(false)
     /// Our own traffic: B1 violations the workers saw, references released.
@@ -49,8 +49,8 @@ enum BindTorture {
 
     static func run(_ t: inout TestContext) {
         let cpus = SMP.online
-        guard cpus.count >= 4 else { t.skip("bind-torture needs at least 4 CPUs"); return }
-        guard Clock.enabled else { t.skip("bind-torture needs the tick: the balancer's pass and the preemptions run on it"); return }
+        guard cpus.count >= 4 else { t.skip("run", reason: .needs4CPUs, "bind-torture needs at least 4 CPUs"); return }
+        guard Clock.enabled else { t.skip("run", reason: .needsTick, "bind-torture needs the tick: the balancer's pass and the preemptions run on it"); return }
         if BugKnobs.migrateIgnoresBound { t.note { $0.write("negative control: the switch path migrates without checking BOUND") } }
         stop.store(false, ordering: .relaxed)
         let target = PsrefTarget("bind-torture")
@@ -69,7 +69,7 @@ enum BindTorture {
                 workers.append(td)
             }
         }
-        t.check(workers.count == n && pinned.count == 2) { l in
+        t.expect("started", workers.count == n && pinned.count == 2) { l in
             l.write("started "); l.dec(workers.count); l.write(" balanced workers and "); l.dec(pinned.count); l.write(" pinned spinners on CPU 0")
         }
         func totals() -> (moved: UInt64, kept: UInt64, b1: UInt64) {
@@ -111,19 +111,18 @@ enum BindTorture {
             l.write("; bound with a target at a switch, kept "); l.dec(s.kept)
         }
         Balancer.printReport()                  // as the monitor's `balance` shows it
-        t.check(s.moved > 0) { l in l.write("the balancer moved unbound workers at their switch "); l.dec(s.moved); l.write(" times") }
-        t.check(s.kept > 0) { l in
+        t.expect("moved", s.moved, .above(0)) { l in l.write("the balancer moved unbound workers at their switch "); l.dec(s.moved); l.write(" times") }
+        t.expect("window", inv: "B2", s.kept, .above(0)) { l in
             l.write("the window was hit: a switch found a marked worker bound "); l.dec(s.kept); l.write(" times and kept it (B2)")
         }
-        t.check(s.b1 == 0 && seen == 0) { l in
+        // The value: switches that moved a bound worker plus the workers' own sightings.
+        t.expect("b1", inv: "B1", s.b1 &+ seen, .equals(0)) { l in
             l.write("B1: bound workers stayed on their CPU ("); l.dec(s.b1); l.write(" switches and, independently, ")
             l.dec(seen); l.write(" of the workers' own checks saw another)")
         }
-        t.check(rel > 0) { l in
+        t.expect("released", inv: "B3", rel, .above(0)) { l in
             l.write("the workers took and released "); l.dec(rel); l.write(" passive references (B3: a transfer would have panicked)")
         }
         t.note { l in l.write("psref destroy with workers still running waited "); l.dec(waits); l.write(" rounds") }
-        let ok = s.moved > 0 && s.kept > 0 && s.b1 == 0 && seen == 0 && rel > 0
-        Console.print(ok ? "End of test: SUCCESS" : "End of test: FAILURE")
     }
 }

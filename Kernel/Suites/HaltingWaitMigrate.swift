@@ -20,7 +20,7 @@ import Synchronization
 enum HaltingWaitMigrate {
     static let suite = TestSuite(name: "wait-migrate", kind: .normal,
                                  summary: "W2: a halting waiter moved by a preemption on its HLT's way out clears only its own slot (tick=0)",
-                                 body: run)
+                                 torture: true, body: run)
 
     static let boundMs: UInt64 = 100
     static let channel: UInt = 0x5741_4D47  // "WAMG": nobody else waits on it
@@ -34,11 +34,11 @@ enum HaltingWaitMigrate {
 
     static func run(_ t: inout TestContext) {
         let cpus = SMP.online
-        guard cpus.count >= 3 else { t.skip("needs at least 3 CPUs"); return }
+        guard cpus.count >= 3 else { t.skip("run", reason: .needs3CPUs, "needs at least 3 CPUs"); return }
         let x = cpus.nth(cpus.count - 1)!, wakerCPU = cpus.nth(cpus.count - 2)!, z = cpus.nth(cpus.count - 3)!
         // The tick would move the waiter at any moment (it has a target), not
         // only on a HLT's way out, and the count of moves would mean nothing.
-        guard !Clock.enabled else { t.skip("needs tick=0 (the tick moves a thread with a target at any moment)"); return }
+        guard !Clock.enabled else { t.skip("run", reason: .needsNoTick, "needs tick=0 (the tick moves a thread with a target at any moment)"); return }
         if BugKnobs.waitUnpinned { t.note { $0.write("negative control: a halting wait is not pinned to its CPU") } }
         // [0] rounds, [1] preempting wake-ups sent, [3] lost (the waker's);
         // [8] halts, [9] passes that ended on the other CPU, [10] passes whose
@@ -58,13 +58,13 @@ enum HaltingWaitMigrate {
             l.write(": "); l.dec(halts); l.write(" halts, "); l.dec(sent); l.write(" preempting wake-ups, "); l.dec(deferred)
             l.write(" preemptions held until the slot was clear, "); l.dec(moved); l.write(" CPU changes around a pass"); l.write(lost > 0 ? ", !!! lost wake-ups " : ", lost wake-ups "); l.dec(lost)
         }
-        t.check(rounds > 0) { l in l.dec(rounds); l.write(" rounds completed") }
-        t.check(halts > 0) { l in l.write("the waiter halted: "); l.dec(halts); l.write(" halts") }
-        t.check(window > 0) { l in
+        t.expect("rounds", rounds, .above(0)) { l in l.dec(rounds); l.write(" rounds completed") }
+        t.expect("halts", halts, .above(0)) { l in l.write("the waiter halted: "); l.dec(halts); l.write(" halts") }
+        t.expect("window", inv: "W2", window, .above(0)) { l in
             l.write("the window was hit: "); l.dec(window); l.write(" halted waiters owed a preemption (with a migration target) on the HLT's way out, held until the slot was clear")
         }
-        t.check(lost == 0) { l in l.write("every waiter was woken within "); l.dec(boundMs); l.write(" ms ("); l.dec(lost); l.write(" lost)") }
-        Console.print(rounds > 0 && halts > 0 && window > 0 && lost == 0 ? "End of test: SUCCESS" : "End of test: FAILURE")
+        // An unpinned waiter clears a slot that is no longer its own: a lost wake-up (W2).
+        t.expect("lost", inv: "W2", lost, .equals(0)) { l in l.write("every waiter was woken within "); l.dec(boundMs); l.write(" ms ("); l.dec(lost); l.write(" lost)") }
     }
 
     static func waiter(_ x: Int, _ z: Int, _ c: SharedCounters) {

@@ -18,7 +18,7 @@ enum HaltingWaitRounds {
         let c = SharedCounters()
         guard let w = Thread.spawn(waiterName, cpu: waiterCPU, { waiter(c) }),
               let k = Thread.spawn(wakerName, cpu: wakerCPU, { waker(seconds, c) }) else {
-            t.check(false, "spawn the waiter and the waker"); return nil
+            t.expect("spawn", false, "spawn the waiter and the waker"); return nil
         }
         k.join()
         w.join()

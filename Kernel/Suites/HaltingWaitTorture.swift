@@ -17,7 +17,8 @@ import Synchronization
 
 enum HaltingWaitTorture {
     static let suite = TestSuite(name: "wait-wakeup", kind: .normal,
-                                 summary: "W1: a halting waiter is woken every round within a bound (tick=0)", body: run)
+                                 summary: "W1: a halting waiter is woken every round within a bound (tick=0)",
+                                 torture: true, body: run)
 
     static let boundMs: UInt64 = 100
     static let maxLost: UInt64 = 5          // enough to prove the control, without 100 ms each for 2 s
@@ -28,7 +29,7 @@ enum HaltingWaitTorture {
 
     static func run(_ t: inout TestContext) {
         let cpus = SMP.online
-        guard cpus.count >= 2 else { t.skip("needs at least 2 CPUs"); return }
+        guard cpus.count >= 2 else { t.skip("run", reason: .needs2CPUs, "needs at least 2 CPUs"); return }
         let waiterCPU = cpus.nth(cpus.count - 1)!, wakerCPU = cpus.nth(cpus.count - 2)!
         if Clock.enabled { t.note { $0.write("the periodic tick is on: it rescues a lost wake-up within a tick (use tick=0)") } }
         if BugKnobs.waitNoRecheck { t.note { $0.write("negative control: a halting wait halts without re-checking its condition") } }
@@ -49,18 +50,17 @@ enum HaltingWaitTorture {
             l.write(lost > 0 ? ", !!! lost wake-ups " : ", lost wake-ups "); l.dec(lost)
             l.write(" (bound "); l.dec(boundMs); l.write(" ms, tick "); l.write(Clock.enabled ? "on)" : "off)")
         }
-        t.check(rounds > 0) { $0.dec(rounds); $0.write(" rounds completed") }
-        t.check(halts > 0) { l in l.write("the waiter halted: "); l.dec(halts); l.write(" halts") }
-        t.check(ipis > 0) { l in l.write("the waker's IPI woke it: "); l.dec(ipis); l.write(" IPIs") }
-        t.check(caught > 0) { l in
+        t.expect("rounds", rounds, .above(0)) { $0.dec(rounds); $0.write(" rounds completed") }
+        t.expect("halts", halts, .above(0)) { l in l.write("the waiter halted: "); l.dec(halts); l.write(" halts") }
+        t.expect("ipis", ipis, .above(0)) { l in l.write("the waker's IPI woke it: "); l.dec(ipis); l.write(" IPIs") }
+        t.expect("window", inv: "W1", caught, .above(0)) { l in
             l.write("the window was hit: "); l.dec(caught); l.write(" waits found the flag only in the re-check after announcing themselves")
         }
         let refused = HaltingWait.refusedWakes.load(ordering: .relaxed) &- refusedBefore
         if HaltingWait.refuseEvery != 0 {
-            t.check(refused > 0) { l in l.write("the hook refused "); l.dec(refused); l.write(" wake-up sends (each must be sent again)") }
+            t.expect("refused", refused, .above(0)) { l in l.write("the hook refused "); l.dec(refused); l.write(" wake-up sends (each must be sent again)") }
         }
-        t.check(lost == 0) { $0.write("W1: every halting waiter woken within "); $0.dec(boundMs); $0.write(" ms ("); $0.dec(lost); $0.write(" lost wake-ups)") }
-        Console.print(lost == 0 && caught > 0 && halts > 0 && ipis > 0 && rounds > 0 ? "End of test: SUCCESS" : "End of test: FAILURE")
+        t.expect("lost", inv: "W1", lost, .equals(0)) { $0.write("W1: every halting waiter woken within "); $0.dec(boundMs); $0.write(" ms ("); $0.dec(lost); $0.write(" lost wake-ups)") }
     }
 
     /// Waits for each round's flag the way the kernel's waits do: check, and

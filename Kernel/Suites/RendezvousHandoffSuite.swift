@@ -19,7 +19,7 @@ import Synchronization
 enum RendezvousHandoffSuite {
     static let suite = TestSuite(name: "rendezvous-handoff", kind: .normal,
                                  summary: "the rendezvous mutex wakes its halted next waiter before its unlock can switch away (tick=0)",
-                                 body: run)
+                                 torture: true, body: run)
 
     static let boundMs: UInt64 = 1000
     static let chan: UInt = 0x5EED_0A0F
@@ -51,7 +51,7 @@ enum RendezvousHandoffSuite {
 
     static func run(_ t: inout TestContext) {
         let cpus = SMP.online
-        guard cpus.count >= 2 else { t.skip("needs at least 2 CPUs"); return }
+        guard cpus.count >= 2 else { t.skip("run", reason: .needs2CPUs, "needs at least 2 CPUs"); return }
         let cpuA = cpus.nth(cpus.count - 1)!
         cpuK = cpus.nth(cpus.count - 2)!
         if Clock.enabled { t.note { $0.write("the periodic tick is on: it ends a forgotten waiter's halt within a tick (use tick=0)") } }
@@ -76,7 +76,7 @@ enum RendezvousHandoffSuite {
             if RendezvousHandoffSuite.acquired.load(ordering: .acquiring) == 0 {
                 LocalAPIC.sendIPI(to: PerCPU.cpus[RendezvousHandoffSuite.cpuK].apicID, vector: UInt8(Vectors.waitWakeup))
             }
-        }) else { t.check(false, "spawn the spinner"); return }
+        }) else { t.expect("spawn", false, "spawn the spinner"); return }
         let aMask = CPUMask(bits: CPUMask.bit(cpuA)), kMask = CPUMask(bits: CPUMask.bit(cpuK))
         guard let holder = Thread.spawn("handoff-holder", cpu: cpuA, {
             Rendezvous.run(cpus: aMask, action: RendezvousHandoffSuite.holdAction)
@@ -86,7 +86,7 @@ enum RendezvousHandoffSuite {
             while high.state != .sleeping && !limit.expired { CPU.pause() }
             Sleep.wakeup(RendezvousHandoffSuite.chan)   // its IPI waits on A (interrupts off there)
             Rendezvous.run(cpus: kMask, action: RendezvousHandoffSuite.markAcquired)
-        }) else { t.check(false, "spawn the holder and the waiter"); return }
+        }) else { t.expect("spawn", false, "spawn the holder and the waiter"); return }
         holder.join()
         waiter.join()
         high.join()
@@ -98,12 +98,12 @@ enum RendezvousHandoffSuite {
             l.dec(TSC.nanoseconds(got &- min(got, s0)) / 1000); l.write(" us (spinner bound "); l.dec(boundMs)
             l.write(" ms, tick "); l.write(Clock.enabled ? "on)" : "off)")
         }
-        t.check(!setupFailed.load(ordering: .relaxed) && s0 != 0) { l in
+        t.expect("setup", !setupFailed.load(ordering: .relaxed) && s0 != 0) { l in
             l.write("the window was set up: CPU "); l.dec(cpuK); l.write(" halted in the mutex queue and the unlocking CPU switched to the spinner")
         }
-        t.check(inTime) { l in
+        // W1 for the mutex's queue: the unlock's wake-up reached the halted waiter.
+        t.expect("handoff", inv: "W1", inTime) { l in
             l.write("the next waiter got the mutex while the unlocking CPU ran a busy higher-priority thread")
         }
-        Console.print(inTime && s0 != 0 && !setupFailed.load(ordering: .relaxed) ? "End of test: SUCCESS" : "End of test: FAILURE")
     }
 }

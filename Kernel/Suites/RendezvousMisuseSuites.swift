@@ -11,9 +11,10 @@ enum RendezvousMisuseSuites {
     static let inAction = TestSuite(name: "rv-nested-action", kind: .fatal,
         summary: "an action run from a spin loop starts a rendezvous: named panic", body: { t in
             let cpus = SMP.online
-            guard cpus.count >= 2 else { t.skip("needs at least 2 CPUs"); return }
+            guard cpus.count >= 2 else { t.skip("run", reason: .needs2CPUs, "needs at least 2 CPUs"); return }
             let b = cpus.nth(cpus.count - 1)!
-            guard b != PerCPU.currentNumber else { t.skip("the suite runs on the last CPU"); return }
+            // No reason in the closed set fits, and the test wants the panic: a FAIL.
+            guard b != PerCPU.currentNumber else { t.expect("placement", false, "the suite runs on the last CPU: no other CPU to spin on"); return }
             let spinning = SharedCounters()
             RendezvousMisuseSuites.spinning = spinning
             // B spins with interrupts off, servicing rendezvous: the action runs
@@ -31,7 +32,7 @@ enum RendezvousMisuseSuites {
                 guard PerCPU.currentNumber == Int(truncatingIfNeeded: b) else { return }
                 Rendezvous.runOnAll(action: { _ in })
             }, UInt64(b))
-            t.check(false, "the nested rendezvous returned")
+            t.expect("named-panic", false, "the nested rendezvous returned")
         })
     nonisolated(unsafe) static var spinning: SharedCounters? = nil
 
@@ -44,7 +45,7 @@ enum RendezvousMisuseSuites {
     static let inCPUSync = TestSuite(name: "rv-in-cpusync", kind: .normal,
         summary: "the cpusync caller's own call of its function starts a rendezvous: it completes on every CPU", body: { t in
             let cpus = SMP.online
-            guard cpus.count >= 2 else { t.skip("needs at least 2 CPUs"); return }
+            guard cpus.count >= 2 else { t.skip("run", reason: .needs2CPUs, "needs at least 2 CPUs"); return }
             let ran = SharedCounters()
             RendezvousMisuseSuites.ranInCPUSync = ran
             let before = Rendezvous.generation.load(ordering: .relaxed)
@@ -54,7 +55,7 @@ enum RendezvousMisuseSuites {
             }, UInt64(PerCPU.currentNumber))
             var all = true
             cpus.forEach { if ran.values[$0] != 1 { all = false } }
-            t.check(Rendezvous.generation.load(ordering: .relaxed) != before && all) { l in
+            t.expect("ran-once", inv: "C4", Rendezvous.generation.load(ordering: .relaxed) != before && all) { l in
                 l.write("the rendezvous started by the cpusync caller's own call ran its action once on each of ")
                 l.dec(cpus.count); l.write(" CPUs (the held remotes joined from their hold loop)")
             }

@@ -29,10 +29,21 @@ final class RendezvousRound {
 /// by CPU c in the action; expected[i][c] by initiator i.
 enum RendezvousSuite {
     static let suite = TestSuite(name: "rendezvous", kind: .normal,
-                                 summary: "C4: each CPU runs each action exactly once; mixed barriers, concurrent initiators, cpusyncs, IPI traffic", body: run)
+                                 summary: "C4: each CPU runs each action exactly once; mixed barriers, concurrent initiators, cpusyncs, IPI traffic",
+                                 torture: true, body: run)
 
     enum Err: Int, CaseIterable {
         case notInMap = 0, generation, setupBarrier, teardownBarrier
+        /// The check id and invariant of each counter's record.
+        var id: StaticString {
+            switch self {
+            case .notInMap: return "not-in-map"
+            case .generation: return "generation"
+            case .setupBarrier: return "setup-barrier"
+            case .teardownBarrier: return "teardown-barrier"
+            }
+        }
+        var inv: StaticString { self == .generation ? "C4" : "-" }
         var label: StaticString {
             switch self {
             case .notInMap: return "action on a CPU outside the set"
@@ -153,13 +164,13 @@ enum RendezvousSuite {
                 }
             } while TSC.now < end || ((done[0, me] == 0 || !RendezvousSuite.raceSeen(cpus, lostBefore)) && TSC.now < limit)
         }
-        var exact = true, total: UInt64 = 0, everyone = true
+        var inexact: UInt64 = 0, total: UInt64 = 0, completed: UInt64 = 0
         cpus.forEach { c in
             var want: UInt64 = 0
             cpus.forEach { want &+= expected[$0, c] }
-            if ran![c] != want { exact = false }
+            if ran![c] != want { inexact &+= 1 }
             total &+= done[0, c]
-            if done[0, c] == 0 { everyone = false }
+            if done[0, c] != 0 { completed &+= 1 }
         }
         var errorTotal: UInt64 = 0
         for e in Err.allCases { errorTotal &+= errors![e.rawValue].load(ordering: .relaxed) }
@@ -174,27 +185,30 @@ enum RendezvousSuite {
             l.write("; IPIs that found their bit taken "); l.dec(lost)
             l.write(errorTotal > 0 ? "; !!! errors " : "; errors "); l.dec(errorTotal)
         }
-        t.check(everyone && total > 0) { l in
+        t.expect("initiators", completed, .equals(UInt64(cpus.count))) { l in
             l.write("every CPU's initiator completed rendezvous ("); l.dec(total); l.write(" in all; no deadlock)")
         }
         // The race for the pending bit is real only when both contenders came:
         // a participant's spin loop (not the initiator's own part, which no IPI
         // contends for) took the bit, and its IPI then arrived to find it gone.
-        t.check(cpus.count < 2 || (contended > 0 && ipi > 0 && spin > 0 && lost > 0)) { l in
+        // The value is the smallest of the four counts.
+        if cpus.count < 2 {
+            t.skip("window", reason: .needs2CPUs, "the race for a pending bit needs a participant besides the initiator")
+        } else { t.expect("window", inv: "C4", min(min(contended, ipi), min(spin, lost)), .above(0)) { l in
             l.write("the window was hit: initiators met at the mutex "); l.dec(contended); l.write(" times; the IPI won the pending bit ")
             l.dec(ipi); l.write(" times, a participant's spin loop "); l.dec(spin); l.write(" times, and "); l.dec(lost)
             l.write(" IPIs arrived to find their bit already taken")
-        }
-        t.check(exact) { l in
+        } }
+        // The value: CPUs whose action count differs from what they were asked.
+        t.expect("exactly-once", inv: "C4", inexact, .equals(0)) { l in
             l.write("C4: every CPU ran each action it was asked to exactly once (")
             cpus.forEach { l.dec(ran![$0]); l.write(" ") }
             l.write("actions)")
         }
         for e in Err.allCases {
             let c = errors![e.rawValue].load(ordering: .relaxed)
-            t.check(c == 0) { l in l.write("no "); l.write(e.label); l.write(" ("); l.dec(c); l.write(")") }
+            t.expect(e.id, inv: e.inv, c, .equals(0)) { l in l.write("no "); l.write(e.label); l.write(" ("); l.dec(c); l.write(")") }
         }
-        Console.print(exact && errorTotal == 0 && everyone ? "End of test: SUCCESS" : "End of test: FAILURE")
     }
 }
 
@@ -208,7 +222,8 @@ enum RendezvousSuite {
 /// bug.rendezvous_plain_critical=1 the first such action panics with C1.
 enum RendezvousPreemptSuite {
     static let suite = TestSuite(name: "rendezvous-preempt", kind: .normal,
-                                 summary: "seed 002: rendezvous actions with spinlocks land in critical_exit's window: C1, C2", body: run)
+                                 summary: "seed 002: rendezvous actions with spinlocks land in critical_exit's window: C1, C2",
+                                 torture: true, body: run)
 
     nonisolated(unsafe) static var windowThread: Thread? = nil
     static let inWindow = Atomic<UInt64>(0)
@@ -248,7 +263,7 @@ enum RendezvousPreemptSuite {
 
     static func run(_ t: inout TestContext) {
         let cpus = SMP.online
-        guard cpus.count >= 2 else { t.skip("needs at least 2 CPUs"); return }
+        guard cpus.count >= 2 else { t.skip("run", reason: .needs2CPUs, "needs at least 2 CPUs"); return }
         if BugKnobs.rendezvousPlainCritical { t.note { $0.write("negative control: ordinary critical section around the actions") } }
         if BugKnobs.rendezvousNoCritical { t.note { $0.write("negative control: no critical section around the actions") } }
         takesSpinlock = KernelOptions.int("rendezvous.action_spinlock", default: 1) != 0
@@ -287,7 +302,7 @@ enum RendezvousPreemptSuite {
             }
             c.values[2] = me.criticalWindowCycles
             me.criticalWindowCycles = 0
-        }) else { t.check(false, "create the window threads"); return }
+        }) else { t.expect("spawn", false, "create the window threads"); return }
         a.criticalWindowCycles = window
         windowThread = a
         Scheduler.schedule(a)
@@ -319,12 +334,12 @@ enum RendezvousPreemptSuite {
             l.dec(cpuA); l.write(", "); l.dec(hits); l.write(" of them inside critical_exit's window ("); l.dec(loops)
             l.write(" windows of "); l.dec(window); l.write(" to "); l.dec(c.values[2]); l.write(" cycles)"); l.write(c3 > 0 ? ", !!! C3 violations " : ", C3 violations "); l.dec(c3)
         }
-        t.check(total > 0 && actionsOnA > 0) { l in
+        // Only the other CPUs initiate: an action on A implies a rendezvous.
+        t.expect("reached", actionsOnA, .above(0)) { l in
             l.dec(total); l.write(" rendezvous from the other CPUs reached CPU "); l.dec(cpuA); l.write(" ("); l.dec(actionsOnA)
             l.write(" actions; C1 and C2 are asserted by the switch path and the action routine)")
         }
-        t.check(hits > 0) { l in l.write("the window was hit: "); l.dec(hits); l.write(" actions ran while CPU A was inside critical_exit's window") }
-        t.check(c3 == 0) { l in l.write("C3 held after "); l.dec(loops); l.write(" windows ("); l.dec(c3); l.write(" violations)") }
-        Console.print(hits > 0 && c3 == 0 && actionsOnA > 0 ? "End of test: SUCCESS" : "End of test: FAILURE")
+        t.expect("window", inv: "C1", hits, .above(0)) { l in l.write("the window was hit: "); l.dec(hits); l.write(" actions ran while CPU A was inside critical_exit's window") }
+        t.expect("c3", inv: "C3", c3, .equals(0)) { l in l.write("C3 held after "); l.dec(loops); l.write(" windows ("); l.dec(c3); l.write(" violations)") }
     }
 }

@@ -15,18 +15,19 @@ enum SMPSuite {
         let online = SMP.online
         let listed = SMP.madt?.enabledProcessorCount ?? 1
         let expected = min(listed, KernelOptions.int("smp.maxcpus", default: PerCPU.maxCPUs))
-        t.check(online.count == expected) { l in
+        // S1: an AP that claimed its place is kept; one left out is missing here.
+        t.expect("online", inv: "S1", UInt64(online.count), .equals(UInt64(expected))) { l in
             l.dec(online.count); l.write(" CPUs online, "); l.dec(expected); l.write(" expected from the MADT")
         }
         var distinctAPIC = true
         for a in PerCPU.cpus { for b in PerCPU.cpus where a.id < b.id && a.apicID == b.apicID { distinctAPIC = false } }
-        t.check(distinctAPIC, "APIC ids are distinct")
+        t.expect("apic-ids", distinctAPIC, "APIC ids are distinct")
 
         for i in 0..<64 { verdicts[i] = 0 }
         let ran = SuiteThreads.runOnEveryCPU("smp-check") { SMPSuite.selfCheck() } == online.count
         var bad = 0
         online.forEach { if verdicts[$0] != 1 { bad += 1 } }
-        t.check(ran && bad == 0) { l in
+        t.expect("per-cpu", ran && bad == 0) { l in
             l.write("per-CPU data checked on each CPU (GS header, mycpu, APIC id): ")
             l.dec(online.count - bad); l.write(" of "); l.dec(online.count); l.write(" correct")
         }
@@ -34,7 +35,7 @@ enum SMPSuite {
         // Ticks: every CPU's counter must advance by at least two (periodic, not one
         // pending interrupt). Bounded by 2 s: under the development machine's slow nested KVM
         // a CPU can still be busy for ~100 ms finishing the threads above.
-        guard Clock.enabled else { t.skip("timer ticks: tick=0 given"); return }
+        guard Clock.enabled else { t.skip("ticks", reason: .needsTick, "timer ticks: tick=0 given"); return }
         var before = InlineArray<64, UInt64>(repeating: 0)
         online.forEach { before[$0] = PerCPU.cpus[$0].ticks.load(ordering: .relaxed) }
         let start = TSC.now
@@ -46,7 +47,7 @@ enum SMPSuite {
             CPU.pause()
         } while ticking < online.count && !wait.expired
         let ms = TSC.nanoseconds(TSC.now &- start) / 1_000_000
-        t.check(ticking == online.count) { l in
+        t.expect("ticks", UInt64(ticking), .equals(UInt64(online.count))) { l in
             l.dec(ticking); l.write(" of "); l.dec(online.count); l.write(" CPUs' timers ticked twice (in ")
             l.dec(ms); l.write(" ms; "); l.dec(2000 / Clock.hz); l.write(" ms expected at ")
             l.dec(Clock.hz); l.write(" Hz)")

@@ -22,7 +22,7 @@ import Synchronization
 enum WakeMigrate {
     static let suite = TestSuite(name: "wake-migrate", kind: .normal,
                                  summary: "a stale wake-up for a thread that moved is forwarded, never queues it on the CPU it left",
-                                 body: run)
+                                 torture: true, body: run)
 
     static let stop = Atomic<Bool>(false)
     static let exited = Atomic<Int>(0)
@@ -56,7 +56,7 @@ enum WakeMigrate {
 
     static func run(_ t: inout TestContext) {
         let cpus = SMP.online
-        guard cpus.count >= 2 else { t.skip("wake-migrate needs a second CPU to move to"); return }
+        guard cpus.count >= 2 else { t.skip("run", reason: .needs2CPUs, "wake-migrate needs a second CPU to move to"); return }
         // Single wakes first: a lost wake is a counted FAIL there; in the
         // continuous part below it leaves a sleeper out for good.
         let once = singleWakes(&t, cpus, milliseconds: 1000)
@@ -82,7 +82,7 @@ enum WakeMigrate {
                 }
             }) { wakers.append(td) }
         }
-        t.check(sleepers.count == n && wakers.count == cpus.count) { l in
+        t.expect("started", sleepers.count == n && wakers.count == cpus.count) { l in
             l.write("started "); l.dec(sleepers.count); l.write(" sleepers and "); l.dec(wakers.count); l.write(" wakers")
         }
         func totals() -> (inSwitch: UInt64, stale: UInt64, dropped: UInt64, behind: UInt64) {
@@ -118,7 +118,7 @@ enum WakeMigrate {
         abandon.store(true, ordering: .relaxed)
         for td in wakers { td.join() }
         if allOut { for td in sleepers { td.join() } }
-        t.check(allOut) { l in
+        t.expect("all-out", allOut) { l in
             l.write("every sleeper came out after the stop ("); l.dec(exited.load(ordering: .relaxed)); l.write(" of "); l.dec(n)
             l.write("; one left out was never queued after a wake: lost)")
         }
@@ -133,22 +133,22 @@ enum WakeMigrate {
             l.write(" (dropped on a full ring "); l.dec(s.dropped); l.write(")")
             if foreign > 0 { l.write("; !!! ran on a CPU that did not own them "); l.dec(foreign) }
         }
-        t.check(rounds > 0 && moves > 0) { l in l.write("the sleepers slept, woke and moved "); l.dec(rounds); l.write(" times") }
+        t.expect("moved", rounds > 0 && moves > 0) { l in l.write("the sleepers slept, woke and moved "); l.dec(rounds); l.write(" times") }
         // Both parts hold the same window open: either one may have hit it.
         let hit = s.inSwitch &+ once.inSwitch > 0 && s.stale &+ once.stale > 0
         if isKVM && !hit {
-            t.skip("the window needs vCPUs that run at the same moment; this KVM did not reach it (reported, not required)")
+            t.skip("window", reason: .kvmWindow, "the window needs vCPUs that run at the same moment; this KVM did not reach it (reported, not required)")
         } else {
-            t.check(hit) { l in
+            t.expect("window", inv: "B5", hit) { l in
                 l.write("the window was hit: "); l.dec(s.inSwitch &+ once.inSwitch); l.write(" sleeps woken during their own switch, ")
                 l.dec(s.stale &+ once.stale); l.write(" wakes found the thread owned by another CPU (both parts)")
             }
         }
-        t.check(foreign == 0 && s.behind == 0) { l in
-            l.write("a woken sleeper always ran on the CPU that owned it ("); l.dec(foreign)
-            l.write(" runs elsewhere), and no hand-off found the switch-out stamp behind ("); l.dec(s.behind); l.write(", D6)")
+        t.expect("owner", inv: "B5", foreign, .equals(0)) { l in
+            l.write("a woken sleeper always ran on the CPU that owned it ("); l.dec(foreign); l.write(" runs elsewhere)")
         }
-        let ok = rounds > 0 && moves > 0 && (hit || isKVM) && foreign == 0 && s.behind == 0 && once.ok && allOut
-        Console.print(ok ? "End of test: SUCCESS" : "End of test: FAILURE")
+        t.expect("handoff-stamp", inv: "D6", s.behind, .equals(0)) { l in
+            l.write("no hand-off found the switch-out stamp behind ("); l.dec(s.behind); l.write(", D6)")
+        }
     }
 }

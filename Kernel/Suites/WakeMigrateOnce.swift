@@ -38,16 +38,16 @@ extension WakeMigrate {
         exited.wrappingAdd(1, ordering: .releasing)
     }
 
-    /// Returns whether every condition held (for the suite's verdict) and the
-    /// sleeper's window counts (the continuous part's window check adds them).
-    static func singleWakes(_ t: inout TestContext, _ cpus: CPUMask, milliseconds: UInt64) -> (ok: Bool, inSwitch: UInt64, stale: UInt64) {
+    /// Records its own checks (the suite's verdict is derived from them) and
+    /// returns the sleeper's window counts (the continuous part's window check adds them).
+    static func singleWakes(_ t: inout TestContext, _ cpus: CPUMask, milliseconds: UInt64) -> (inSwitch: UInt64, stale: UInt64) {
         stop.store(false, ordering: .relaxed)
         exited.store(0, ordering: .relaxed)
         let c = SharedCounters()
         let chan = UInt(bitPattern: c.values + 16)
         guard let sleeper = Thread.spawn("wake once sleeper", priority: Thread.normalPriority + 1, cpu: cpus.nth(1) ?? 0,
                                          { WakeMigrate.onceSleeper(c) }) else {
-            t.check(false, "spawn the single-wake sleeper"); return (false, 0, 0)
+            t.expect("spawn", false, "spawn the single-wake sleeper"); return (0, 0)
         }
         let limit = TSC.ticksPerMs &* 2000
         var lost: UInt64 = 0, wakes: UInt64 = 0
@@ -86,17 +86,16 @@ extension WakeMigrate {
             l.dec(lost); l.write("; woken during its own switch "); l.dec(sleeper.wokenInSwitch.load(ordering: .relaxed))
             l.write(", stale wakes "); l.dec(sleeper.staleWakes.load(ordering: .relaxed))
         }
-        t.check(rounds >= 10 && wakes >= 10) { l in
+        t.expect("once-rounds", min(rounds, wakes), .atLeast(10)) { l in
             l.write("single wakes: the sleeper made "); l.dec(rounds); l.write(" rounds on "); l.dec(wakes); l.write(" wakes (at least 10)")
         }
-        t.check(lost == 0) { l in
+        t.expect("once-lost", lost, .equals(0)) { l in
             l.write("single wakes: every wake woke the sleeper within 2 s ("); l.dec(lost); l.write(" lost)")
         }
-        t.check(foreign == 0) { l in
+        t.expect("once-owner", inv: "B5", foreign, .equals(0)) { l in
             l.write("single wakes: the sleeper always ran on the CPU that owned it ("); l.dec(foreign); l.write(" runs elsewhere)")
         }
-        t.check(out, "single wakes: the sleeper came out after the stop (not left runnable and never queued)")
-        return (rounds >= 10 && wakes >= 10 && lost == 0 && foreign == 0 && out,
-                sleeper.wokenInSwitch.load(ordering: .relaxed), sleeper.staleWakes.load(ordering: .relaxed))
+        t.expect("once-out", out, "single wakes: the sleeper came out after the stop (not left runnable and never queued)")
+        return (sleeper.wokenInSwitch.load(ordering: .relaxed), sleeper.staleWakes.load(ordering: .relaxed))
     }
 }

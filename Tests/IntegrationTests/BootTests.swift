@@ -109,21 +109,18 @@ final class BootTests: QEMUTestCase {
     /// A run=all boot passed (every skip accounted for) and every normal suite of
     /// run=list has a passing check in it; `allowAllSkipped`: a suite may instead
     /// have only skips this configuration allows (one CPU, tick=0, ...).
-    private func assertRunAll(_ r: QEMUResult, allowAllSkipped: Bool, skipping: Set<String> = [],
+    private func assertRunAll(_ r: QEMUResult, allowAllSkipped: Bool,
                               file: StaticString = #filePath, line: UInt = #line) throws {
         assertPassed(r, file: file, line: line)
         assertEveryListedSuiteRan(r, listed: try listedNormalSuites(file: file, line: line),
-                                  allowAllSkipped: allowAllSkipped, skipping: skipping, file: file, line: line)
+                                  allowAllSkipped: allowAllSkipped, file: file, line: line)
         assertSuitesRan(r, [], file: file, line: line)
     }
 
-    /// wait-migrate needs tick=0 (it runs in the tick=0 boot below); with the
-    /// tick on it may only skip.
-    static let tickOffSuites: Set<String> = ["wait-migrate"]
-
     func testRunAllPassesUnderTCGWith4CPUs() throws {
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=all", timeout: 180))
-        try assertRunAll(r, allowAllSkipped: false, skipping: BootTests.tickOffSuites)
+        try assertRunAll(r, allowAllSkipped: false)
+        assertRecord(r, "wait-migrate", "run", result: "skip", reason: "needs-no-tick")
     }
 
     func testRunAllPassesUnderKVMWith4CPUs() throws {
@@ -131,14 +128,18 @@ final class BootTests: QEMUTestCase {
         // Longer timeout: on the development machine's nested KVM (kvm_pvm, shadow paging) QEMU
         // needs ~5-7 s before the first byte, and page-table-heavy work is slow.
         let r = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: "run=all", timeout: 240))
-        try assertRunAll(r, allowAllSkipped: false, skipping: BootTests.tickOffSuites)
+        try assertRunAll(r, allowAllSkipped: false)
+        assertRecord(r, "wait-migrate", "run", result: "skip", reason: "needs-no-tick")
     }
 
     /// With the periodic tick off, suites that need it say SKIP instead of hanging.
     func testRunAllPassesWithoutTheTick() throws {
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=all tick=0", timeout: 180))
         try assertRunAll(r, allowAllSkipped: true)
-        XCTAssertTrue(r.skips.contains { $0.hasPrefix("smp: timer ticks: tick=0 given") }, "no SKIP for the smp suite's ticks")
+        assertRecord(r, "smp", "ticks", result: "skip", reason: "needs-tick")
+        // The suites that need tick=0 (they only skip, needs-no-tick, in the ticking boots) are proven here.
+        assertVerdict(r, "wait-migrate")
+        assertVerdict(r, "rendezvous-handoff")
         assertRecord(r, "preempt", "tick-preemption", result: "skip", reason: "needs-tick")
         assertRecord(r, "preempt", "storm", result: "skip", reason: "needs-tick")
         assertRecord(r, "sleep", "timeout", result: "skip", reason: "needs-tick")

@@ -94,6 +94,10 @@ final class HarnessTests: QEMUTestCase {
             """, smp: 1)
         XCTAssertEqual(skipped.unprovenSuites(["console", "ipiq-flood"], allowAllSkipped: true), [])
         XCTAssertEqual(skipped.unprovenSuites(["console", "ipiq-flood"], allowAllSkipped: false).count, 1)
+        // A suite that needs tick=0 may only skip in a ticking boot (the tick=0 boot proves it), never in a tick=0 one.
+        let noTick = "CHECK suite=wait-migrate id=run inv=- result=skip reason=needs-no-tick"
+        XCTAssertEqual(result(noTick).unprovenSuites(["wait-migrate"], allowAllSkipped: false), [])
+        XCTAssertEqual(result(noTick, cmdline: "run=all tick=0").unprovenSuites(["wait-migrate"], allowAllSkipped: false).count, 1)
     }
 
     /// A KVM half is never dropped silently: no test picks its accelerators from

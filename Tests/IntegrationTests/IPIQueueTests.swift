@@ -56,10 +56,11 @@ final class IPIQueueTests: QEMUTestCase {
     /// waker's IPI, and the window (found only by the re-check) was hit.
     private func assertHaltingWaits(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) {
         let report = r.lines.first { $0.hasPrefix("wait-wakeup: ") && $0.contains(" rounds, CPU ") } ?? ""
-        XCTAssertTrue(report.contains("lost wake-ups 0 (bound 100 ms, tick off)"), report, file: file, line: line)
-        XCTAssertGreaterThan(report.number(before: " caught by the re-check") ?? 0, 0, "the window was hit: \(report)", file: file, line: line)
-        XCTAssertGreaterThan(report.number(before: " halts") ?? 0, 0, "the waiter halted: \(report)", file: file, line: line)
-        XCTAssertTrue(r.hasLine("End of test: SUCCESS"), file: file, line: line)
+        XCTAssertTrue(report.hasSuffix("(bound 100 ms, tick off)"), report, file: file, line: line)
+        assertPass(r, "wait-wakeup", "lost", atMost: 0, file: file, line: line)
+        assertPass(r, "wait-wakeup", "window", atLeast: 1, file: file, line: line)
+        for id in ["rounds", "halts", "ipis"] { assertPass(r, "wait-wakeup", id, atLeast: 1, file: file, line: line) }
+        assertVerdict(r, "wait-wakeup", file: file, line: line)
         print("[wait-wakeup, \(r.run.accel)] \(report)")
     }
 
@@ -68,10 +69,10 @@ final class IPIQueueTests: QEMUTestCase {
     /// checks that it resumed on its own CPU, else a panic).
     private func assertPinnedWaits(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) {
         let report = r.lines.first { $0.hasPrefix("wait-migrate: ") && $0.contains(" rounds between CPUs ") } ?? ""
-        XCTAssertGreaterThan(report.number(before: " preemptions held until the slot was clear") ?? 0, 0, "the window was hit: \(report)",
-                             file: file, line: line)
-        XCTAssertTrue(report.contains(", lost wake-ups 0"), report, file: file, line: line)
-        XCTAssertTrue(r.passes.contains { $0.hasPrefix("wait-migrate: the window was hit: ") }, file: file, line: line)
+        assertPass(r, "wait-migrate", "window", atLeast: 1, file: file, line: line)
+        assertPass(r, "wait-migrate", "lost", atMost: 0, file: file, line: line)
+        for id in ["rounds", "halts"] { assertPass(r, "wait-migrate", id, atLeast: 1, file: file, line: line) }
+        assertVerdict(r, "wait-migrate", file: file, line: line)
         XCTAssertFalse(r.hasLine(containing: "W2: a halting wait resumed on another CPU"), file: file, line: line)
         print("[wait-migrate, \(r.run.accel)] \(report)")
     }
@@ -93,12 +94,12 @@ final class IPIQueueTests: QEMUTestCase {
         let cmdline = "run=wait-wakeup tick=0 torture.seconds=1 wait.refuse_wakes=3"
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: cmdline, timeout: 60))
         assertPassed(r)
-        XCTAssertTrue(r.passes.contains { $0.hasPrefix("wait-wakeup: the hook refused ") })
-        XCTAssertTrue(r.passes.contains { $0.hasPrefix("wait-wakeup: W1: every halting waiter woken within 100 ms (0 lost") })
+        assertPass(r, "wait-wakeup", "refused", atLeast: 1)
+        assertPass(r, "wait-wakeup", "lost", atMost: 0)
         let c = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: cmdline + " bug.wait_ignore_refused=1", timeout: 60))
         XCTAssertTrue(c.hasLine("NEGATIVE CONTROL: bug.wait_ignore_refused puts a known bug back on purpose"))
         XCTAssertEqual(c.status, 3, "the suite must fail: \(c.statusDescription)")
-        XCTAssertTrue(c.fails.contains { $0.hasPrefix("wait-wakeup: W1: every halting waiter woken within 100 ms (") })
+        assertFail(c, "wait-wakeup", "lost", atLeast: 1)
         XCTAssertTrue(c.hasLine(containing: "!!! lost wake-ups "))
     }
 
@@ -107,8 +108,8 @@ final class IPIQueueTests: QEMUTestCase {
     func testWaitNoRecheckControlLosesWakeups() throws {
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=wait-wakeup tick=0 bug.wait_norecheck=1", timeout: 120))
         XCTAssertEqual(r.status, 3, "the suite must fail: \(r.statusDescription)")
-        XCTAssertTrue(r.hasLine("End of test: FAILURE"))
-        XCTAssertTrue(r.fails.contains { $0.hasPrefix("wait-wakeup: W1: every halting waiter woken within 100 ms (") })
+        assertVerdict(r, "wait-wakeup", success: false)
+        assertFail(r, "wait-wakeup", "lost", atLeast: 1)
         XCTAssertTrue(r.hasLine(containing: "!!! lost wake-ups "))
     }
 

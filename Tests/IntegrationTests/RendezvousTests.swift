@@ -5,25 +5,23 @@ import XCTest
 final class RendezvousTests: QEMUTestCase {
     static let suites = "run=rendezvous,rendezvous-preempt,tlb-shootdown,rv-in-cpusync"
 
-    /// "... N of them inside critical_exit's window ..." → N.
-    private func windowHits(_ r: QEMUResult) -> Int {
-        guard let line = r.lines.first(where: { $0.hasPrefix("rendezvous-preempt: ") && $0.contains(" of them inside") }),
-              let range = line.range(of: " actions on CPU ") else { return 0 }
-        let after = line[range.upperBound...].split(separator: ",").dropFirst().first ?? ""
-        return Int(after.trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "") ?? 0
-    }
-
     private func assertRendezvousSuites(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) {
         assertPassed(r, file: file, line: line)
         XCTAssertEqual(r.lines.filter { $0 == "End of test: SUCCESS" }.count, 3, "three torture suites", file: file, line: line)
-        XCTAssertTrue(r.passes.contains { $0.hasPrefix("rendezvous: C4: every CPU ran each action it was asked to exactly once") },
-                      file: file, line: line)
-        XCTAssertTrue(r.passes.contains { $0.hasPrefix("rendezvous: the window was hit: ") }, file: file, line: line)
-        XCTAssertGreaterThan(windowHits(r), 0, "actions inside the widened window", file: file, line: line)
+        assertVerdict(r, "rendezvous", file: file, line: line)
+        assertVerdict(r, "rendezvous-preempt", file: file, line: line)
+        assertPass(r, "rendezvous", "initiators", atLeast: UInt64(r.run.smp), file: file, line: line)
+        assertPass(r, "rendezvous", "exactly-once", atMost: 0, file: file, line: line)
+        assertPass(r, "rendezvous", "window", atLeast: 1, file: file, line: line)
+        for id in ["not-in-map", "generation", "setup-barrier", "teardown-barrier"] {
+            assertPass(r, "rendezvous", id, atMost: 0, file: file, line: line)
+        }
+        assertPass(r, "rendezvous-preempt", "reached", atLeast: 1, file: file, line: line)
+        assertPass(r, "rendezvous-preempt", "window", atLeast: 1, file: file, line: line)
+        assertPass(r, "rendezvous-preempt", "c3", atMost: 0, file: file, line: line)
         XCTAssertTrue(r.passes.contains { $0.hasPrefix("tlb-shootdown: after unmap no CPU could read the page (0 ") },
                       file: file, line: line)
-        XCTAssertTrue(r.passes.contains { $0.hasPrefix("rv-in-cpusync: the rendezvous started by the cpusync caller's own call ran its action once on each of \(r.run.smp) CPUs") },
-                      file: file, line: line)
+        assertPass(r, "rv-in-cpusync", "ran-once", file: file, line: line)
         print("[rendezvous, \(r.run.accel), -smp \(r.run.smp)] "
               + (r.lines.first { $0.hasPrefix("rendezvous-preempt: ") && $0.contains(" of them inside") } ?? ""))
     }
@@ -78,7 +76,7 @@ final class RendezvousTests: QEMUTestCase {
         let quiet = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rendezvous-preempt bug.rendezvous_no_critical=1 rendezvous.action_spinlock=0", timeout: 120))
         assertPassed(quiet)
         XCTAssertTrue(quiet.hasLine("  rendezvous-preempt: the actions take no spinlock (rendezvous.action_spinlock=0)"))
-        XCTAssertGreaterThan(windowHits(quiet), 0, "actions inside the window, without a spinlock: no switch")
+        assertPass(quiet, "rendezvous-preempt", "window", atLeast: 1)      // actions inside the window, without a spinlock: no switch
     }
 
     /// Negative control for C4: a participant that never takes its pending bit
@@ -110,9 +108,9 @@ final class RendezvousTests: QEMUTestCase {
     func testUnlockWakesTheNextWaiterBeforeItCanSwitch() throws {
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rendezvous-handoff tick=0", timeout: 60))
         assertPassed(r)
-        XCTAssertTrue(r.passes.contains { $0.hasPrefix("rendezvous-handoff: the window was set up: ") })
-        XCTAssertTrue(r.passes.contains { $0.hasPrefix("rendezvous-handoff: the next waiter got the mutex while ") })
-        XCTAssertTrue(r.hasLine("End of test: SUCCESS"))
+        assertPass(r, "rendezvous-handoff", "setup")
+        assertPass(r, "rendezvous-handoff", "handoff")
+        assertVerdict(r, "rendezvous-handoff")
     }
 
     /// Negative control: the waiters are woken only after the unlock's section
@@ -121,9 +119,10 @@ final class RendezvousTests: QEMUTestCase {
     func testLateWakeControlStrandsTheNextWaiter() throws {
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=rendezvous-handoff tick=0 bug.rendezvous_late_wake=1", timeout: 60))
         XCTAssertEqual(r.status, 3, "the suite must fail: \(r.statusDescription)")
-        XCTAssertTrue(r.fails.contains { $0.hasPrefix("rendezvous-handoff: the next waiter got the mutex while ") })
+        assertPass(r, "rendezvous-handoff", "setup")
+        assertFail(r, "rendezvous-handoff", "handoff")
         XCTAssertTrue(r.hasLine(containing: "!!! got the mutex only after "))
-        XCTAssertTrue(r.hasLine("End of test: FAILURE"))
+        assertVerdict(r, "rendezvous-handoff", success: false)
     }
 
     /// The mutex waits stop halting (as the benchmarks switch them at run
@@ -135,10 +134,10 @@ final class RendezvousTests: QEMUTestCase {
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: cmdline, timeout: 60))
         assertPassed(r)
         XCTAssertTrue(r.hasLine("  rendezvous-handoff: the mutex waits stop halting while the next waiter is halted (rendezvous.handoff_flip)"))
-        XCTAssertTrue(r.passes.contains { $0.hasPrefix("rendezvous-handoff: the next waiter got the mutex while ") })
+        assertPass(r, "rendezvous-handoff", "handoff")
         let c = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: cmdline + " bug.rendezvous_gated_wake=1", timeout: 60))
         XCTAssertEqual(c.status, 3, "the suite must fail: \(c.statusDescription)")
-        XCTAssertTrue(c.fails.contains { $0.hasPrefix("rendezvous-handoff: the next waiter got the mutex while ") })
+        assertFail(c, "rendezvous-handoff", "handoff")
         XCTAssertTrue(c.hasLine(containing: "!!! got the mutex only after "))
     }
 
@@ -168,6 +167,9 @@ final class RendezvousTests: QEMUTestCase {
     func testRendezvousOnOneCPURunsLocally() throws {
         let r = try boot(QEMURun(smp: 1, accel: .tcg, cmdline: "run=rendezvous"))
         assertPassed(r)
-        XCTAssertTrue(r.passes.contains { $0.hasPrefix("rendezvous: C4: every CPU ran each action it was asked to exactly once") })
+        assertPass(r, "rendezvous", "exactly-once", atMost: 0)
+        assertPass(r, "rendezvous", "initiators", atLeast: 1)
+        assertRecord(r, "rendezvous", "window", result: "skip", reason: "needs-2-cpus")
+        assertVerdict(r, "rendezvous")
     }
 }
