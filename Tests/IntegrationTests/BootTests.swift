@@ -6,13 +6,13 @@ import XCTest
 final class BootTests: QEMUTestCase {
     static let nonFatalSuites = ["console", "pages", "heap", "paging", "smp", "ipiq-rules", "spinlock-torture",
                                  "threads", "preempt", "sleep", "migrate", "ipiq-torture", "ipiq-flood",
-                                 "ipiq-wakeup", "wait-wakeup", "cpusync", "rendezvous", "rendezvous-preempt", "rendezvous-handoff", "rv-in-cpusync", "tlb-shootdown", "nmi", "litmus"]
+                                 "ipiq-wakeup", "wait-wakeup", "cpusync", "rendezvous", "rendezvous-preempt", "rendezvous-handoff", "tlb-shootdown", "nmi", "litmus"]
     static let fatalSuites = ["fault-pf", "fault-de", "fault-trap", "fault-stack", "fault-null",
                               "fault-thread-stack", "fault-ipi-yield", "fault-all-cpus", "panic-basic",
                               "panic-lockheld", "panic-lockpaths", "panic-all", "panic-rendezvous", "panic-nested",
                               "panic-heaplock", "panic-header", "panic-halt", "panic-midline",
                               "panic-haltfirst", "panic-deadstopper", "panic-ghost", "halt-midline",
-                              "rv-nested-action"]
+                              "rv-nested-action", "rv-nested-cpusync"]
 
     /// "memory: N MiB usable, ..." → N.
     private func usableMiB(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) -> Int? {

@@ -174,20 +174,25 @@ enum Rendezvous {
         return waits
     }
 
-    /// A rendezvous started from a rendezvous function or an IPI message could
-    /// never finish (its participants, or the message's sender, wait for this
-    /// CPU with interrupts off): say so at once, instead of a watchdog's "did
-    /// not all exit" 10 s later. Read with interrupts off: the answers are this
-    /// CPU's. (A cpusync caller's own call of its function may start one: the
-    /// held remotes run a pending rendezvous from their hold loop, and the
-    /// caller waits for the mutex with interrupts on; rv-in-cpusync.)
+    /// A rendezvous started from a rendezvous function, an IPI message or a
+    /// cpusync function could never finish, or not always (its participants,
+    /// the message's sender or the cpusync's held CPUs wait for this CPU with
+    /// interrupts off): say so at once, instead of a watchdog's "did not all
+    /// exit" 10 s later. Read with interrupts off: the answers are this CPU's.
+    /// The cpusync case includes the caller's own call: a CPU the cpusync
+    /// holds may own the rendezvous mutex or hold the next ticket for it
+    /// (lockInTurn waits with interrupts on), and the caller would then queue
+    /// behind a CPU that waits for the caller's release (docs/rendezvous.md,
+    /// "Who may start one").
     private static func checkNotNested() {
         let flags = CPU.saveFlagsAndDisableInterrupts()
         let inAction = inPart.map { $0[PerCPU.currentNumber] != 0 } ?? false
         let inMessage = IPIQueue.processingDepth != 0
+        let inCPUSync = (Thread.currentIfAny?.cpusyncDepth ?? 0) != 0
         CPU.restoreFlags(flags)
         if inAction { panic("rendezvous started from inside a rendezvous setup, action or teardown") }
         if inMessage { panic("rendezvous started from an IPI message function") }
+        if inCPUSync { panic("rendezvous started from inside a cpusync") }
     }
 
     /// The rendezvous IPI to `cpu`. An xAPIC whose previous IPI stays pending
