@@ -53,7 +53,7 @@ enum Benchmarks {
         let sorted = s.values.sorted()
         let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
         let p99 = s.percentile(99, sorted)
-        t.check(!s.isEmpty) { l in
+        t.expect("samples", !s.isEmpty) { l in
             l.write(name); l.write(": median "); l.dec(median); l.write(" cycles ("); l.dec(TSC.nanoseconds(median))
             l.write(" ns), p99 "); l.dec(p99); l.write(", "); l.dec(s.count); l.write(" samples")
             if baseline > 0 { l.write(", x"); BenchSamples.number(&l, median * 100 / baseline, .ratio); l.write(" "); l.write(floor) }

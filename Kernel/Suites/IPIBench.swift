@@ -25,7 +25,7 @@ enum IPIBench {
 
     static func run(_ t: inout TestContext, _ ms: UInt64) {
         guard let other = SMP.online.next(atOrAfter: PerCPU.currentNumber + 1), other != PerCPU.currentNumber else {
-            t.skip("cross-CPU benchmarks need 2 CPUs")
+            t.skip("cross-cpu", reason: .needs2CPUs, "cross-CPU benchmarks need 2 CPUs")
             return
         }
         let raw = rawIPI(other, ms)
@@ -99,7 +99,7 @@ enum IPIBench {
             }
             return rates
         }
-        t.check(!spin.isEmpty && !halt.isEmpty) { l in
+        t.expect("samples.roundtrip", !spin.isEmpty && !halt.isEmpty) { l in
             l.write("rendezvous from every CPU at once: "); l.dec(spin.median); l.write("/s with waiters spinning, ")
             l.dec(halt.median); l.write("/s with waiters halting")
         }
@@ -162,7 +162,7 @@ enum IPIBench {
             }
             IPIBench.stop.store(true, ordering: .relaxed)
         })
-        guard let responder, let initiator else { t.check(false) { $0.write("mem ping-pong: no memory for its threads") }; return }
+        guard let responder, let initiator else { t.expect("threads.pingpong", false) { $0.write("mem ping-pong: no memory for its threads") }; return }
         Scheduler.schedule(responder)
         Scheduler.schedule(initiator)
         initiator.join()
@@ -203,7 +203,7 @@ enum IPIBench {
             if let tk = IPIQueue.send(to: other, { _, _ in }) { IPIQueue.wait(tk) }
             if !forced { ipisCoalesced = IPIStats.now(mine).minus(before).ipis; sentCoalesced = total }
         }
-        t.check(!coalesced.isEmpty && !perIPI.isEmpty) { l in
+        t.expect("samples.coalesced", !coalesced.isEmpty && !perIPI.isEmpty) { l in
             l.write("IPI queue one-way throughput: "); l.dec(coalesced.median); l.write(" messages/s coalesced (")
             l.dec(sentCoalesced / max(ipisCoalesced, 1)); l.write(" messages per hardware IPI), ")
             l.dec(perIPI.median); l.write(" messages/s with one IPI per message, x")

@@ -90,7 +90,7 @@ enum LockBench {
             rates.add(total &* 1_000_000_000 / max(1, TSC.nanoseconds(end &- start)))
             fairness.add(most &* 100 / max(1, fewest))
         }
-        t.check(!rates.isEmpty && rates.median > 0) { l in
+        t.expect("rate", !rates.isEmpty && rates.median > 0) { l in
             l.write("SpinLock contended by "); l.dec(k); l.write(" CPUs: "); l.dec(rates.median)
             l.write(" acquisitions/s (median of "); l.dec(rates.count); l.write(" rounds), most/fewest per CPU x")
             BenchSamples.number(&l, fairness.median, .ratio)

@@ -58,7 +58,7 @@ enum SchedBench {
     }
 
     static func wakeups(_ t: inout TestContext, _ ms: UInt64) {
-        guard let (a, b) = Benchmarks.pair() else { t.skip("remote wake-up needs 2 CPUs"); return }
+        guard let (a, b) = Benchmarks.pair() else { t.skip("remote-wakeup", reason: .needs2CPUs, "remote wake-up needs 2 CPUs"); return }
         let w = WakeState()
         let chanA = Sleep.channel(w.roundTrip), chanB = Sleep.channel(w.oneWay)
         let sleeper = Thread.create("wakee", priority: Thread.highPriority, cpu: b, {
@@ -90,7 +90,7 @@ enum SchedBench {
             Sleep.wakeup(chanB)
             w.lock.unlock()
         })
-        guard let sleeper, let waker else { t.check(false) { $0.write("remote wake-up: no memory for its threads") }; return }
+        guard let sleeper, let waker else { t.expect("threads.wakeup", false) { $0.write("remote wake-up: no memory for its threads") }; return }
         Scheduler.schedule(sleeper)
         Scheduler.schedule(waker)
         waker.join()
