@@ -239,9 +239,17 @@ final class BootTests: QEMUTestCase {
 
     // MARK: fault reports
 
+    /// A fault suite's only check, `faulted`, is recorded only when its fault
+    /// did not come (a FAIL); a fault report ends the kernel before any record.
+    private func assertNoCheck(_ r: QEMUResult, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.records, [], "no check record before the fault", file: file, line: line)
+        XCTAssertEqual(r.malformedRecords, [], file: file, line: line)
+    }
+
     func testPageFaultReport() throws {
         let r = try boot(QEMURun(smp: 1, cmdline: "run=fault-pf"))
         assertFault(r, vectorName: "#PF page fault")
+        assertNoCheck(r)
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("FAULT: #PF page fault (vector 14)") })
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("  error code ") && $0.contains("cr2 0x") },
                       "a page fault report names cr2")
@@ -255,6 +263,7 @@ final class BootTests: QEMUTestCase {
     func testDivideErrorReport() throws {
         let r = try boot(QEMURun(smp: 1, cmdline: "run=fault-de"))
         assertFault(r, vectorName: "#DE divide error")
+        assertNoCheck(r)
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("FAULT: #DE divide error (vector 0)") })
         assertFrame(r, naming: "cpu_divide_by_zero", index: 0)
     }
@@ -262,6 +271,7 @@ final class BootTests: QEMUTestCase {
     func testNullPointerReport() throws {
         let r = try boot(QEMURun(smp: 1, cmdline: "run=fault-null"))
         assertFault(r, vectorName: "#PF page fault")
+        assertNoCheck(r)
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("  error code ") && $0.hasSuffix("cr2 0x0000000000000008") },
                       "expected cr2 0x0000000000000008 for the null dereference")
     }
@@ -269,6 +279,7 @@ final class BootTests: QEMUTestCase {
     func testSwiftTrapReport() throws {
         let r = try boot(QEMURun(smp: 1, cmdline: "run=fault-trap"))
         assertFault(r, vectorName: "#UD invalid opcode")
+        assertNoCheck(r)
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("FAULT: #UD invalid opcode (vector 6)") })
         XCTAssertTrue(r.hasLine(containing: "ud2 at rip: a Swift runtime trap"), "the trap is named")
         assertFrame(r, naming: "FaultSuites.swiftTrap", index: 0)     // the suite body traps itself
@@ -277,6 +288,7 @@ final class BootTests: QEMUTestCase {
     func testKernelStackOverflowReport() throws {
         let r = try boot(QEMURun(smp: 1, cmdline: "run=fault-stack"))
         assertFault(r, vectorName: "#DF double fault")
+        assertNoCheck(r)
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("FAULT: #DF double fault (vector 8)") })
         XCTAssertTrue(r.lines.contains {
             $0.contains("kernel stack overflow: fault address 0x") && $0.contains("is the guard page below a kernel stack")
@@ -288,6 +300,7 @@ final class BootTests: QEMUTestCase {
     func testFaultOnSMPBootIsReported() throws {
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=fault-pf"))
         assertFault(r, vectorName: "#PF page fault")
+        assertNoCheck(r)
     }
 
     /// Every CPU faults at once: one whole report (assertFault demands exactly one
@@ -296,6 +309,7 @@ final class BootTests: QEMUTestCase {
         for accel in Accel.halves {
             let r = try boot(QEMURun(smp: 4, accel: accel, cmdline: "run=fault-all-cpus", timeout: 90))
             assertFault(r, vectorName: "#PF page fault")
+            assertNoCheck(r)
             XCTAssertFalse(r.hasLine(containing: "recursive fault"), "a second CPU's fault cut the report (\(accel))")
             // The owner's backtrace, then one per CPU it stopped.
             XCTAssertEqual(r.lines.filter { $0.hasPrefix("  backtrace (rbp chain") }.count, 4, "four backtraces (\(accel))")
