@@ -323,22 +323,22 @@ final class BootTests: QEMUTestCase {
     func testBenchmarksPrintEveryFigure() throws {
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=bench bench.ms=100", timeout: 120))
         assertPassed(r)
-        for figure in ["raw IPI round trip: median ", "IPI queue message round trip (send + wait_ipiq): median ",
-                       "IPI queue one-way throughput: ", "cpusync on all CPUs: median ",
-                       "raw broadcast IPI round trip (all CPUs acknowledge): median ",
-                       "rendezvous on all CPUs (empty action): median ",
-                       "thread switch (yield between two threads): median ", "uncontended SpinLock lock+unlock: median ",
-                       "critical_enter+critical_exit (no preemption owed): median ",
-                       "SpinLock contended by 2 CPUs: ", "SpinLock contended by 4 CPUs: ",
-                       "remote wake-up: sleeper runs after: median ", "remote wake-up round trip (wake, be woken back): median ",
-                       "shared-memory ping-pong between two CPUs (round trip): median ",
-                       "heap posix_memalign+free (64 bytes): median ", "thread create + run + exit + join (same CPU): median ",
-                       "bsd4 with 10000 queued lwps: select ", "ktrace record: off ",
-                       "fast-path parts per call (cycles): empty loop ", "fast paths per call (cycles): critical_enter+exit ",
-                       "kernel entry to all 4 CPUs online: "] {
-            XCTAssertTrue(r.passes.contains { l in ["bench: ", "bench-scale: ", "bench-fastpath: "].contains { l.hasPrefix($0 + figure) } },
-                          "no figure '\(figure)'")
+        // Every measurement's check: at least one sample (the figures are not judged).
+        for key in ["ipi.roundtrip", "ipi.roundtrip.halt", "ipiq.roundtrip", "ipiq.roundtrip.spin", "ipiq.roundtrip.halt",
+                    "ipi.broadcast", "rendezvous.all", "cpusync.all", "cpusync.all.spin", "cpusync.all.halt",
+                    "switch.yield", "atomic.pair", "spin.uncontended", "crit.pair", "wakeup.remote", "wakeup.roundtrip",
+                    "mem.pingpong", "heap.alloc64", "thread.lifecycle"] {
+            assertPass(r, "bench", "samples.\(key)", atLeast: 1)
         }
+        for id in ["ipiq-oneway", "rendezvous-contended", "record"] { assertPass(r, "bench", id) }
+        assertPass(r, "bench", "contended.2", atLeast: 1)
+        assertPass(r, "bench", "contended.4", atLeast: 1)
+        assertPass(r, "bench-fastpath", "parts")
+        assertPass(r, "bench-fastpath", "paths")
+        assertPass(r, "bench-scale", "boot-online")
+        assertPass(r, "bench-scale", "ipiq-alltoall", atLeast: 1)
+        // bsd4's benchmark (not yet on check ids): its figure line.
+        XCTAssertTrue(r.passes.contains { $0.hasPrefix("bench: bsd4 with 10000 queued lwps: select ") }, "no bsd4 figure")
         // The machine-readable lines (docs/benchmarks.md) the host tool reads:
         // one per measurement, each with its statistics.
         XCTAssertTrue(r.lines.contains { $0.hasPrefix("BENCHENV: system=quartet smp=4 tsc_mhz=") && $0.contains(" cpu=") })
