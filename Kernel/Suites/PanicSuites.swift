@@ -129,19 +129,43 @@ enum PanicSuites {
     /// through, and the matching unlock is a no-op (no ticket taken, none
     /// served), with the spinlock section, critnest, IF and the held count
     /// exactly as for a real acquisition and release. Three lines: before,
-    /// inside, after (the test compares them).
+    /// inside, after; then three checks comparing them.
+    struct LockSnapshot: Equatable {
+        var next: UInt32, serving: UInt32, owner: Int32, passes: UInt64
+        var spin: Int, crit: Int, interrupts: Bool, locks: Int
+        static func take() -> LockSnapshot {
+            LockSnapshot(next: suiteLock.raw.nextTicket.load(ordering: .relaxed), serving: suiteLock.raw.nowServing.load(ordering: .relaxed),
+                                owner: suiteLock.raw.owner.load(ordering: .relaxed), passes: suiteLock.raw.bypassPasses,
+                                spin: SpinlockSection.depth, crit: Thread.currentIfAny?.critnest ?? -1,
+                                interrupts: CPU.interruptsEnabled, locks: PerCPU.locksHeld)
+        }
+    }
+
     static func bypassedUnlockIsANoOp() {
-        func show(_ what: StaticString) {
+        func show(_ what: StaticString) -> LockSnapshot {
             Console.line { l in
                 l.write("dump: bypassed spinlock "); l.write(what); l.write(": ")
                 PanicLockSuites.writeCounters(suiteLock.raw, &l); l.write("; "); PanicLockSuites.writeAccounting(&l)
             }
+            return LockSnapshot.take()
         }
-        show("before")
+        let before = show("before")
         suiteLock.lock()                                    // bare: each side is observed
-        show("inside")
+        let inside = show("inside")
         suiteLock.unlock()                                  // the pass: a no-op
-        show("after")
+        let after = show("after")
+        dumpChecks("panic-lockheld") { t in
+            let noTicket = inside.next == before.next && inside.serving == before.serving && inside.owner == before.owner
+                && inside.passes == before.passes &+ 1
+            t.expect("bypass-no-ticket", inv: "E4", noTicket,
+                     "E4: the pass through the held spinlock took no ticket, kept its owner and recorded one pass")
+            let accounted = inside.spin == before.spin + 1 && inside.locks == before.locks + 1 && inside.crit == before.crit
+                && !inside.interrupts
+            t.expect("bypass-accounting", inv: "E4", accounted,
+                     "E4: inside the pass, one spinlock section and one held lock more, as for a real acquisition")
+            t.expect("bypass-noop-unlock", inv: "E4", after == before,
+                     "E4: after the unlock the lock's counters and the accounting are as before (the unlock was a no-op)")
+        }
     }
 
     /// Every CPU panics at the same instant: exactly one owner (E1).

@@ -86,38 +86,19 @@ final class PanicTests: QEMUTestCase {
     }
 
     /// E4 on the panic thread (panic-lockheld's dump): before, inside and
-    /// after a pass through the spinlock stopped CPU 1 holds. The lock's
-    /// counters: no ticket taken, none served (the unlock was a no-op), one
-    /// pass recorded inside and none left after; the accounting (spinlock
-    /// section, critnest, IF, held locks) one level deeper inside, exactly
-    /// as before after.
+    /// after a pass through the spinlock stopped CPU 1 holds. The kernel's
+    /// checks: no ticket taken or served and one pass recorded inside
+    /// (`bypass-no-ticket`), the accounting (spinlock section, held locks) one
+    /// level deeper inside (`bypass-accounting`), everything as before after
+    /// the no-op unlock (`bypass-noop-unlock`). The `before` line shows the
+    /// state the pass started from: CPU 1 the owner, no pass, interrupts off.
     private func assertBypassIsBalanced(_ r: QEMUResult, _ config: String, file: StaticString = #filePath, line: UInt = #line) {
-        func fields(_ what: String) -> [String: String]? {
-            guard let l = r.lines.first(where: { $0.hasPrefix("dump: bypassed spinlock \(what): ") }) else { return nil }
-            // "next N serving M owner O passes P; spin S crit C IF off locks L"
-            let words = l.dropFirst("dump: bypassed spinlock \(what): ".count).replacingOccurrences(of: ";", with: "").split(separator: " ")
-            var d: [String: String] = [:]
-            var i = 0
-            while i + 1 < words.count { d[String(words[i])] = String(words[i + 1]); i += 2 }
-            return d
+        for id in ["bypass-no-ticket", "bypass-accounting", "bypass-noop-unlock"] {
+            assertPass(r, "panic-lockheld", id, file: file, line: line)
         }
-        guard let before = fields("before"), let inside = fields("inside"), let after = fields("after") else {
-            XCTFail("no bypassed-spinlock lines (\(config))", file: file, line: line); return
-        }
-        let keys = ["next", "serving", "owner", "passes", "spin", "crit", "IF", "locks"]
-        XCTAssertEqual(keys.filter { before[$0] == nil }, [], "\(before)", file: file, line: line)
-        XCTAssertEqual(before, after, "lock counters and accounting as they were after the no-op unlock (\(config))", file: file, line: line)
-        for k in ["next", "serving", "owner"] {
-            XCTAssertEqual(inside[k], before[k], "\(k): the pass took no ticket and changed no owner (\(config))", file: file, line: line)
-        }
-        XCTAssertEqual(before["owner"], "1", "CPU 1 holds the lock (\(config))", file: file, line: line)
-        XCTAssertEqual(before["passes"], "0", config, file: file, line: line)
-        XCTAssertEqual(inside["passes"], "1", "one pass recorded (\(config))", file: file, line: line)
-        XCTAssertEqual(Int(inside["spin"] ?? ""), Int(before["spin"] ?? "").map { $0 + 1 }, "spinlock section one deeper inside (\(config))", file: file, line: line)
-        XCTAssertEqual(Int(inside["locks"] ?? ""), Int(before["locks"] ?? "").map { $0 + 1 }, "one more lock held inside (\(config))", file: file, line: line)
-        XCTAssertEqual(inside["crit"], before["crit"], config, file: file, line: line)
-        XCTAssertEqual(before["IF"], "off", config, file: file, line: line)
-        XCTAssertEqual(inside["IF"], "off", config, file: file, line: line)
+        let before = r.lines.first { $0.hasPrefix("dump: bypassed spinlock before: ") } ?? ""
+        XCTAssertTrue(before.contains(" owner 1 passes 0; ") && before.contains(" IF off "), "\(before) (\(config))",
+                      file: file, line: line)
     }
 
     /// A panic raised in an IPI handler on CPU 0 (interrupt depth 1) while CPU 1
