@@ -47,13 +47,14 @@ enum Benchmarks {
         return s
     }
 
-    /// The readable line: "name: median N cycles (N ns), p99 N, N samples[, x.xx of floor]".
-    static func report(_ t: inout TestContext, _ name: StaticString, _ s: BenchSamples,
+    /// The readable line: "name: median N cycles (N ns), p99 N, N samples[, x.xx of floor]";
+    /// its check `samples.KEY` (KEY: the figure's BENCH name) wants one sample at least.
+    static func report(_ t: inout TestContext, _ key: StaticString, _ name: StaticString, _ s: BenchSamples,
                        baseline: UInt64 = 0, of floor: StaticString = "a raw IPI round trip") {
         let sorted = s.values.sorted()
         let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
         let p99 = s.percentile(99, sorted)
-        t.expect("samples", !s.isEmpty) { l in
+        t.expect("samples", part: key, UInt64(s.count), .above(0)) { l in
             l.write(name); l.write(": median "); l.dec(median); l.write(" cycles ("); l.dec(TSC.nanoseconds(median))
             l.write(" ns), p99 "); l.dec(p99); l.write(", "); l.dec(s.count); l.write(" samples")
             if baseline > 0 { l.write(", x"); BenchSamples.number(&l, median * 100 / baseline, .ratio); l.write(" "); l.write(floor) }

@@ -36,12 +36,12 @@ enum FastPathBench {
             kfree(p)
         }
         let yields = SchedBench.yieldSamples(slice)
-        t.expect("ran.critical", empty.calls > 0 && critical.calls > 0) { l in
+        t.expect("parts", empty.calls > 0 && critical.calls > 0) { l in
             l.write("fast-path parts per call (cycles): empty loop "); l.dec(empty.cycles); l.write(", GS read ")
             l.dec(gs.cycles); l.write(", compiler barrier "); l.dec(barrier.cycles); l.write(", save+cli+restore flags ")
             l.dec(flags.cycles); l.write(", locked add "); l.dec(rmw.cycles)
         }
-        t.expect("ran.locks", section.calls > 0 && pair.calls > 0 && heap.calls > 0 && !yields.isEmpty) { l in
+        t.expect("paths", section.calls > 0 && pair.calls > 0 && heap.calls > 0 && !yields.isEmpty) { l in
             l.write("fast paths per call (cycles): critical_enter+exit "); l.dec(critical.cycles)
             l.write(", spinlock_enter+exit "); l.dec(section.cycles); l.write(", TicketLock pair "); l.dec(raw.cycles)
             l.write(", SpinLock pair "); l.dec(pair.cycles); l.write(", heap 64-byte pair "); l.dec(heap.cycles)

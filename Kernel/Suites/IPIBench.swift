@@ -29,38 +29,38 @@ enum IPIBench {
             return
         }
         let raw = rawIPI(other, ms)
-        Benchmarks.report(&t, "raw IPI round trip", raw)
+        Benchmarks.report(&t, "ipi.roundtrip", "raw IPI round trip", raw)
         raw.emit("ipi.roundtrip", .cycles, "raw IPI ping-pong between two CPUs")
         memPingPong(&t, ms)
 
         let rawHalt = rawIPI(other, ms, halting: true)
-        Benchmarks.report(&t, "raw IPI round trip, sender halts for the pong", rawHalt, baseline: raw.median, of: "the spinning sender")
+        Benchmarks.report(&t, "ipi.roundtrip.halt", "raw IPI round trip, sender halts for the pong", rawHalt, baseline: raw.median, of: "the spinning sender")
         rawHalt.emit("ipi.roundtrip.halt", .cycles, floor: "ipi.roundtrip", "raw IPI ping-pong, the sender halts until the pong")
 
         let ipiqRound = { if let tk = IPIQueue.send(to: other, { _, _ in }) { IPIQueue.wait(tk) } }
         let ipiq = Benchmarks.timed(ms, ipiqRound)
-        Benchmarks.report(&t, "IPI queue message round trip (send + wait_ipiq)", ipiq, baseline: raw.median)
+        Benchmarks.report(&t, "ipiq.roundtrip", "IPI queue message round trip (send + wait_ipiq)", ipiq, baseline: raw.median)
         ipiq.emit("ipiq.roundtrip", .cycles, floor: "ipi.roundtrip", "IPI-queue message round trip (send + wait_ipiq)")
         let (ipiqSpin, ipiqHalt) = bothWays(.ipiq) { Benchmarks.timed(ms / 2, ipiqRound) }
-        Benchmarks.report(&t, "IPI queue round trip, wait_ipiq spinning", ipiqSpin, baseline: raw.median)
-        Benchmarks.report(&t, "IPI queue round trip, wait_ipiq halting", ipiqHalt, baseline: raw.median)
+        Benchmarks.report(&t, "ipiq.roundtrip.spin", "IPI queue round trip, wait_ipiq spinning", ipiqSpin, baseline: raw.median)
+        Benchmarks.report(&t, "ipiq.roundtrip.halt", "IPI queue round trip, wait_ipiq halting", ipiqHalt, baseline: raw.median)
         ipiqSpin.emit("ipiq.roundtrip.spin", .cycles, floor: "ipi.roundtrip", "IPI-queue round trip, wait_ipiq spins")
         ipiqHalt.emit("ipiq.roundtrip.halt", .cycles, floor: "ipi.roundtrip", "IPI-queue round trip, wait_ipiq halts")
         throughput(&t, other, ms)
 
         let broadcast = rawBroadcast(ms)
-        Benchmarks.report(&t, "raw broadcast IPI round trip (all CPUs acknowledge)", broadcast)
+        Benchmarks.report(&t, "ipi.broadcast", "raw broadcast IPI round trip (all CPUs acknowledge)", broadcast)
         broadcast.emit("ipi.broadcast", .cycles, "broadcast IPI, every other CPU acknowledges")
         let rdv = Benchmarks.timed(ms) { Rendezvous.runOnAll(action: { _ in }) }
-        Benchmarks.report(&t, "rendezvous on all CPUs (empty action)", rdv, baseline: broadcast.median, of: "a raw broadcast round trip")
+        Benchmarks.report(&t, "rendezvous.all", "rendezvous on all CPUs (empty action)", rdv, baseline: broadcast.median, of: "a raw broadcast round trip")
         rdv.emit("rendezvous.all", .cycles, floor: "ipi.broadcast", "rendezvous on all CPUs, empty action")
         let syncAll = { CPUSync.run(mask: SMP.online, { _, _ in }) }
         let sync = Benchmarks.timed(ms, limit: 5_000, syncAll)
-        Benchmarks.report(&t, "cpusync on all CPUs", sync, baseline: broadcast.median, of: "a raw broadcast round trip")
+        Benchmarks.report(&t, "cpusync.all", "cpusync on all CPUs", sync, baseline: broadcast.median, of: "a raw broadcast round trip")
         sync.emit("cpusync.all", .cycles, floor: "ipi.broadcast", "cpusync on all CPUs, empty function")
         let (syncSpin, syncHalt) = bothWays(.cpusync) { Benchmarks.timed(ms / 2, limit: 5_000, syncAll) }
-        Benchmarks.report(&t, "cpusync on all CPUs, caller spinning", syncSpin, baseline: broadcast.median, of: "a raw broadcast round trip")
-        Benchmarks.report(&t, "cpusync on all CPUs, caller halting", syncHalt, baseline: broadcast.median, of: "a raw broadcast round trip")
+        Benchmarks.report(&t, "cpusync.all.spin", "cpusync on all CPUs, caller spinning", syncSpin, baseline: broadcast.median, of: "a raw broadcast round trip")
+        Benchmarks.report(&t, "cpusync.all.halt", "cpusync on all CPUs, caller halting", syncHalt, baseline: broadcast.median, of: "a raw broadcast round trip")
         syncSpin.emit("cpusync.all.spin", .cycles, floor: "ipi.broadcast", "cpusync on all CPUs, the caller spins")
         syncHalt.emit("cpusync.all.halt", .cycles, floor: "ipi.broadcast", "cpusync on all CPUs, the caller halts")
         contendedRendezvous(&t, ms)
@@ -99,7 +99,7 @@ enum IPIBench {
             }
             return rates
         }
-        t.expect("samples.roundtrip", !spin.isEmpty && !halt.isEmpty) { l in
+        t.expect("rendezvous-contended", !spin.isEmpty && !halt.isEmpty) { l in
             l.write("rendezvous from every CPU at once: "); l.dec(spin.median); l.write("/s with waiters spinning, ")
             l.dec(halt.median); l.write("/s with waiters halting")
         }
@@ -162,12 +162,12 @@ enum IPIBench {
             }
             IPIBench.stop.store(true, ordering: .relaxed)
         })
-        guard let responder, let initiator else { t.expect("threads.pingpong", false) { $0.write("mem ping-pong: no memory for its threads") }; return }
+        guard let responder, let initiator else { t.expect("pingpong-threads", false, "mem ping-pong: no memory for its threads"); return }
         Scheduler.schedule(responder)
         Scheduler.schedule(initiator)
         initiator.join()
         responder.join()
-        Benchmarks.report(&t, "shared-memory ping-pong between two CPUs (round trip)", box.samples)
+        Benchmarks.report(&t, "mem.pingpong", "shared-memory ping-pong between two CPUs (round trip)", box.samples)
         box.samples.emit("mem.pingpong", .cycles, "spin ping-pong on a shared line between two CPUs")
     }
 
@@ -203,7 +203,7 @@ enum IPIBench {
             if let tk = IPIQueue.send(to: other, { _, _ in }) { IPIQueue.wait(tk) }
             if !forced { ipisCoalesced = IPIStats.now(mine).minus(before).ipis; sentCoalesced = total }
         }
-        t.expect("samples.coalesced", !coalesced.isEmpty && !perIPI.isEmpty) { l in
+        t.expect("ipiq-oneway", !coalesced.isEmpty && !perIPI.isEmpty) { l in
             l.write("IPI queue one-way throughput: "); l.dec(coalesced.median); l.write(" messages/s coalesced (")
             l.dec(sentCoalesced / max(ipisCoalesced, 1)); l.write(" messages per hardware IPI), ")
             l.dec(perIPI.median); l.write(" messages/s with one IPI per message, x")

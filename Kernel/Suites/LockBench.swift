@@ -18,17 +18,17 @@ enum LockBench {
             _ = LockBench.word.exchange(1, ordering: .acquiring)
             LockBench.word.store(0, ordering: .releasing)
         }
-        Benchmarks.report(&t, "locked exchange + store (floor of a lock pair)", floor)
+        Benchmarks.report(&t, "atomic.pair", "locked exchange + store (floor of a lock pair)", floor)
         floor.emit("atomic.pair", .cycles, "locked xchg + store (the floor of a lock pair)")
 
         let spin = Benchmarks.batched(slice) { _ in LockBench.lock.lock(); LockBench.lock.unlock() }
-        Benchmarks.report(&t, "uncontended SpinLock lock+unlock", spin, baseline: floor.median, of: "the locked exchange + store")
+        Benchmarks.report(&t, "spin.uncontended", "uncontended SpinLock lock+unlock", spin, baseline: floor.median, of: "the locked exchange + store")
         spin.emit("spin.uncontended", .cycles, floor: "atomic.pair", "uncontended SpinLock lock+unlock")
 
         let gs = Benchmarks.batched(slice) { _ in _ = GSBase.read(PerCPUHeader.cpuNumber) }
         gs.emit("fast.gsread", .cycles, "one per-CPU (GS-relative) read through its helper")
         let crit = Benchmarks.batched(slice) { _ in CriticalSection.enter(); CriticalSection.exit() }
-        Benchmarks.report(&t, "critical_enter+critical_exit (no preemption owed)", crit, baseline: gs.median, of: "a per-CPU read")
+        Benchmarks.report(&t, "crit.pair", "critical_enter+critical_exit (no preemption owed)", crit, baseline: gs.median, of: "a per-CPU read")
         crit.emit("crit.pair", .cycles, floor: "fast.gsread", "critical_enter + critical_exit, no preemption owed")
 
         let heap = Benchmarks.batched(slice) { _ in
@@ -36,7 +36,7 @@ enum LockBench {
             _ = posix_memalign(&p, 16, 64)
             kfree(p)
         }
-        Benchmarks.report(&t, "heap posix_memalign+free (64 bytes)", heap)
+        Benchmarks.report(&t, "heap.alloc64", "heap posix_memalign+free (64 bytes)", heap)
         heap.emit("heap.alloc64", .cycles, "heap allocate + free, 64 bytes")
 
         contended(&t, cpus: 2, ms)
@@ -54,7 +54,11 @@ enum LockBench {
     static func contended(_ t: inout TestContext, cpus k: Int, _ ms: UInt64) {
         let online = SMP.online
         guard online.count >= k else {
-            t.skip(k == 2 ? "contended SpinLock on 2 CPUs needs 2 CPUs" : "contended SpinLock on 4 CPUs needs 4 CPUs")
+            if k == 2 {
+                t.skip("contended", part: "2", reason: .needs2CPUs, "contended SpinLock on 2 CPUs needs 2 CPUs")
+            } else {
+                t.skip("contended", part: "4", reason: .needs(cpus: k), "contended SpinLock on 4 CPUs needs 4 CPUs")
+            }
             return
         }
         let counts = CPUCounters(kinds: 1)               // [0, cpu] acquisitions, by that CPU's thread
@@ -90,7 +94,7 @@ enum LockBench {
             rates.add(total &* 1_000_000_000 / max(1, TSC.nanoseconds(end &- start)))
             fairness.add(most &* 100 / max(1, fewest))
         }
-        t.expect("rate", !rates.isEmpty && rates.median > 0) { l in
+        t.expect("contended", part: k == 2 ? "2" : "4", rates.median, .above(0)) { l in
             l.write("SpinLock contended by "); l.dec(k); l.write(" CPUs: "); l.dec(rates.median)
             l.write(" acquisitions/s (median of "); l.dec(rates.count); l.write(" rounds), most/fewest per CPU x")
             BenchSamples.number(&l, fairness.median, .ratio)

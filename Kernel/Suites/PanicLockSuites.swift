@@ -62,18 +62,31 @@ enum PanicLockSuites {
         }
     }
 
-    /// One step: `lockpaths: WHAT: STATE -> STATE; accounting A -> A`. The test
-    /// wants both sides equal on every step.
-    static func step(_ what: StaticString, state: (inout FixedLineBuffer) -> Void, _ body: () -> Void) {
+    /// One step: `lockpaths: WHAT: STATE -> STATE; accounting A -> A`, then
+    /// its check `balanced.ID` (E4): both sides equal.
+    static func step(_ t: inout TestContext, _ id: StaticString, _ what: StaticString, state: (inout FixedLineBuffer) -> Void,
+                     _ body: () -> Void) {
         var before = FixedLineBuffer()
         var accountingBefore = FixedLineBuffer()
         state(&before)
         writeAccounting(&accountingBefore)
         body()
+        var after = FixedLineBuffer()
+        var accountingAfter = FixedLineBuffer()
+        state(&after)
+        writeAccounting(&accountingAfter)
         Console.line { l in
-            l.write("lockpaths: "); l.write(what); l.write(": "); before.withBytes { l.write(bytes: $0) }; l.write(" -> "); state(&l)
-            l.write("; accounting "); accountingBefore.withBytes { l.write(bytes: $0) }; l.write(" -> "); writeAccounting(&l)
+            l.write("lockpaths: "); l.write(what); l.write(": "); before.withBytes { l.write(bytes: $0) }; l.write(" -> "); after.withBytes { l.write(bytes: $0) }
+            l.write("; accounting "); accountingBefore.withBytes { l.write(bytes: $0) }; l.write(" -> "); accountingAfter.withBytes { l.write(bytes: $0) }
         }
+        let balanced = same(before, after) && same(accountingBefore, accountingAfter)
+        t.expect("balanced", part: id, inv: "E4", balanced) { l in
+            l.write("E4: "); l.write(what); l.write(balanced ? ": the lock's state and the accounting as they were" : ": the lock's state or the accounting CHANGED")
+        }
+    }
+
+    static func same(_ a: FixedLineBuffer, _ b: FixedLineBuffer) -> Bool {
+        a.withBytes { x in b.withBytes { y in x.count == y.count && x.elementsEqual(y) } }
     }
 
     static func inside(_ body: (inout FixedLineBuffer) -> Void) {
@@ -90,10 +103,10 @@ enum PanicLockSuites {
     nonisolated(unsafe) static var rendezvousRuns = 0
 
     static let lockPaths = TestSuite(name: "panic-lockpaths", kind: .fatal,
-        summary: "a panic in an IPI handler: every lock path of the dump returns at once, accounting balanced", body: { _ in
+        summary: "a panic in an IPI handler: every lock path of the dump returns at once, accounting balanced", body: { t in
             let cpus = SMP.online
             guard cpus.count >= 3, let b = cpus.nth(1), let s = cpus.nth(2) else {
-                Console.print("panic-lockpaths: needs 3 CPUs"); return
+                t.skip("run", inv: "E4", reason: .needs3CPUs, "needs 3 CPUs"); return
             }
             let m = Mutex("panic-lockpaths held")
             heldMutex = m
@@ -142,21 +155,26 @@ enum PanicLockSuites {
     /// by changing a state come first, those that could end in a second panic
     /// (or a wait) last.
     static func goThroughEveryLockPath(_ b: Int) {
-        step("spinlock CPU 1 holds", state: { writeLockState(PanicSuites.suiteLock.raw, &$0) }) {
+        var t = TestContext()                               // checks inside the dump (PanicSuites.dumpChecks)
+        t.begin("panic-lockpaths")
+        step(&t, "held-spinlock", "spinlock CPU 1 holds", state: { writeLockState(PanicSuites.suiteLock.raw, &$0) }) {
             PanicSuites.suiteLock.lock()                    // held by stopped CPU 1: a pass, no ticket
             PanicSuites.suiteLock.unlock()                  // the pass: a no-op
         }
-        step("try-lock of the spinlock CPU 1 holds", state: { writeLockState(PanicSuites.suiteLock.raw, &$0) }) {
-            let ok = PanicSuites.suiteLock.tryLock()
-            inside { l in l.write(ok ? "try-lock succeeded" : "try-lock FAILED") }
-            if ok { PanicSuites.suiteLock.unlock() }
+        var tried = false
+        step(&t, "held-trylock", "try-lock of the spinlock CPU 1 holds", state: { writeLockState(PanicSuites.suiteLock.raw, &$0) }) {
+            tried = PanicSuites.suiteLock.tryLock()
+            if tried { PanicSuites.suiteLock.unlock() }
         }
-        step("a free spinlock, taken for real", state: { writeLockState(freeLock.raw, &$0) }) {
+        t.expect("trylock", inv: "E4", tried) { l in
+            l.write("E4: a try-lock of the spinlock stopped CPU 1 holds "); l.write(tried ? "succeeded" : "FAILED")
+        }
+        step(&t, "free-spinlock", "a free spinlock, taken for real", state: { writeLockState(freeLock.raw, &$0) }) {
             freeLock.lock()                                 // free: a real acquisition
             inside { l in writeCounters(freeLock.raw, &l) }
             freeLock.unlock()                               // and a real release
         }
-        step("a spinlock this CPU holds, taken again", state: { writeLockState(freeLock.raw, &$0) }) {
+        step(&t, "own-spinlock", "a spinlock this CPU holds, taken again", state: { writeLockState(freeLock.raw, &$0) }) {
             freeLock.lock()                                 // real
             freeLock.lock()                                 // held by this CPU: passed through
             freeLock.unlock()                               // the pass: a no-op
@@ -164,39 +182,44 @@ enum PanicLockSuites {
             freeLock.unlock()                               // the real release
         }
         let m = heldMutex
-        step("mutex CPU 1 holds, a sleeper waiting", state: { l in
+        step(&t, "held-mutex", "mutex CPU 1 holds, a sleeper waiting", state: { l in
             writeMutex(m, &l); l.write(", sleeper "); writeState(sleeper, &l)
         }) {
             m?.lock()                                       // busy: a pass, the holder keeps it
             m?.unlock()                                     // a no-op: nobody woken
         }
-        step("a free mutex, taken for real", state: { writeMutex(freeMutex, &$0) }) {
+        step(&t, "free-mutex", "a free mutex, taken for real", state: { writeMutex(freeMutex, &$0) }) {
             freeMutex?.lock()
             inside { l in writeMutex(freeMutex, &l) }
             freeMutex?.unlock()
         }
-        step("mutex this thread holds", state: { writeMutex(ownMutex, &$0) }) {
+        step(&t, "own-mutex", "mutex this thread holds", state: { writeMutex(ownMutex, &$0) }) {
             ownMutex?.lock()                                // ours already: a pass, no recursion panic
             ownMutex?.unlock()                              // the pass: ours still
         }
-        step("lockInTurn of the spinlock CPU 1 holds", state: { writeLockState(PanicSuites.suiteLock.raw, &$0) }) {
+        var waited = true
+        step(&t, "held-lockinturn", "lockInTurn of the spinlock CPU 1 holds", state: { writeLockState(PanicSuites.suiteLock.raw, &$0) }) {
             let t0 = TSC.now
-            let waited = PanicSuites.suiteLock.lockInTurn {
+            waited = PanicSuites.suiteLock.lockInTurn {
                 if TSC.nanoseconds(TSC.now &- t0) > 200_000_000 { panic("panic-lockpaths: lockInTurn waited 200 ms for a stopped CPU") }
                 CPU.pause()
             }
-            inside { l in l.write(waited ? "lockInTurn WAITED" : "lockInTurn returned at once") }
             PanicSuites.suiteLock.unlock()
         }
-        step("rendezvous in a spinlock section at interrupt depth 1", state: { writeLockState(freeLock.raw, &$0) }) {
+        t.expect("lockinturn", inv: "E4", !waited) { l in
+            l.write("E4: lockInTurn of the spinlock stopped CPU 1 holds "); l.write(waited ? "WAITED" : "returned at once")
+        }
+        var depth = 0
+        step(&t, "rendezvous", "rendezvous in a spinlock section at interrupt depth 1", state: { writeLockState(freeLock.raw, &$0) }) {
             freeLock.lock()                                 // a spinlock held across the rendezvous
-            let depth = PerCPU.interruptDepth
+            depth = PerCPU.interruptDepth
             Rendezvous.runOnAll(action: { _ in PanicLockSuites.rendezvousRuns += 1 })
-            inside { l in
-                l.write("interrupt depth "); l.dec(depth); l.write(", 1 spinlock held: the rendezvous ran on ")
-                l.dec(rendezvousRuns); l.write(" CPU")
-            }
             freeLock.unlock()
+        }
+        let runs = UInt64(rendezvousRuns)
+        t.expect("rendezvous", inv: "E4", runs, .equals(1)) { l in
+            l.write("E4: at interrupt depth "); l.dec(depth); l.write(" with a spinlock held, the rendezvous ran on ")
+            l.dec(runs); l.write(" CPU (no wait for the stopped ones)")
         }
         Console.print("lockpaths: done")
     }
@@ -227,6 +250,8 @@ enum PanicLockSuites {
     /// counters must end consistent (next = serving, no owner, no pass) and
     /// the mutex free; then both are taken and released for real.
     static func laggard(_ b: Int, _ m: Mutex?) {
+        var t = TestContext()                           // checks inside the dump (PanicSuites.dumpChecks)
+        t.begin("panic-lockheld")
         Console.line { l in
             l.write("laggard: CPU "); l.dec(b); l.write(" did not stop and holds the lock: "); writeCounters(PanicSuites.suiteLock.raw, &l)
             l.write("; mutex "); writeMutex(m, &l)
@@ -238,9 +263,12 @@ enum PanicLockSuites {
         _ = spinUntil(milliseconds: 500, processing: false) { laggardStage.load(ordering: .acquiring) == 3 }
         let stage = laggardStage.load(ordering: .acquiring)
         Console.line { l in
-            l.write("laggard: CPU "); l.dec(b); l.write(stage == 3 ? " released both for real: " : " did NOT release both (stage ")
-            if stage != 3 { l.dec(stage); l.write("): ") }
+            l.write("laggard: after CPU "); l.dec(b); l.write("'s release: ")
             writeCounters(PanicSuites.suiteLock.raw, &l); l.write("; mutex "); writeMutex(m, &l)
+        }
+        t.expect("laggard-released", inv: "E4", UInt64(stage), .equals(3)) { l in
+            l.write("E4: CPU "); l.dec(b); l.write(stage == 3 ? " released both for real while the dump was inside them"
+                                                     : " did NOT release both (stage below 3)")
         }
         m?.unlock()                                     // our passes: no-ops
         PanicSuites.suiteLock.unlock()
@@ -248,7 +276,10 @@ enum PanicLockSuites {
             && PanicSuites.suiteLock.raw.bypassPasses == 0 && m?.holder == nil
         Console.line { l in
             l.write("laggard: our unlocks: "); writeCounters(PanicSuites.suiteLock.raw, &l); l.write("; mutex "); writeMutex(m, &l)
-            l.write(consistent ? ": consistent" : ": INCONSISTENT")
+        }
+        t.expect("laggard-consistent", inv: "E4", consistent) { l in
+            l.write(consistent ? "E4: the dump's unlocks released its passes only: spinlock and mutex free, no pass left"
+                               : "E4: after the dump's unlocks the spinlock or the mutex is INCONSISTENT")
         }
         PanicSuites.suiteLock.lock()                                     // free now: taken for real
         let mine = PanicSuites.suiteLock.raw.isHeld(by: Int32(truncatingIfNeeded: PerCPU.currentNumber))
@@ -257,9 +288,12 @@ enum PanicLockSuites {
         let mutexMine = m?.holder === Thread.currentIfAny
         m?.unlock()
         Console.line { l in
-            l.write("laggard: took both again: spinlock "); l.write(mine ? "ours" : "NOT ours"); l.write(", mutex ")
-            l.write(mutexMine ? "ours" : "NOT ours"); l.write("; released: "); writeCounters(PanicSuites.suiteLock.raw, &l)
+            l.write("laggard: took both again and released them: "); writeCounters(PanicSuites.suiteLock.raw, &l)
             l.write("; mutex "); writeMutex(m, &l)
+        }
+        t.expect("laggard-retake", inv: "E4", mine && mutexMine) { l in
+            l.write("E4: afterwards both taken for real: spinlock "); l.write(mine ? "ours" : "NOT ours"); l.write(", mutex ")
+            l.write(mutexMine ? "ours" : "NOT ours")
         }
     }
 }

@@ -11,8 +11,8 @@ enum PanicStopSuites {
     /// line, and never finishes it; CPU 0 panics. The panic's first line must
     /// start a line of its own (the emergency claim ends B's line).
     static let midLine = TestSuite(name: "panic-midline", kind: .fatal,
-        summary: "a CPU stopped in the middle of a console line: the panic header still starts a line", body: { _ in
-            guard let b = SMP.online.nth(1) else { Console.print("panic-midline: needs 2 CPUs"); return }
+        summary: "a CPU stopped in the middle of a console line: the panic header still starts a line", body: { t in
+            guard let b = SMP.online.nth(1) else { t.skip("run", reason: .needs2CPUs, "needs 2 CPUs"); return }
             Console.print("panic-midline: CPU B stops in the middle of a line; a panic follows")
             startHeartbeats(except: CPUMask(b))
             Thread.spawn("midline", cpu: b, {
@@ -32,9 +32,11 @@ enum PanicStopSuites {
     /// (test.stop_window_ms) before its NMIs; CPU 0 panics inside that window.
     /// The halt gives way: the panic owner is never stopped, and it stops B.
     static let haltFirst = TestSuite(name: "panic-haltfirst", kind: .fatal,
-        summary: "the monitor's halt claims the stop before a panic: the halt gives way, the dump completes", body: { _ in
-            guard let b = SMP.online.nth(1) else { Console.print("panic-haltfirst: needs 2 CPUs"); return }
-            guard PanicTestHooks.stopWindowMs > 0 else { Console.print("panic-haltfirst: needs test.stop_window_ms=N"); return }
+        summary: "the monitor's halt claims the stop before a panic: the halt gives way, the dump completes", body: { t in
+            guard let b = SMP.online.nth(1) else { t.skip("run", inv: "E8", reason: .needs2CPUs, "needs 2 CPUs"); return }
+            // Without the window the panic could not come inside the halt's
+            // stop: a configuration that tests nothing fails rather than passes.
+            guard PanicTestHooks.stopWindowMs > 0 else { t.expect("stop-window", false, "needs test.stop_window_ms=N"); return }
             startHeartbeats(except: CPUMask(b))
             Console.print("panic-haltfirst: CPU B runs halt; a panic follows inside its stop window")
             Thread.spawn("halter", cpu: b, { ControlCommands.halt() })
@@ -46,8 +48,8 @@ enum PanicStopSuites {
     /// stopper that faulted and parked, or hangs), interrupts off. CPU 0's
     /// panic waits for it 2 s, then takes the stop over.
     static let deadStopper = TestSuite(name: "panic-deadstopper", kind: .fatal,
-        summary: "a stopper that claimed the stop never finishes: the panic takes the stop over after 2 s", body: { _ in
-            guard let b = SMP.online.nth(1) else { Console.print("panic-deadstopper: needs 2 CPUs"); return }
+        summary: "a stopper that claimed the stop never finishes: the panic takes the stop over after 2 s", body: { t in
+            guard let b = SMP.online.nth(1) else { t.skip("run", inv: "E8", reason: .needs2CPUs, "needs 2 CPUs"); return }
             startHeartbeats(except: CPUMask(b))
             Console.print("panic-deadstopper: CPU B claims the stop and dies; a panic follows")
             Thread.spawn("dead-stopper", cpu: b, {
@@ -66,8 +68,8 @@ enum PanicStopSuites {
     /// lock must end free, not handed to CPU 0's abandoned ticket.
     static let ghostLock = SpinLock("panic-ghost")
     static let ghost = TestSuite(name: "panic-ghost", kind: .fatal,
-        summary: "a panic while waiting with a ticket: the ticket is retired, a laggard's release frees the lock", body: { _ in
-            guard let b = SMP.online.nth(1) else { Console.print("panic-ghost: needs 2 CPUs"); return }
+        summary: "a panic while waiting with a ticket: the ticket is retired, a laggard's release frees the lock", body: { t in
+            guard let b = SMP.online.nth(1) else { t.skip("ticket-retired", inv: "E4", reason: .needs2CPUs, "needs 2 CPUs"); return }
             Thread.spawn("ghost-holder", cpu: b, {
                 PanicStopSuites.ghostLock.lock()    // interrupts off from here on: held for good
                 PanicStopSuites.ready.store(true, ordering: .releasing)
@@ -81,9 +83,14 @@ enum PanicStopSuites {
                 PanicStopSuites.ghostLock.raw.unlock()
                 let next = PanicStopSuites.ghostLock.raw.nextTicket.load(ordering: .relaxed)
                 let serving = PanicStopSuites.ghostLock.raw.nowServing.load(ordering: .relaxed)
-                Console.line { l in
-                    l.write("ghost: after the holder's release: next "); l.dec(UInt64(next)); l.write(" serving "); l.dec(UInt64(serving))
-                    l.write(next == serving ? ": free" : ": HELD by an abandoned ticket")
+                // Tickets taken and not served: 0 is a free lock; 1 is the
+                // panic owner's abandoned ticket, now the lock's holder.
+                let outstanding = UInt64(next &- serving)
+                PanicSuites.dumpChecks("panic-ghost") { t in
+                    t.expect("ticket-retired", inv: "E4", outstanding, .equals(0)) { l in
+                        l.write("E4: after the holder's release: next "); l.dec(UInt64(next)); l.write(" serving "); l.dec(UInt64(serving))
+                        l.write(next == serving ? ": free" : ": HELD by an abandoned ticket")
+                    }
                 }
             }
             Console.print("panic-ghost: CPU 0 panics while waiting with a ticket; a panic follows")
@@ -95,9 +102,11 @@ enum PanicStopSuites {
     /// stop window, test.stop_window_ms): the halt's last line still comes
     /// out (no wait on the lock of a stopped CPU).
     static let haltMidLine = TestSuite(name: "halt-midline", kind: .fatal,
-        summary: "a halt whose stopped CPU holds the console lock mid-line: the halt's last line comes out", body: { _ in
-            guard let b = SMP.online.nth(1) else { Console.print("halt-midline: needs 2 CPUs"); return }
-            guard PanicTestHooks.stopWindowMs > 0 else { Console.print("halt-midline: needs test.stop_window_ms=N"); return }
+        summary: "a halt whose stopped CPU holds the console lock mid-line: the halt's last line comes out", body: { t in
+            guard let b = SMP.online.nth(1) else { t.skip("run", reason: .needs2CPUs, "needs 2 CPUs"); return }
+            // Without the window CPU B could not take the console lock inside
+            // the halt's stop: a configuration that tests nothing fails.
+            guard PanicTestHooks.stopWindowMs > 0 else { t.expect("stop-window", false, "needs test.stop_window_ms=N"); return }
             Thread.spawn("midline", cpu: b, {
                 SpinlockSection.enter()             // interrupts off for good
                 while StopCPUs.stopper.load(ordering: .acquiring) < 0 { CPU.pause() }

@@ -22,6 +22,16 @@ enum PanicSuites {
     /// interrupts off (no tick then).
     static func beat() { PerCPU.cpus[PerCPU.currentNumber].heartbeat.wrappingAdd(1, ordering: .relaxed) }
 
+    /// Checks made inside a dump (a `Panic.dumpHook`): the suite's own context
+    /// is out of reach on the panicking stack, so a fresh one prints the same
+    /// PASS/FAIL line and CHECK record. Nothing allocates; the run never
+    /// reaches SUMMARY after a panic.
+    static func dumpChecks(_ suite: StaticString, _ body: (inout TestContext) -> Void) {
+        var t = TestContext()
+        t.begin(suite)
+        body(&t)
+    }
+
     static let basic = TestSuite(name: "panic-basic", kind: .fatal,
         summary: "panic with every other CPU busy: all NMI-stopped, heartbeats frozen", body: { _ in
             Console.print("panic-basic: a panic follows")
@@ -40,7 +50,7 @@ enum PanicSuites {
     nonisolated(unsafe) static var dumpCounters: SharedCounters? = nil
     static let lockHeldSuite = TestSuite(name: "panic-lockheld", kind: .fatal,
         summary: "CPU B holds a spinlock with interrupts off; the dump takes it: B NMI-stopped, dump completes", body: { t in
-            guard let b = SMP.online.nth(1) else { Console.print("panic-lockheld: needs 2 CPUs"); return }
+            guard let b = SMP.online.nth(1) else { t.skip("run", reason: .needs2CPUs, "needs 2 CPUs"); return }
             let m = Mutex("panic-lockheld mutex")
             heldMutex = m
             Thread.spawn("lock-holder", cpu: b, {
@@ -55,10 +65,11 @@ enum PanicSuites {
             // The race needs B inside the lock with interrupts off when the
             // panic comes: a panic without it would prove nothing (no panic then).
             let held = spinUntil(milliseconds: 2000) { PanicSuites.lockHeld.load(ordering: .acquiring) }
-            guard held else {
-                t.check(false, "CPU B took the spinlock with interrupts off within 2 s (it did not: no panic)")
-                return
+            t.expect("holder-ready", held) { l in
+                l.write("CPU B took the spinlock with interrupts off within 2 s")
+                if !held { l.write(" (it did not: no panic)") }
             }
+            guard held else { return }
             startHeartbeats(except: CPUMask(b))
             Panic.dumpHook = {
                 let t0 = TSC.now
@@ -78,6 +89,17 @@ enum PanicSuites {
                     l.write("dump: took the spinlock and the mutex CPU "); l.dec(b); l.write(" holds, slept, yielded, sent to it, ran a cpusync ("); l.dec(syncs)
                     l.write(" CPU) and a rendezvous ("); l.dec(rvs); l.write(" CPU): ")
                     l.dec(TSC.nanoseconds(TSC.now &- t0) / 1000); l.write(" us (scheduler stopped)")
+                }
+                // E4: neither waits for a stopped CPU; both run on the panic
+                // CPU alone (a laggard, under the control, is no exception:
+                // it runs with interrupts off).
+                PanicSuites.dumpChecks("panic-lockheld") { t in
+                    t.expect("dump-cpusync", inv: "E4", syncs, .equals(1)) { l in
+                        l.write("E4: the dump's cpusync ran on "); l.dec(syncs); l.write(" CPU (the panic CPU only)")
+                    }
+                    t.expect("dump-rendezvous", inv: "E4", rvs, .equals(1)) { l in
+                        l.write("E4: the dump's rendezvous ran on "); l.dec(rvs); l.write(" CPU (the panic CPU only)")
+                    }
                 }
                 // A holder that did not stop (only under the control) releases
                 // its locks for real while the dump is inside them (E4).
@@ -107,19 +129,43 @@ enum PanicSuites {
     /// through, and the matching unlock is a no-op (no ticket taken, none
     /// served), with the spinlock section, critnest, IF and the held count
     /// exactly as for a real acquisition and release. Three lines: before,
-    /// inside, after (the test compares them).
+    /// inside, after; then three checks comparing them.
+    struct LockSnapshot: Equatable {
+        var next: UInt32, serving: UInt32, owner: Int32, passes: UInt64
+        var spin: Int, crit: Int, interrupts: Bool, locks: Int
+        static func take() -> LockSnapshot {
+            LockSnapshot(next: suiteLock.raw.nextTicket.load(ordering: .relaxed), serving: suiteLock.raw.nowServing.load(ordering: .relaxed),
+                                owner: suiteLock.raw.owner.load(ordering: .relaxed), passes: suiteLock.raw.bypassPasses,
+                                spin: SpinlockSection.depth, crit: Thread.currentIfAny?.critnest ?? -1,
+                                interrupts: CPU.interruptsEnabled, locks: PerCPU.locksHeld)
+        }
+    }
+
     static func bypassedUnlockIsANoOp() {
-        func show(_ what: StaticString) {
+        func show(_ what: StaticString) -> LockSnapshot {
             Console.line { l in
                 l.write("dump: bypassed spinlock "); l.write(what); l.write(": ")
                 PanicLockSuites.writeCounters(suiteLock.raw, &l); l.write("; "); PanicLockSuites.writeAccounting(&l)
             }
+            return LockSnapshot.take()
         }
-        show("before")
+        let before = show("before")
         suiteLock.lock()                                    // bare: each side is observed
-        show("inside")
+        let inside = show("inside")
         suiteLock.unlock()                                  // the pass: a no-op
-        show("after")
+        let after = show("after")
+        dumpChecks("panic-lockheld") { t in
+            let noTicket = inside.next == before.next && inside.serving == before.serving && inside.owner == before.owner
+                && inside.passes == before.passes &+ 1
+            t.expect("bypass-no-ticket", inv: "E4", noTicket,
+                     "E4: the pass through the held spinlock took no ticket, kept its owner and recorded one pass")
+            let accounted = inside.spin == before.spin + 1 && inside.locks == before.locks + 1 && inside.crit == before.crit
+                && !inside.interrupts
+            t.expect("bypass-accounting", inv: "E4", accounted,
+                     "E4: inside the pass, one spinlock section and one held lock more, as for a real acquisition")
+            t.expect("bypass-noop-unlock", inv: "E4", after == before,
+                     "E4: after the unlock the lock's counters and the accounting are as before (the unlock was a no-op)")
+        }
     }
 
     /// Every CPU panics at the same instant: exactly one owner (E1).
@@ -142,10 +188,10 @@ enum PanicSuites {
     /// Panic while CPUs are inside a rendezvous (an action that spins, inside a
     /// cpusync caller's function) and held by a cpusync.
     static let rendezvous = TestSuite(name: "panic-rendezvous", kind: .fatal,
-        summary: "panic while other CPUs are inside a rendezvous and a cpusync: all stopped", body: { _ in
+        summary: "panic while other CPUs are inside a rendezvous and a cpusync: all stopped", body: { t in
             let cpus = SMP.online
             guard cpus.count >= 4, let c1 = cpus.nth(1), let c2 = cpus.nth(2), let c3 = cpus.nth(3) else {
-                Console.print("panic-rendezvous: needs 4 CPUs"); return
+                t.skip("run", reason: .needs4CPUs, "needs 4 CPUs"); return
             }
             let state = SharedCounters()                   // [0] cpusync caller inside, [1] rendezvous action inside
             rendezvousState = state
@@ -166,7 +212,10 @@ enum PanicSuites {
                 })
             })
             let inside = spinUntil(milliseconds: 2000) { CPU.compilerBarrier(); return state.values[1] == 1 }
-            guard inside else { Console.print("panic-rendezvous: the rendezvous never started; no panic"); return }
+            t.expect("setup", inside) { l in
+                l.write(inside ? "the rendezvous action started inside the cpusync" : "the rendezvous never started; no panic")
+            }
+            guard inside else { return }
             Console.line { l in
                 l.write("panic-rendezvous: CPU "); l.dec(c1); l.write(" inside a rendezvous action inside its cpusync, CPU ")
                 l.dec(c2); l.write(" held by that cpusync, CPU "); l.dec(c3); l.write(" waiting for the rendezvous; a panic follows")
@@ -189,8 +238,8 @@ enum PanicSuites {
     /// is bypassed like any other, E4).
     static let heapHeld = Atomic<Bool>(false)
     static let heapLock = TestSuite(name: "panic-heaplock", kind: .fatal,
-        summary: "CPU B holds the heap lock with interrupts off; a panic with a capturing detail dumps in full", body: { _ in
-            guard let b = SMP.online.nth(1) else { Console.print("panic-heaplock: needs 2 CPUs"); return }
+        summary: "CPU B holds the heap lock with interrupts off; a panic with a capturing detail dumps in full", body: { t in
+            guard let b = SMP.online.nth(1) else { t.skip("run", inv: "E7", reason: .needs2CPUs, "needs 2 CPUs"); return }
             startHeartbeats(except: CPUMask(b))             // first: spawning allocates
             Thread.spawn("heap-holder", cpu: b, {
                 Heap.lock.lock()                            // interrupts off from here on
@@ -218,9 +267,11 @@ enum PanicSuites {
     /// (test.stop_window_ms): B must wait for, and be stopped by, CPU 0's NMI,
     /// not overwrite the pending mask and stop the panic owner.
     static let halt = TestSuite(name: "panic-halt", kind: .fatal,
-        summary: "the monitor's halt on CPU B during a panic's stop: one stopper, B stopped, the dump completes", body: { _ in
-            guard let b = SMP.online.nth(1) else { Console.print("panic-halt: needs 2 CPUs"); return }
-            guard PanicTestHooks.stopWindowMs > 0 else { Console.print("panic-halt: needs test.stop_window_ms=N"); return }
+        summary: "the monitor's halt on CPU B during a panic's stop: one stopper, B stopped, the dump completes", body: { t in
+            guard let b = SMP.online.nth(1) else { t.skip("run", inv: "E8", reason: .needs2CPUs, "needs 2 CPUs"); return }
+            // Without the window the halt would come too late to race: a
+            // configuration that tests nothing fails rather than passes.
+            guard PanicTestHooks.stopWindowMs > 0 else { t.expect("stop-window", false, "needs test.stop_window_ms=N"); return }
             Thread.spawn("halter", cpu: b, {
                 while StopCPUs.pendingNMI.load(ordering: .acquiring) == 0 { PanicSuites.beat(); CPU.pause() }
                 ControlCommands.halt()
@@ -235,7 +286,9 @@ enum PanicSuites {
         summary: "E6: an NMI no panic requested is counted and the CPU goes on", body: { t in
             let cpus = SMP.online
             guard let target = cpus.nth(cpus.count - 1), target != PerCPU.currentNumber else {
-                t.skip("needs 2 CPUs"); return
+                t.skip("ordinary", inv: "E6", reason: .needs2CPUs, "unrequested NMIs to another CPU: needs 2 CPUs")
+                t.skip("went-on", inv: "E6", reason: .needs2CPUs, "the other CPU goes on after them: needs 2 CPUs")
+                return
             }
             let before = StopCPUs.ordinaryNMIs![target].load(ordering: .relaxed)
             // One at a time: a second NMI that arrives before the first was taken
@@ -249,9 +302,11 @@ enum PanicSuites {
             var answered = false
             if let tk = IPIQueue.send(to: target, { _, _ in }) { IPIQueue.wait(tk); answered = true }
             let stoppedNow = StopCPUs.stoppedMask.contains(target)
-            t.check(counted == 3 && answered && !stoppedNow) { l in
-                l.write("3 unrequested NMIs to CPU "); l.dec(target); l.write(": "); l.dec(counted)
-                l.write(" counted as ordinary, the CPU "); l.write(answered && !stoppedNow ? "went on" : "STOPPED")
+            t.expect("ordinary", inv: "E6", counted, .equals(3)) { l in
+                l.write("3 unrequested NMIs to CPU "); l.dec(target); l.write(": "); l.dec(counted); l.write(" counted as ordinary")
+            }
+            t.expect("went-on", inv: "E6", answered && !stoppedNow) { l in
+                l.write("CPU "); l.dec(target); l.write(answered && !stoppedNow ? " went on (answered an IPI message, not stopped)" : " STOPPED")
             }
         })
 }

@@ -18,13 +18,13 @@ enum ScaleBench {
         let ms = UInt64(max(50, KernelOptions.int("bench.ms", default: 400)))
         BenchEnvironment.emit()
         let boot = TSC.nanoseconds(SMP.lastOnlineTSC &- TSC.boot) / 1000
-        t.expect("bringup", SMP.lastOnlineTSC > TSC.boot) { l in
+        t.expect("boot-online", SMP.lastOnlineTSC > TSC.boot) { l in
             l.write("kernel entry to all "); l.dec(SMP.online.count); l.write(" CPUs online: "); l.dec(boot)
             l.write(" us ("); l.write(SMP.parallelBringup ? "parallel" : "serial"); l.write(" bring-up)")
         }
         BenchSamples.emitValue(boot, "boot.online", .microseconds, "kernel entry to all CPUs online")
         let cpus = SMP.online
-        guard cpus.count >= 2 else { t.skip("throughput", reason: .needs2CPUs, "IPI-queue throughput needs 2 CPUs"); return }
+        guard cpus.count >= 2 else { t.skip("ipiq-alltoall", reason: .needs2CPUs, "IPI-queue throughput needs 2 CPUs"); return }
         let sent = CPUCounters(kinds: 1)            // [0, cpu] messages sent by that CPU's thread
         var rates = BenchSamples()
         let window = TSC.ticksPerMs &* max(10, ms / 5)
@@ -51,7 +51,7 @@ enum ScaleBench {
             let elapsed = TSC.now &- (go.load(ordering: .acquiring) &- window)
             rates.add(sent.sum(0, over: cpus) &* 1_000_000_000 / max(1, TSC.nanoseconds(elapsed)))
         }
-        t.expect("throughput", rates.median > 0) { l in
+        t.expect("ipiq-alltoall", rates.median, .above(0)) { l in
             l.write("IPI queue, every CPU sending to the next: "); l.dec(rates.median); l.write(" messages/s (median of ")
             l.dec(rates.count); l.write(" rounds)")
         }

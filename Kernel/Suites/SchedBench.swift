@@ -27,7 +27,7 @@ enum SchedBench {
         yieldSwitch(&t, ms)
         wakeups(&t, ms)
         let life = Benchmarks.timed(ms, limit: 2_000) { Thread.spawn("bench", { })?.join() }
-        Benchmarks.report(&t, "thread create + run + exit + join (same CPU)", life)
+        Benchmarks.report(&t, "thread.lifecycle", "thread create + run + exit + join (same CPU)", life)
         life.emit("thread.lifecycle", .cycles, "thread create + run + exit + join, same CPU")
     }
 
@@ -35,7 +35,7 @@ enum SchedBench {
     /// measuring thread is two switches.
     static func yieldSwitch(_ t: inout TestContext, _ ms: UInt64) {
         let samples = yieldSamples(ms)
-        Benchmarks.report(&t, "thread switch (yield between two threads)", samples)
+        Benchmarks.report(&t, "switch.yield", "thread switch (yield between two threads)", samples)
         samples.emit("switch.yield", .cycles, "thread switch on one CPU (two threads yielding)")
     }
 
@@ -58,7 +58,7 @@ enum SchedBench {
     }
 
     static func wakeups(_ t: inout TestContext, _ ms: UInt64) {
-        guard let (a, b) = Benchmarks.pair() else { t.skip("remote-wakeup", reason: .needs2CPUs, "remote wake-up needs 2 CPUs"); return }
+        guard let (a, b) = Benchmarks.pair() else { t.skip("wakeup", reason: .needs2CPUs, "remote wake-up needs 2 CPUs"); return }
         let w = WakeState()
         let chanA = Sleep.channel(w.roundTrip), chanB = Sleep.channel(w.oneWay)
         let sleeper = Thread.create("wakee", priority: Thread.highPriority, cpu: b, {
@@ -90,13 +90,13 @@ enum SchedBench {
             Sleep.wakeup(chanB)
             w.lock.unlock()
         })
-        guard let sleeper, let waker else { t.expect("threads.wakeup", false) { $0.write("remote wake-up: no memory for its threads") }; return }
+        guard let sleeper, let waker else { t.expect("wakeup-threads", false, "remote wake-up: no memory for its threads"); return }
         Scheduler.schedule(sleeper)
         Scheduler.schedule(waker)
         waker.join()
         sleeper.join()
-        Benchmarks.report(&t, "remote wake-up: sleeper runs after", w.oneWay.samples)
-        Benchmarks.report(&t, "remote wake-up round trip (wake, be woken back)", w.roundTrip.samples)
+        Benchmarks.report(&t, "wakeup.remote", "remote wake-up: sleeper runs after", w.oneWay.samples)
+        Benchmarks.report(&t, "wakeup.roundtrip", "remote wake-up round trip (wake, be woken back)", w.roundTrip.samples)
         w.oneWay.samples.emit("wakeup.remote", .cycles, floor: "ipi.roundtrip",
                               "remote wake-up: a sleeper on another CPU runs after")
         w.roundTrip.samples.emit("wakeup.roundtrip", .cycles, floor: "ipi.roundtrip",

@@ -116,36 +116,36 @@ final class SMPTests: QEMUTestCase {
     func testTLBShootdownAndItsControl() throws {
         let r = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=tlb-shootdown", timeout: 90))
         assertPassed(r)
-        XCTAssertTrue(r.passes.contains { $0.hasPrefix("tlb-shootdown: the window was hit: ") })
+        assertPass(r, "tlb-shootdown", "window", atLeast: 1)
+        for id in ["first-reads", "stale", "answered", "flushed", "stale-through"] {
+            assertPass(r, "tlb-shootdown", id, atMost: 0)
+        }
+        assertPass(r, "tlb-shootdown", "probes-cached", atLeast: 1)
+        assertPass(r, "tlb-shootdown", "stack-answered")
+        assertPass(r, "tlb-shootdown", "stack-unreachable")
+        assertVerdict(r, "tlb-shootdown")
         let c = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=tlb-shootdown bug.tlb_local_only=1", timeout: 90))
         XCTAssertEqual(c.status, 3, c.statusDescription)
-        XCTAssertTrue(c.fails.contains { $0.hasPrefix("tlb-shootdown: after unmap no CPU could read the page (") })
-        XCTAssertTrue(c.hasLine("End of test: FAILURE"))
-        for check in ["the window was hit: ", "every reader answered every order within 5 s (0 ",
-                      "every CPU had flushed when unmap returned (0 of ", "the probing readers read the mapped page ",
-                      "no probe after unmap returned could read the page (0 ", "the freed-stack reader on CPU 3 answered"] {
-            XCTAssertTrue(r.passes.contains { $0.hasPrefix("tlb-shootdown: " + check) }, check)
-        }
+        assertFail(c, "tlb-shootdown", "stale", atLeast: 1)
+        assertVerdict(c, "tlb-shootdown", success: false)
         // The flush before the clear: a reader probing between its flush and
         // the clear caches the old translation again and reads through it
         // after unmap returned.
         let f = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=tlb-shootdown bug.tlb_flush_before_clear=1", timeout: 90))
         XCTAssertEqual(f.status, 3, f.statusDescription)
-        XCTAssertTrue(f.fails.contains { $0.hasPrefix("tlb-shootdown: no probe after unmap returned could read the page (") },
-                      "\(f.fails)")
-        XCTAssertTrue(f.hasLine("End of test: FAILURE"))
+        assertFail(f, "tlb-shootdown", "stale-through", atLeast: 1)
+        assertVerdict(f, "tlb-shootdown", success: false)
         // The initiator leaves the rendezvous before the participants' exits:
         // unmap returns before every CPU flushed.
         let e = try boot(QEMURun(smp: 4, accel: .tcg, cmdline: "run=tlb-shootdown bug.rendezvous_no_exit_wait=1", timeout: 90))
         XCTAssertEqual(e.status, 3, e.statusDescription)
-        XCTAssertTrue(e.fails.contains { $0.hasPrefix("tlb-shootdown: every CPU had flushed when unmap returned (") },
-                      "\(e.fails)")
-        XCTAssertTrue(e.hasLine("End of test: FAILURE"))
+        assertFail(e, "tlb-shootdown", "flushed", atLeast: 1)
+        assertVerdict(e, "tlb-shootdown", success: false)
         // The KVM half (without KVM the test ends here as skipped, QEMUTestCase.boot).
         let k = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: "run=tlb-shootdown", timeout: 120))
         assertPassed(k)
         let kc = try boot(QEMURun(smp: 4, accel: .kvm, cmdline: "run=tlb-shootdown bug.tlb_local_only=1", timeout: 120))
-        print("[tlb-shootdown control, kvm] " + (kc.lines.first { $0.hasPrefix("tlb-shootdown: ") } ?? "no report"))
+        print("[tlb-shootdown control, kvm] " + (kc.record(suite: "tlb-shootdown", id: "stale").map(\.description) ?? "no record"))
     }
 
     func testCalibrationIsReported() throws {

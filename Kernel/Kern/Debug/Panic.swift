@@ -126,7 +126,11 @@ enum Panic {
 
     static func finish() -> Never {
         if let suite = suiteInProgress {
+            // A check like any other, with its record (docs/testing.md, "Check
+            // records"; written here by hand: the record's formatter belongs to
+            // the suites' layer, above this one).
             Console.line { l in l.write("FAIL: "); l.write(suite); l.write(": the suite ended in the panic above") }
+            Console.line { l in l.write("CHECK suite="); l.write(suite); l.write(" id=panicked inv=- result=fail") }
             Console.print("End of test: FAILURE")
         }
         switch action {
