@@ -15,7 +15,7 @@ import Synchronization
 enum Bsd4Torture {
     static let suite = TestSuite(name: "bsd4-torture", kind: .normal,
                                  summary: "seed 000: the recalculation scan races remote designations; A2, A3, A5; no assertion on hints",
-                                 body: run)
+                                 torture: true, body: run)
 
     static let nices = [-20, -10, 0, 0, 5, 10, 15, 20]
     static let stop = Atomic<Bool>(false)
@@ -120,7 +120,7 @@ enum Bsd4Torture {
 
     static func run(_ t: inout TestContext) {
         guard Clock.enabled else {
-            t.skip("bsd4-torture needs the tick: it drives the scheduler clock (estcpu, round robin, A3 checks)")
+            t.skip("run", reason: .needsTick, "bsd4-torture needs the tick: it drives the scheduler clock (estcpu, round robin, A3 checks)")
             return
         }
         let cpus = SMP.online
@@ -156,7 +156,7 @@ enum Bsd4Torture {
             }
         }
         let ours = hogs + sleepers
-        t.check(hogs.count == n && sleepers.count == nSleepers) { l in
+        t.expect("created", hogs.count == n && sleepers.count == nSleepers) { l in
             l.write("created "); l.dec(hogs.count); l.write(" of "); l.dec(n); l.write(" CPU-bound lwps and ")
             l.dec(sleepers.count); l.write(" of "); l.dec(nSleepers); l.write(" sleepers")
         }
@@ -249,7 +249,6 @@ enum Bsd4Torture {
         stop.store(true, ordering: .relaxed)
         let budget = TimeBudget(milliseconds: 20_000)
         while !ours.allSatisfy({ $0.exited.load(ordering: .acquiring) }) && !budget.expired { Scheduler.yield() }
-        let allExited = ours.allSatisfy { $0.exited.load(ordering: .acquiring) }
         let stuck = ours.filter { !$0.exited.load(ordering: .acquiring) }.count
         // A CPU left without a designated lwp shows A3's "bit <=> uschedcp" at
         // its next scheduler ticks (during the run every CPU always has one):
@@ -276,25 +275,32 @@ enum Bsd4Torture {
             l.write("bsd4-torture: user-resched requests received "); l.dec(d.requests); l.write(", spurious ")
             l.dec(d.spurious); l.write(", running-lwp hints "); l.dec(d.sawDesignated); l.write(", coalesced "); l.dec(d.coalesced); l.write(", dropped (ring full) "); l.dec(d.dropped)
         }
+        // The seed-000 window: with one CPU there is no remote designation to
+        // race (one CPU scans, the others designate).
         if cpus.count < 2 {
-            t.skip("the seed-000 window needs a second CPU (one scanning, one designating)")
-        } else if windowUs == 0 {
-            // The natural window (read before the poke, as in 2008) is a few
-            // hundred instructions wide: the moved lwp's CPU is seen to
-            // change its uschedcp in it every run, but to designate the moved
-            // lwp itself only in about half of the 30 s runs (the control
-            // panics in about half): reported, not required.
-            t.check(w.changed > 0) { l in
-                l.write("the natural window was hit: the moved lwp's CPU changed its uschedcp under the scan "); l.dec(w.changed)
-                l.write(" times")
-            }
-            t.note { l in
-                l.write("natural window: "); l.dec(w.becameLwp); l.write(" of them to that lwp (reported, not required)")
+            t.skip("window", reason: .needs2CPUs, "the seed-000 window needs a second CPU (one scanning, one designating)")
+            if windowUs != 0 {
+                t.skip("window-lwp", reason: .needs2CPUs, "the window reaching the moved lwp itself needs a second CPU")
             }
         } else {
-            t.check(w.changed > 0 && w.becameLwp > 0) { l in
-                l.write("the window was hit: the moved lwp's CPU changed its uschedcp under the scan "); l.dec(w.changed)
-                l.write(" times, "); l.dec(w.becameLwp); l.write(" of them to that lwp (where the 2008 assertion fired)")
+            t.expect("window", w.changed, .above(0)) { l in
+                l.write(windowUs == 0 ? "the natural window was hit" : "the window was hit")
+                l.write(": the moved lwp's CPU changed its uschedcp under the scan "); l.dec(w.changed); l.write(" times")
+            }
+            if windowUs == 0 {
+                // The natural window (read before the poke, as in 2008) is a few
+                // hundred instructions wide: the moved lwp's CPU is seen to
+                // change its uschedcp in it every run, but to designate the moved
+                // lwp itself only in about half of the 30 s runs (the control
+                // panics in about half): reported, not required.
+                t.note { l in
+                    l.write("natural window: "); l.dec(w.becameLwp); l.write(" of them to that lwp (reported, not required)")
+                }
+            } else {
+                t.expect("window-lwp", w.becameLwp, .above(0)) { l in
+                    l.write("the held window reached the moved lwp itself "); l.dec(w.becameLwp)
+                    l.write(" times (its CPU designated it under the scan, where the 2008 assertion fired)")
+                }
             }
         }
         if cpus.count >= 2 {
@@ -311,55 +317,71 @@ enum Bsd4Torture {
                 l.write(" (reported, not required)")
             }
         }
-        t.check(a2Bad == 0) { l in
+        // Each count of violations is held to zero and each count of checks
+        // made to more than zero (a check that never ran proves nothing); the
+        // runner derives the verdict from these records.
+        t.expect("a2", inv: "A2", a2Bad, .equals(0)) { l in
             l.write("A2: queues and masks consistent after each of "); l.dec(passes); l.write(" passes (")
             l.dec(a2Bad); l.write(" bad")
             if let v = firstA2 { l.write("; first: "); l.write(v.kind.reason) }
             l.write(")")
         }
-        t.check(e.a3Checks > 0 && e.a3Violations == 0) { l in
-            l.write("A3: curprocmask bit <=> uschedcp on each CPU, checked "); l.dec(e.a3Checks)
-            l.write(" times by the CPU itself, during the run and idle after it (")
+        t.expect("a3", inv: "A3", e.a3Violations, .equals(0)) { l in
+            l.write("A3: curprocmask bit <=> uschedcp on each CPU, by the CPU itself, during the run and idle after it (")
             l.dec(e.a3Violations); l.write(" violations)")
         }
-        t.check(a5Bad == 0 && a5Missing == 0) { l in
+        t.expect("a3-checked", inv: "A3", e.a3Checks, .above(0)) { l in
+            l.write("A3 was checked "); l.dec(e.a3Checks); l.write(" times")
+        }
+        t.expect("a5-scan", inv: "A5", a5Bad &+ a5Missing, .equals(0)) { l in
             l.write("A5: every lwp in exactly one place, user iff one CPU designates it, in every pass (last: ")
             l.dec(lastA5.queued); l.write(" queued, "); l.dec(lastA5.user); l.write(" user, "); l.dec(lastA5.kernel)
             l.write(" kernel; "); l.dec(a5Bad); l.write(" violations, "); l.dec(a5Missing); l.write(" missing)")
         }
-        t.check(e.a5Checks > 0 && e.a5Violations == 0) { l in
-            l.write("A5 by each CPU at its scheduler tick: its designated lwp is user, unqueued and its own thread, checked ")
-            l.dec(e.a5Checks); l.write(" times ("); l.dec(e.a5Violations); l.write(" violations)")
+        t.expect("a5-tick", inv: "A5", e.a5Violations, .equals(0)) { l in
+            l.write("A5 by each CPU at its scheduler tick: its designated lwp is user, unqueued and its own thread (")
+            l.dec(e.a5Violations); l.write(" violations)")
+        }
+        t.expect("a5-tick-checked", inv: "A5", e.a5Checks, .above(0)) { l in
+            l.write("A5 was checked at the scheduler ticks "); l.dec(e.a5Checks); l.write(" times")
         }
         if cpus.count < 2 {
-            t.skip("A6 needs an lwp that runs: on one CPU the lwps share it with the scan, which does not yield")
+            // On one CPU the lwps share it with the scan, which does not yield:
+            // no lwp runs long enough to be installed and ticked.
+            t.skip("a6", inv: "A6", reason: .needs2CPUs, "A6 needs an lwp that runs: on one CPU the lwps share it with the scan")
+            t.skip("a6-checked", inv: "A6", reason: .needs2CPUs, "A6 checks need an lwp that runs (a second CPU)")
         } else {
-            t.check(e.a6Checks > 0 && e.a6Violations == 0) { l in
-                l.write("A6: rrcount restarts at each install (never more ticks than since the install), checked ")
-                l.dec(e.a6Checks); l.write(" times ("); l.dec(e.a6Violations); l.write(" violations)")
+            t.expect("a6", inv: "A6", e.a6Violations, .equals(0)) { l in
+                l.write("A6: rrcount restarts at each install (never more ticks than since the install) (")
+                l.dec(e.a6Violations); l.write(" violations)")
+            }
+            t.expect("a6-checked", inv: "A6", e.a6Checks, .above(0)) { l in
+                l.write("A6 was checked "); l.dec(e.a6Checks); l.write(" times")
             }
         }
-        t.check(e.a8Checks > 0 && e.a8Violations == 0) { l in
-            l.write("A8: a running lwp in user code is its CPU's uschedcp, checked "); l.dec(e.a8Checks)
-            l.write(" times, at ticks and boundaries ("); l.dec(e.a8Violations); l.write(" violations)")
+        t.expect("a8", inv: "A8", e.a8Violations, .equals(0)) { l in
+            l.write("A8: a running lwp in user code is its CPU's uschedcp, at ticks and boundaries (")
+            l.dec(e.a8Violations); l.write(" violations)")
         }
-        t.check(e.secondScans > 0 && e.scansInInterrupt == 0) { l in
-            l.write("the once-a-second scan runs from its thread: "); l.dec(e.secondScans); l.write(" scans, ")
-            l.dec(e.scansInInterrupt); l.write(" in interrupt context")
+        t.expect("a8-checked", inv: "A8", e.a8Checks, .above(0)) { l in
+            l.write("A8 was checked "); l.dec(e.a8Checks); l.write(" times")
+        }
+        t.expect("second-scans", e.secondScans, .above(0)) { l in
+            l.write("the once-a-second scan ran "); l.dec(e.secondScans); l.write(" times from its thread")
+        }
+        t.expect("scan-in-interrupt", e.scansInInterrupt, .equals(0)) { l in
+            l.write("the once-a-second scan never runs in interrupt context ("); l.dec(e.scansInInterrupt); l.write(" times)")
         }
         if cpus.count < 2 {
-            t.skip("the sleepers share CPU 0 with the scan, which does not yield")
+            t.skip("sleeps", reason: .needs2CPUs, "the sleepers share CPU 0 with the scan, which does not yield")
         } else {
-            t.check(sleeps > 0) { l in
+            t.expect("sleeps", sleeps, .above(0)) { l in
                 l.write("sleepers slept and woke "); l.dec(sleeps); l.write(" times (designation released, timed wake-up, recalculated)")
             }
         }
         t.note { l in l.write("lwps that had not run yet when told to stop: "); l.dec(neverRan) }
-        t.check(allExited) { l in l.write("A5: every lwp came back and exited when told ("); l.dec(stuck); l.write(" stuck)") }
-        let ok = w.changed > 0 && (windowUs == 0 || w.becameLwp > 0) && a2Bad == 0 && e.a3Checks > 0 && e.a3Violations == 0
-            && a5Bad == 0 && a5Missing == 0 && e.a5Checks > 0 && e.a5Violations == 0 && (cpus.count < 2 || sleeps > 0) && allExited
-            && e.a6Checks > 0 && e.a6Violations == 0 && e.a8Checks > 0 && e.a8Violations == 0
-            && e.secondScans > 0 && e.scansInInterrupt == 0
-        Console.print(ok || cpus.count < 2 ? "End of test: SUCCESS" : "End of test: FAILURE")
+        t.expect("exited", inv: "A5", UInt64(stuck), .equals(0)) { l in
+            l.write("A5: every lwp came back and exited when told ("); l.dec(stuck); l.write(" stuck)")
+        }
     }
 }
