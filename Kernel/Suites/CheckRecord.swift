@@ -55,8 +55,6 @@ enum SkipReason {
     case kvmWindow
     /// The state the check needs was used up by a suite that ran before it.
     case runOrder
-    /// An unconverted `skip(_:)` call: no reason given yet.
-    case unclassified
 
     var key: StaticString {
         switch self {
@@ -67,7 +65,6 @@ enum SkipReason {
         case .needsNoTick: return "needs-no-tick"
         case .kvmWindow: return "kvm-window"
         case .runOrder: return "run-order"
-        case .unclassified: return "unclassified"
         }
     }
 

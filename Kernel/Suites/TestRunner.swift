@@ -81,22 +81,6 @@ struct TestContext {
         record(id, part, inv, .skip, value: nil, bound: nil, reason: reason) { $0.write(message) }
     }
 
-    // MARK: the old forms (record id `?`), until every suite is converted
-
-    /// Records one check with a fixed message.
-    mutating func check(_ ok: Bool, _ message: StaticString) {
-        check(ok) { $0.write(message) }
-    }
-
-    /// Records one check; `message` formats the text after "PASS: suite: ".
-    mutating func check(_ ok: Bool, _ message: (inout FixedLineBuffer) -> Void) {
-        record("?", nil, "-", ok ? .pass : .fail, value: nil, bound: nil, reason: nil, message)
-    }
-
-    mutating func skip(_ message: StaticString) {
-        skip("?", reason: .unclassified, message)
-    }
-
     private mutating func record(_ id: StaticString, _ part: StaticString?, _ inv: StaticString, _ result: CheckResult,
                                  value: UInt64?, bound: CheckBound?, reason: SkipReason?,
                                  _ message: (inout FixedLineBuffer) -> Void) {

@@ -64,16 +64,12 @@ struct CheckRecord: Equatable, CustomStringConvertible {
 /// The skip reasons the kernel knows (Kernel/Suites/CheckRecord.swift).
 enum SkipReasons {
     static let all: Set<String> = ["needs-2-cpus", "needs-3-cpus", "needs-4-cpus", "needs-tick", "needs-no-tick", "kvm-window",
-                                   "run-order", "unclassified"]
-    /// Skips of suites not yet converted to check ids (their old `skip(_:)` calls
-    /// say `reason=unclassified`). Allowed for now so that those suites' tests keep
-    /// running; empty this set once every suite gives its reason.
-    static let transitional: Set<String> = ["unclassified"]
+                                   "run-order"]
 
     /// What a boot's configuration explains by itself: needs-N-cpus below N CPUs,
     /// needs-tick with tick=0, needs-no-tick without, kvm-window under KVM.
     static func allowed(for run: QEMURun) -> Set<String> {
-        var s = transitional
+        var s = Set<String>()
         for n in 2...4 where run.smp < n { s.insert("needs-\(n)-cpus") }
         s.insert(run.cmdline.split(separator: " ").contains("tick=0") ? "needs-tick" : "needs-no-tick")
         if run.accel == .kvm { s.insert("kvm-window") }
