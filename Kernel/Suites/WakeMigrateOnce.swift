@@ -4,7 +4,7 @@ import Synchronization
 // In the first part every CPU's waker wakes the sleepers without pause, and a
 // wake lost by the kernel is repaired by the next one within microseconds.
 // Here one waker on a fixed CPU waits until the sleeper is queued asleep, wakes
-// it once, and waits for the sleeper's next round, at most 2 s: a round not
+// it once, and waits for the sleeper's next round, at most 5 s: a round not
 // seen by then is a lost wake (counted; the waker wakes again to go on). The
 // sleeper keeps both window hooks and moves to the next CPU after each round,
 // so the wake is mostly a message to another CPU and sometimes a stale one.
@@ -49,7 +49,7 @@ extension WakeMigrate {
                                          { WakeMigrate.onceSleeper(c) }) else {
             t.expect("spawn", false, "spawn the single-wake sleeper"); return (0, 0)
         }
-        let limit = TSC.ticksPerMs &* 2000
+        let limit = TSC.ticksPerMs &* 5000          // late is not lost: the nested KVM's vCPUs can pause for seconds
         var lost: UInt64 = 0, wakes: UInt64 = 0
         let start = TSC.now
         var last: UInt64 = 0
@@ -90,7 +90,7 @@ extension WakeMigrate {
             l.write("single wakes: the sleeper made "); l.dec(rounds); l.write(" rounds on "); l.dec(wakes); l.write(" wakes (at least 10)")
         }
         t.expect("once-lost", lost, .equals(0)) { l in
-            l.write("single wakes: every wake woke the sleeper within 2 s ("); l.dec(lost); l.write(" lost)")
+            l.write("single wakes: every wake woke the sleeper within 5 s ("); l.dec(lost); l.write(" lost)")
         }
         t.expect("once-owner", inv: "B5", foreign, .equals(0)) { l in
             l.write("single wakes: the sleeper always ran on the CPU that owned it ("); l.dec(foreign); l.write(" runs elsewhere)")
