@@ -109,9 +109,13 @@ final class BootTests: QEMUTestCase {
     /// A run=all boot passed (every skip accounted for) and every normal suite of
     /// run=list has a passing check in it; `allowAllSkipped`: a suite may instead
     /// have only skips this configuration allows (one CPU, tick=0, ...).
+    /// run-order is allowed here only: in run=all a thread an earlier suite
+    /// left can take state a later check needs (tlb-shootdown's freed-stack
+    /// slot was mapped again once, under the nested KVM); the suites' own
+    /// boots (RendezvousTests, SMPTests) do not allow it.
     private func assertRunAll(_ r: QEMUResult, allowAllSkipped: Bool,
                               file: StaticString = #filePath, line: UInt = #line) throws {
-        assertPassed(r, file: file, line: line)
+        assertPassed(r, alsoAllowing: ["run-order"], file: file, line: line)
         assertEveryListedSuiteRan(r, listed: try listedNormalSuites(file: file, line: line),
                                   allowAllSkipped: allowAllSkipped, file: file, line: line)
         assertSuitesRan(r, [], file: file, line: line)
