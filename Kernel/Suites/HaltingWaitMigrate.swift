@@ -22,9 +22,6 @@ enum HaltingWaitMigrate {
                                  summary: "W2: a halting waiter moved by a preemption on its HLT's way out clears only its own slot (tick=0)",
                                  torture: true, body: run)
 
-    /// Late after boundMs (reported), lost after lostMs (W2 fails): as in wait-wakeup.
-    static let boundMs: UInt64 = 100
-    static let lostMs: UInt64 = 2000
     static let channel: UInt = 0x5741_4D47  // "WAMG": nobody else waits on it
     static let flag = Atomic<UInt64>(0)
     static let ack = Atomic<UInt64>(0)
@@ -59,7 +56,7 @@ enum HaltingWaitMigrate {
             l.write("wait-migrate: "); l.dec(rounds); l.write(" rounds between CPUs "); l.dec(x); l.write(" and "); l.dec(z)
             l.write(": "); l.dec(halts); l.write(" halts, "); l.dec(sent); l.write(" preempting wake-ups, "); l.dec(deferred)
             l.write(" preemptions held until the slot was clear, "); l.dec(moved); l.write(" CPU changes around a pass"); l.write(lost > 0 ? ", !!! lost wake-ups " : ", lost wake-ups "); l.dec(lost)
-            l.write(", late (over "); l.dec(boundMs); l.write(" ms, under "); l.dec(lostMs); l.write(" ms) "); l.dec(c.values[4])
+            l.write(", late (over "); l.dec(HaltingWaitRounds.boundMs); l.write(" ms, under "); l.dec(HaltingWaitRounds.lostMs); l.write(" ms) "); l.dec(c.values[4])
         }
         t.expect("rounds", rounds, .above(0)) { l in l.dec(rounds); l.write(" rounds completed") }
         t.expect("halts", halts, .above(0)) { l in l.write("the waiter halted: "); l.dec(halts); l.write(" halts") }
@@ -67,7 +64,7 @@ enum HaltingWaitMigrate {
             l.write("the window was hit: "); l.dec(window); l.write(" halted waiters owed a preemption (with a migration target) on the HLT's way out, held until the slot was clear")
         }
         // An unpinned waiter clears a slot that is no longer its own: a lost wake-up (W2).
-        t.expect("lost", inv: "W2", lost, .equals(0)) { l in l.write("every waiter was woken within "); l.dec(lostMs); l.write(" ms ("); l.dec(lost); l.write(" lost)") }
+        t.expect("lost", inv: "W2", lost, .equals(0)) { l in l.write("every waiter was woken within "); l.dec(HaltingWaitRounds.lostMs); l.write(" ms ("); l.dec(lost); l.write(" lost)") }
     }
 
     static func waiter(_ x: Int, _ z: Int, _ c: SharedCounters) {
@@ -94,7 +91,7 @@ enum HaltingWaitMigrate {
         let end = TSC.now &+ TSC.ticksPerMs &* 1000 &* seconds
         var round: UInt64 = 1
         while true {
-            let last = TSC.now >= end || c.values[3] >= HaltingWaitTorture.maxLost
+            let last = TSC.now >= end || c.values[3] >= HaltingWaitRounds.maxLost
             if last { lastRound.store(round, ordering: .releasing) }
             // Give the waiter time to halt (the window is a HALTED waiter).
             let settle = TSC.now &+ TSC.ticksPerMs / 5
@@ -105,13 +102,7 @@ enum HaltingWaitMigrate {
             for cpu in [x, z] where HaltingWait.isHalted(cpu, channel: channel) {
                 if IPIQueue.send(to: cpu, preempt) != nil { c.values[1] &+= 1 }
             }
-            let start = TSC.now
-            while ack.load(ordering: .acquiring) < round && TSC.now &- start < TSC.ticksPerMs &* boundMs { CPU.pause() }
-            if ack.load(ordering: .acquiring) < round {
-                c.values[4] &+= 1                   // late: keep waiting, up to lostMs
-                while ack.load(ordering: .acquiring) < round && TSC.now &- start < TSC.ticksPerMs &* lostMs { CPU.pause() }
-            }
-            if ack.load(ordering: .acquiring) < round {
+            if !HaltingWaitRounds.awaitAck(ack, round: round, c) {
                 c.values[3] &+= 1
                 for cpu in [x, z] { LocalAPIC.sendIPI(to: PerCPU.cpus[cpu].apicID, vector: UInt8(Vectors.waitWakeup)) }
                 let rescue = TimeBudget(milliseconds: 2000)

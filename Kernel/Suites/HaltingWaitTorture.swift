@@ -20,12 +20,6 @@ enum HaltingWaitTorture {
                                  summary: "W1: a halting waiter is woken every round within a bound (tick=0)",
                                  torture: true, body: run)
 
-    /// A waiter not woken within boundMs is late (reported); one still not
-    /// woken after lostMs is lost (W1 fails). With tick=0 on a loaded 2-core
-    /// host a vCPU can be descheduled for more than 100 ms: late, not lost.
-    static let boundMs: UInt64 = 100
-    static let lostMs: UInt64 = 2000
-    static let maxLost: UInt64 = 2          // enough to prove the control, without 2 s each for the whole run
     static let channel: UInt = 0x5741_4954  // "WAIT": nobody else waits on it
     static let flag = Atomic<UInt64>(0)
     static let ack = Atomic<UInt64>(0)
@@ -53,8 +47,8 @@ enum HaltingWaitTorture {
             l.write(": "); l.dec(halts); l.write(" halts, "); l.dec(ipis); l.write(" wake-up IPIs, "); l.dec(quiet); l.write(" rounds without one, ")
             l.dec(caught); l.write(" caught by the re-check")
             l.write(lost > 0 ? ", !!! lost wake-ups " : ", lost wake-ups "); l.dec(lost)
-            l.write(" (bound "); l.dec(boundMs); l.write(" ms, tick "); l.write(Clock.enabled ? "on)" : "off)")
-            l.write(", late (over "); l.dec(boundMs); l.write(" ms, under "); l.dec(lostMs); l.write(" ms) "); l.dec(late)
+            l.write(" (bound "); l.dec(HaltingWaitRounds.boundMs); l.write(" ms, tick "); l.write(Clock.enabled ? "on)" : "off)")
+            l.write(", late (over "); l.dec(HaltingWaitRounds.boundMs); l.write(" ms, under "); l.dec(HaltingWaitRounds.lostMs); l.write(" ms) "); l.dec(late)
         }
         t.expect("rounds", rounds, .above(0)) { $0.dec(rounds); $0.write(" rounds completed") }
         t.expect("halts", halts, .above(0)) { l in l.write("the waiter halted: "); l.dec(halts); l.write(" halts") }
@@ -66,7 +60,7 @@ enum HaltingWaitTorture {
         if HaltingWait.refuseEvery != 0 {
             t.expect("refused", refused, .above(0)) { l in l.write("the hook refused "); l.dec(refused); l.write(" wake-up sends (each must be sent again)") }
         }
-        t.expect("lost", inv: "W1", lost, .equals(0)) { $0.write("W1: every halting waiter woken within "); $0.dec(lostMs); $0.write(" ms ("); $0.dec(lost); $0.write(" lost wake-ups)") }
+        t.expect("lost", inv: "W1", lost, .equals(0)) { $0.write("W1: every halting waiter woken within "); $0.dec(HaltingWaitRounds.lostMs); $0.write(" ms ("); $0.dec(lost); $0.write(" lost wake-ups)") }
     }
 
     /// Waits for each round's flag the way the kernel's waits do: check, and
@@ -96,20 +90,14 @@ enum HaltingWaitTorture {
         let end = TSC.now &+ TSC.ticksPerMs &* 1000 &* seconds
         var round: UInt64 = 1
         while true {
-            let last = TSC.now >= end || c.values[3] >= maxLost
+            let last = TSC.now >= end || c.values[3] >= HaltingWaitRounds.maxLost
             if last { lastRound.store(round, ordering: .releasing) }
             // After the waiter's ack of the last round, 0-8 us: half of the
             // rounds land inside the waiter's 0-4 us gap or its re-check.
             TSC.spin(cycles: UInt64(rng.below(Int(max(1, TSC.ticksPerMs * 8 / 1000)))))
             flag.store(round, ordering: .sequentiallyConsistent)     // W1: a locked XCHG, the full fence
             if HaltingWait.wake(waiterCPU, channel: channel) { c.values[1] &+= 1 } else { c.values[2] &+= 1 }
-            let start = TSC.now
-            while ack.load(ordering: .acquiring) < round && TSC.now &- start < TSC.ticksPerMs &* boundMs { CPU.pause() }
-            if ack.load(ordering: .acquiring) < round {
-                c.values[4] &+= 1                   // late: keep waiting, up to lostMs
-                while ack.load(ordering: .acquiring) < round && TSC.now &- start < TSC.ticksPerMs &* lostMs { CPU.pause() }
-            }
-            if ack.load(ordering: .acquiring) < round {
+            if !HaltingWaitRounds.awaitAck(ack, round: round, c) {
                 c.values[3] &+= 1                   // lost: the waiter halted with its flag set and nobody woke it
                 LocalAPIC.sendIPI(to: PerCPU.cpus[waiterCPU].apicID, vector: UInt8(Vectors.waitWakeup))
                 let rescue = TimeBudget(milliseconds: 2000)

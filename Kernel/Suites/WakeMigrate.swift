@@ -44,14 +44,20 @@ enum WakeMigrate {
             let here = PerCPU.currentNumber
             CPU.restoreFlags(flags)
             counters.values[i] &+= 1
-            let cpus = SMP.online
-            guard let to = cpus.nth(((cpus.rank(of: here) ?? 0) + 1) % cpus.count) else { continue }
-            if rng.below(2) == 0 { Scheduler.migrate(to: to) }
-            else { me.migrateTarget.store(to, ordering: .relaxed); Scheduler.yield() }
+            moveOn(me, from: here, &rng)
         }
         me.wakeSendDelayCycles = 0
         me.sleepSwitchDelayCycles = 0
         exited.wrappingAdd(1, ordering: .releasing)
+    }
+
+    /// A sleeper's move after a round: to the next online CPU, half the time by
+    /// migrate(to:) (a hand-off), half by a target taken at the next switch.
+    static func moveOn(_ me: Thread, from here: Int, _ rng: inout XorShift) {
+        let cpus = SMP.online
+        guard let to = cpus.nth(((cpus.rank(of: here) ?? 0) + 1) % cpus.count) else { return }
+        if rng.below(2) == 0 { Scheduler.migrate(to: to) }
+        else { me.migrateTarget.store(to, ordering: .relaxed); Scheduler.yield() }
     }
 
     static func run(_ t: inout TestContext) {

@@ -28,10 +28,7 @@ extension WakeMigrate {
             let here = PerCPU.currentNumber
             CPU.restoreFlags(flags)
             c.values[16] &+= 1
-            let cpus = SMP.online
-            guard let to = cpus.nth(((cpus.rank(of: here) ?? 0) + 1) % cpus.count) else { continue }
-            if rng.below(2) == 0 { Scheduler.migrate(to: to) }
-            else { me.migrateTarget.store(to, ordering: .relaxed); Scheduler.yield() }
+            WakeMigrate.moveOn(me, from: here, &rng)
         }
         me.wakeSendDelayCycles = 0
         me.sleepSwitchDelayCycles = 0
